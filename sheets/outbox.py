@@ -1,0 +1,160 @@
+"""Durable queue of rows waiting to be written to the spreadsheet (SQLite in DATA_DIR)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sheet TEXT NOT NULL,
+    op TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS entries_done ON entries (done_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('lease_until', 0), ('next_flush', 0);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One queued change: an appended row, or new values for a row found by id."""
+
+    seq: int
+    sheet: str
+    op: str
+    row_id: str
+    payload: dict[str, Any]
+    created: float
+    done_at: float | None
+
+
+class Outbox:
+    """The outbox: every accepted row is committed here before the user is answered."""
+
+    def __init__(self, path: Path, clock: Any = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(SCHEMA)
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write lock across threads and processes; nested use joins the outer one."""
+        conn = self._conn()
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._local.depth = 0
+
+    def add(self, sheet: str, row: dict[str, Any]) -> None:
+        """Queue a new row; it must carry an 'id'."""
+        self._insert(sheet, "append", str(row["id"]), row)
+
+    def update(self, sheet: str, row_id: str, fields: dict[str, Any]) -> None:
+        """Queue new values for the row whose id is row_id."""
+        self._insert(sheet, "update", row_id, fields)
+
+    def _insert(self, sheet: str, op: str, row_id: str, payload: dict[str, Any]) -> None:
+        with self.transaction():
+            self._conn().execute(
+                "INSERT INTO entries (sheet, op, row_id, payload, created) VALUES (?,?,?,?,?)",
+                (sheet, op, row_id, json.dumps(payload, ensure_ascii=False), self.clock()),
+            )
+
+    def pending(self, limit: int = 5000) -> list[Entry]:
+        """Entries not yet confirmed by the backend, oldest first."""
+        rows = self._conn().execute(
+            "SELECT * FROM entries WHERE done_at IS NULL ORDER BY seq LIMIT ?", (limit,)
+        )
+        return [_entry(r) for r in rows]
+
+    def since(self, when: float) -> list[Entry]:
+        """Pending entries plus those confirmed at or after `when`, oldest first."""
+        rows = self._conn().execute(
+            "SELECT * FROM entries WHERE done_at IS NULL OR done_at >= ? ORDER BY seq", (when,)
+        )
+        return [_entry(r) for r in rows]
+
+    def mark_done(self, seqs: list[int]) -> None:
+        """Record that the backend has confirmed these entries."""
+        now = self.clock()
+        with self.transaction():
+            self._conn().executemany(
+                "UPDATE entries SET done_at = ? WHERE seq = ?", [(now, s) for s in seqs]
+            )
+
+    def purge(self, keep_seconds: float = 86400) -> None:
+        """Forget confirmed entries older than keep_seconds."""
+        with self.transaction():
+            self._conn().execute(
+                "DELETE FROM entries WHERE done_at < ?", (self.clock() - keep_seconds,)
+            )
+
+    def take_lease(self, seconds: float) -> bool:
+        """Claim the right to flush (one flusher across processes, at most once per interval)."""
+        now = self.clock()
+        with self.transaction():
+            cur = self._conn().execute(
+                "UPDATE meta SET value = ? WHERE key = 'lease_until' AND value < ? "
+                "AND (SELECT value FROM meta WHERE key = 'next_flush') <= ?",
+                (now + seconds, now, now),
+            )
+            return cur.rowcount == 1
+
+    def release_lease(self, next_flush_in: float) -> None:
+        """Give up the flush lease; no flush starts before next_flush_in seconds."""
+        now = self.clock()
+        with self.transaction():
+            conn = self._conn()
+            conn.execute("UPDATE meta SET value = 0 WHERE key = 'lease_until'")
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'next_flush'", (now + next_flush_in,))
+
+    def health(self) -> tuple[int, float]:
+        """(number of pending entries, age in seconds of the oldest one)."""
+        depth, oldest = self._conn().execute(
+            "SELECT COUNT(*), MIN(created) FROM entries WHERE done_at IS NULL"
+        ).fetchone()
+        return depth, (self.clock() - oldest) if oldest else 0.0
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    seq, sheet, op, row_id, payload, created, done_at = row
+    return Entry(seq, sheet, op, row_id, json.loads(payload), created, done_at)

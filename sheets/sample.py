@@ -1,0 +1,98 @@
+"""The template workbook, filled with sample data, created when no workbook exists yet."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+from openpyxl.styles import Font, PatternFill
+
+from sheets.schema import COLUMNS
+
+SIM_ORGANIZER_ID = "U0000000000000000000000000000a001"
+
+SEMINAR = [
+    "E1", "行政向けICTハンズオンセミナー", "2020-04-30", "19:00", "20:30", "オンライン (Zoom)",
+    "https://example.org/meet/seminar", 30, 10, "2020/4/29", "open",
+    "自治体職員向けに、身近な業務をICTで改善する考え方を体験するセミナーです。",
+    "PCとブラウザをご用意ください。", "",
+]
+SEMINAR_SCHEDULE = [
+    ("19:00", "19:10", "運営自己紹介など", ""),
+    ("19:10", "19:20", "企画コンセプトの説明", ""),
+    ("19:20", "19:40", "ハンズオン研修のイメージ", ""),
+    ("19:40", "20:15", "みんなで企画ブラッシュアップ!", "グループに分かれて意見交換します"),
+    ("20:15", "20:30", "学びの共有・今後の展開", "雑感・使えそうな業務・導入の課題を共有"),
+]
+HANDS_ON_SCHEDULE = [
+    ("14:00", "14:10", "オープニング", ""),
+    ("14:10", "14:40", "Excelのアンケート様式を読み解く", "項目と入力規則を洗い出します"),
+    ("14:40", "15:40", "ハンズオン: 様式をフォームアプリにする", "初心者と経験者で部屋を分けます"),
+    ("15:40", "16:00", "共有と振り返り", ""),
+]
+FAQ = [
+    ("ごみ,ゴミ,収集日,分別", "ごみの収集日はいつですか?", "燃やすごみは月・木、資源ごみは水曜日です。地区ごとの詳細は市のごみカレンダーをご覧ください。", "くらし", "https://example.org/city/gomi"),
+    ("粗大ごみ,粗大", "粗大ごみを出すには?", "粗大ごみ受付センターへ電話かWebで申し込み、処理券を購入して指定日に出してください。", "くらし", ""),
+    ("住民票,証明書,写し", "住民票の写しはどこで取れますか?", "市役所1階の市民課、各支所、マイナンバーカードがあればコンビニでも取得できます。", "手続き", ""),
+    ("マイナンバー,マイナンバーカード,個人番号", "マイナンバーカードの申請方法は?", "郵送・スマートフォン・証明写真機から申請できます。市民課で申請の補助も行っています。", "手続き", ""),
+    ("転入,転出,引っ越し,引越し", "引っ越しの手続きは?", "転出は旧住所の市区町村、転入は新住所の市区町村で、引っ越しから14日以内に届け出てください。", "手続き", ""),
+    ("避難所,避難,防災", "近くの避難所はどこですか?", "指定避難所は市の防災マップで確認できます。位置情報を送ると近い施設をお知らせする機能も準備中です。", "防災", "https://example.org/city/bousai"),
+    ("ハザードマップ,洪水,浸水", "ハザードマップはありますか?", "洪水・土砂災害のハザードマップを市のWebサイトと各支所で配布しています。", "防災", ""),
+    ("図書館,開館時間,本", "図書館の開館時間は?", "中央図書館は火〜日曜の9時〜19時です。月曜と祝日の翌日は休館です。", "施設", ""),
+    ("子育て,保育園,保育所,入園", "保育園の入園申し込みは?", "4月入園は前年11月に一斉受付します。途中入園は毎月10日締切です。", "子育て", ""),
+    ("税,市民税,納付,税金", "市民税の納付方法は?", "納付書で金融機関・コンビニ、口座振替、スマホ決済アプリで納付できます。", "税金", ""),
+    ("粗大,家電,リサイクル", "エアコンやテレビを捨てたい", "家電リサイクル法の対象品は、購入店か指定引取場所へお持ちください。市では収集しません。", "くらし", ""),
+]
+
+
+def create_sample_workbook(path: Path | str, today: dt.date | None = None) -> Path:
+    """Write the template workbook with the 2020 seminar, one upcoming hands-on and a FAQ."""
+    today = today or dt.date.today()
+    upcoming = today + dt.timedelta(days=28)
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    _sheet(wb, "events", [SEMINAR, _hands_on(upcoming, today)])
+    _sheet(wb, "schedule", [["E1", *row] for row in SEMINAR_SCHEDULE]
+           + [["E2", *row] for row in HANDS_ON_SCHEDULE])
+    _sheet(wb, "faq", [[*row, "TRUE"] for row in FAQ])
+    _sheet(wb, "settings", _settings())
+    _sheet(wb, "registrations", [])
+    _sheet(wb, "feedback", [])
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(target)
+    return target
+
+
+def _hands_on(day: dt.date, today: dt.date) -> list[object]:
+    deadline = day - dt.timedelta(days=2)
+    return [
+        "E2", "Excelの調査票をアプリにするハンズオン", f"{day.year}年{day.month}月{day.day}日",
+        "14:00〜16:00", "", "市役所本庁舎 5階 研修室", "", 4, 2,
+        deadline.strftime("%Y/%m/%d"), "",
+        "紙とExcelで回っている調査票を、5分でフォームアプリにする体験をします。",
+        "ノートPCを持参し、事前にブラウザでアカウント作成を済ませてください。", "",
+    ]
+
+
+def _settings() -> list[list[str]]:
+    return [
+        ["admin_user_ids", SIM_ORGANIZER_ID],
+        ["welcome_message", "友だち追加ありがとうございます。行政向けICTハンズオンセミナーの案内ボットです。"
+                            "「イベント」で開催予定、「ヘルプ」で使い方を表示します。"],
+        ["privacy_notice", "登録いただいた表示名と回答は、セミナーの運営と改善のためにのみ使い、"
+                           "終了後1年で削除します。"],
+        ["city_name", "みなと市 (架空)"],
+    ]
+
+
+def _sheet(wb: openpyxl.Workbook, name: str, rows: list[list[object]]) -> None:
+    ws = wb.create_sheet(name)
+    ws.append(list(COLUMNS[name]))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDEBF7")
+    ws.freeze_panes = "A2"
+    for row in rows:
+        ws.append(row)

@@ -1,0 +1,193 @@
+"""The Store: one interface over both backends, with a read cache and the outbox flusher."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sheets.outbox import Entry, Outbox
+from sheets.schema import COLUMNS, Organizer, Problem, Registration, parse_workbook
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120.0
+BACKOFF_CAP = 64.0
+
+
+class BackendError(Exception):
+    """The spreadsheet could not be read or written; rows wait in the outbox."""
+
+
+class BackendBusy(BackendError):
+    """The spreadsheet may not be written just now (for example, open in Excel)."""
+
+
+@dataclass
+class SheetChanges:
+    """Everything waiting for one worksheet: rows to add and rows to change by id."""
+
+    sheet: str
+    appends: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    """What a storage backend provides."""
+
+    def describe(self) -> str: ...
+    def version(self) -> object | None: ...
+    def read(self) -> dict[str, list[list[Any]]]: ...
+    def write(self, changes: Sequence[SheetChanges]) -> None: ...
+
+
+class Store:
+    """Cached reads of the organizer sheets; writes that go through the outbox."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        outbox: Outbox,
+        *,
+        cache_seconds: float = 60.0,
+        check_seconds: float = 1.0,
+        flush_interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.outbox = outbox
+        self.cache_seconds = cache_seconds
+        self.check_seconds = check_seconds
+        self.flush_interval = flush_interval
+        self.clock = clock
+        self._org: Organizer | None = None
+        self._token: object | None = None
+        self._loaded_at = 0.0
+        self._checked_at = 0.0
+        self._refreshing = threading.Lock()
+        self._failures = 0
+
+    # ---- reads -------------------------------------------------------------------------
+    def organizer(self) -> Organizer:
+        """The parsed sheets, from the cache while it is fresh."""
+        if self._org is None or self._stale():
+            self._refresh(wait=self._org is None)
+        if self._org is None:
+            return Organizer(problems=[Problem("-", 0, "", "スプレッドシートを読めません")])
+        return self._org
+
+    def reload(self) -> Organizer:
+        """Read the spreadsheet now, whatever the cache says."""
+        self._refresh(wait=True)
+        return self.organizer()
+
+    def _stale(self) -> bool:
+        now = self.clock()
+        if now - self._checked_at < self.check_seconds:
+            return False
+        self._checked_at = now
+        token = self.backend.version()
+        if token is None:
+            return now - self._loaded_at >= self.cache_seconds
+        return token != self._token
+
+    def _refresh(self, wait: bool) -> None:
+        if not self._refreshing.acquire(blocking=wait):
+            return  # another thread is reading; keep answering from the last copy
+        try:
+            started = self.clock()
+            token = self.backend.version()
+            raw = self.backend.read()
+            self._org, self._token, self._loaded_at = parse_workbook(raw), token, started
+            self._checked_at = started
+        except BackendError as err:
+            log.warning("keeping the last good copy of the sheets: %s", err)
+        finally:
+            self._refreshing.release()
+
+    def registrations(self) -> list[Registration]:
+        """Registrations in the sheet merged with those still in (or just out of) the outbox."""
+        org = self.organizer()
+        merged = {r.id: r for r in org.registrations}
+        for entry in self.outbox.since(self._loaded_at - 2.0):
+            if entry.sheet == "registrations":
+                _overlay(merged, entry)
+        return list(merged.values())
+
+    # ---- writes ------------------------------------------------------------------------
+    @contextmanager
+    def seat_lock(self) -> Iterator[None]:
+        """Hold this while deciding and recording a seat: one lock across threads and processes."""
+        with self.outbox.transaction():
+            yield
+
+    def add(self, sheet: str, row: dict[str, Any]) -> None:
+        """Accept a new row: durable in the outbox at once, in the sheet at the next flush."""
+        self.outbox.add(sheet, {k: row.get(k, "") for k in COLUMNS[sheet]})
+
+    def update(self, sheet: str, row_id: str, fields: dict[str, Any]) -> None:
+        """Accept new values for the row with this id."""
+        self.outbox.update(sheet, row_id, fields)
+
+    def flush(self) -> int:
+        """Write what waits in the outbox, if no other flusher is at it and one is due."""
+        if not self.outbox.take_lease(LEASE_SECONDS):
+            return 0
+        next_in = self.flush_interval
+        try:
+            written = self._write_pending()
+            self._failures = 0
+            return written
+        except BackendBusy as err:
+            log.info("writes wait: %s", err)
+            next_in = 2.0
+        except BackendError as err:
+            self._failures += 1
+            next_in = min(BACKOFF_CAP, 2.0 ** self._failures) * random.uniform(0.5, 1.0)
+            log.warning("writes wait %.1fs after a backend error: %s", next_in, err)
+        finally:
+            self.outbox.release_lease(next_in)
+        return 0
+
+    def _write_pending(self) -> int:
+        pending = self.outbox.pending()
+        if not pending:
+            return 0
+        self.backend.write(group_changes(pending))
+        self.outbox.mark_done([e.seq for e in pending])
+        if random.random() < 0.01:
+            self.outbox.purge()
+        return len(pending)
+
+    def health(self) -> dict[str, Any]:
+        """Outbox depth and age, and whether the sheet has been read."""
+        depth, age = self.outbox.health()
+        return {"outbox_depth": depth, "outbox_age_seconds": round(age, 1),
+                "sheet_loaded": self._org is not None}
+
+
+def group_changes(entries: Sequence[Entry]) -> list[SheetChanges]:
+    """Group queued entries by worksheet, keeping their order."""
+    by_sheet: dict[str, SheetChanges] = {}
+    for entry in entries:
+        changes = by_sheet.setdefault(entry.sheet, SheetChanges(entry.sheet))
+        if entry.op == "append":
+            changes.appends.append(entry.payload)
+        else:
+            changes.updates.append((entry.row_id, entry.payload))
+    return list(by_sheet.values())
+
+
+def _overlay(merged: dict[str, Registration], entry: Entry) -> None:
+    known = {f.name for f in dataclasses.fields(Registration)}
+    values = {k: str(v) for k, v in entry.payload.items() if k in known}
+    if entry.op == "append":
+        merged[entry.row_id] = Registration(**values)
+    elif entry.row_id in merged:
+        merged[entry.row_id] = dataclasses.replace(merged[entry.row_id], **values)

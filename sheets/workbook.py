@@ -1,0 +1,143 @@
+"""The embedded .xlsx backend (openpyxl): read every sheet, write queued rows in one save."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.worksheet.worksheet import Worksheet
+
+from sheets.schema import COLUMNS, cell_text
+from sheets.store import BackendBusy, BackendError, SheetChanges
+
+log = logging.getLogger(__name__)
+
+
+class WorkbookBackend:
+    """Reads and writes one local workbook; never writes while Excel or LibreOffice has it open."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def describe(self) -> str:
+        """Where the data lives, for logs."""
+        return f"workbook {self.path}"
+
+    def version(self) -> tuple[int, int] | None:
+        """A cheap change token: modification time and size."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def lock_file(self) -> Path | None:
+        """The office lock file beside the workbook, when one is there."""
+        for name in (f"~${self.path.name}", f".~lock.{self.path.name}#"):
+            candidate = self.path.with_name(name)
+            if candidate.exists():
+                return candidate
+        return None
+
+    def read(self) -> dict[str, list[list[Any]]]:
+        """Every sheet's rows, values only (cached results of formulas)."""
+        if not self.path.exists():
+            raise BackendError(f"ワークブックがありません: {self.path}")
+        try:
+            wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as err:  # a half-written or corrupt file: keep the last good copy
+            raise BackendError(f"ワークブックを読めません: {err}") from err
+        try:
+            return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)]
+                    for ws in wb.worksheets}
+        finally:
+            wb.close()
+
+    def write(self, changes: Sequence[SheetChanges]) -> None:
+        """Apply every change in one save; rows whose id is already there are not added again."""
+        lock = self.lock_file()
+        if lock is not None:
+            raise BackendBusy(f"ワークブックが開かれています ({lock.name})")
+        before = self.version()
+        try:
+            wb = openpyxl.load_workbook(self.path)
+        except Exception as err:
+            raise BackendError(f"ワークブックを開けません: {err}") from err
+        for change in changes:
+            _apply(_sheet(wb, change.sheet), change)
+        self._save(wb, before)
+
+    def _save(self, wb: openpyxl.Workbook, before: tuple[int, int] | None) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".xlsx", dir=self.path.parent)
+        os.close(fd)
+        try:
+            wb.save(tmp)
+            if self.version() != before or self.lock_file() is not None:
+                raise BackendBusy("保存の直前にワークブックが変更されました")
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _sheet(wb: openpyxl.Workbook, name: str) -> Worksheet:
+    if name in wb.sheetnames:
+        return wb[name]
+    ws = wb.create_sheet(name)
+    ws.append(list(COLUMNS[name]))
+    return ws
+
+
+def _header(ws: Worksheet) -> dict[str, int]:
+    header = {cell_text(c.value).lower(): c.column for c in ws[1] if cell_text(c.value)}
+    for key in COLUMNS.get(ws.title, ()):
+        if key not in header:
+            column = ws.max_column + 1 if any(c.value for c in ws[1]) else 1
+            ws.cell(row=1, column=column, value=key)
+            header[key] = column
+    return header
+
+
+def _apply(ws: Worksheet, change: SheetChanges) -> None:
+    header = _header(ws)
+    id_col = header["id"]
+    rows_by_id = {
+        cell_text(ws.cell(row=r, column=id_col).value): r for r in range(2, ws.max_row + 1)
+    }
+    for row in change.appends:
+        if str(row["id"]) in rows_by_id:
+            continue
+        target = _next_empty_row(ws)
+        _write_cells(ws, target, header, row)
+        rows_by_id[str(row["id"])] = target
+    for row_id, fields in change.updates:
+        target = rows_by_id.get(row_id)
+        if target is None:
+            log.warning("update for a row that is not in %s; dropped", ws.title)
+            continue
+        _write_cells(ws, target, header, fields)
+
+
+def _next_empty_row(ws: Worksheet) -> int:
+    row = ws.max_row
+    while row > 1 and all(c.value in (None, "") for c in ws[row]):
+        row -= 1
+    return row + 1
+
+
+def _write_cells(ws: Worksheet, row: int, header: dict[str, int], values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        column = header.get(key)
+        if column is None:
+            continue
+        if isinstance(value, str):
+            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+        cell = ws.cell(row=row, column=column, value=value)
+        if isinstance(value, str):
+            cell.data_type = "s"  # user text is stored literally, never as a formula
