@@ -106,6 +106,11 @@ class Outbox:
         )
         return [_entry(r) for r in rows]
 
+    def has_pending(self) -> bool:
+        """Whether any entry waits (a cheap read)."""
+        row = self._conn().execute("SELECT 1 FROM entries WHERE done_at IS NULL LIMIT 1")
+        return row.fetchone() is not None
+
     def since(self, when: float) -> list[Entry]:
         """Pending entries plus those confirmed at or after `when`, oldest first."""
         rows = self._conn().execute(

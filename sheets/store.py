@@ -72,6 +72,7 @@ class Store:
         self._checked_at = 0.0
         self._refreshing = threading.Lock()
         self._failures = 0
+        self._last_try = 0.0
 
     # ---- reads -------------------------------------------------------------------------
     def organizer(self) -> Organizer:
@@ -154,6 +155,30 @@ class Store:
         finally:
             self.outbox.release_lease(next_in)
         return 0
+
+    def flush_if_due(self) -> int:
+        """Flush when rows wait and this process has not tried within the flush interval."""
+        now = self.clock()
+        if now - self._last_try < self.flush_interval or not self.outbox.has_pending():
+            return 0
+        self._last_try = now
+        return self.flush()
+
+    def run_flusher(self, stop: threading.Event, every: float = 1.0) -> None:
+        """Flush until stop is set, then once more (for the background thread)."""
+        while not stop.wait(every):
+            try:
+                self.flush_if_due()
+            except Exception:  # the thread must outlive any one failure
+                log.exception("flusher failed; it will try again")
+        self.flush()
+
+    def start_flusher(self, every: float = 1.0) -> threading.Event:
+        """Start the background flusher; set the returned event to stop it."""
+        stop = threading.Event()
+        threading.Thread(target=self.run_flusher, args=(stop, every), daemon=True,
+                         name="outbox-flusher").start()
+        return stop
 
     def _write_pending(self) -> int:
         pending = self.outbox.pending()

@@ -1,0 +1,51 @@
+"""The seminar LINE bot: a Flask app built by create_app()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response
+
+from linebot_app.config import Settings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(
+    settings: Settings | None = None, *, store: Any = None, line: Any = None, clock: Any = None
+) -> Flask:
+    """Build the app; tests pass fakes, production passes nothing."""
+    from linebot.v3.webhook import WebhookParser
+
+    from linebot_app import webhook
+    from linebot_app.context import Services, system_now
+    from linebot_app.line_client import LineClient
+    from linebot_app.state import State
+    from linebot_app.wiring import build_store
+
+    settings = settings or Settings.from_env()
+    store = store or build_store(settings)
+    line = line or LineClient(settings.channel_access_token, settings.line_api_base_url)
+    state = State(settings.data_dir / "bot.sqlite3")
+    services = Services(store, state, line, settings.tzinfo, clock or system_now)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions["seminar_settings"] = settings
+    app.extensions["seminar_bot"] = webhook.Bot(
+        WebhookParser(settings.channel_secret), services, line.reply)
+    app.register_blueprint(webhook.bp)
+    app.add_url_rule("/healthz", "healthz", lambda: Response("ok", mimetype="text/plain"))
+    app.after_request(_flush_after(store))
+    if settings.simulator:
+        from linebot_app.simulator import init_app
+
+        init_app(app, settings)
+    return app
+
+
+def _flush_after(store: Any) -> Any:
+    def after(response: Response) -> Response:
+        response.call_on_close(store.flush_if_due)
+        return response
+
+    return after

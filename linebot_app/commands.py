@@ -1,0 +1,108 @@
+"""The one place that registers commands and conversation flows, and routes text to them."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from linebot_app import events, faq, feedback, registration
+from linebot_app import messages as m
+from linebot_app.context import Ctx
+from sheets.dates import fold
+
+Handler = Callable[[Ctx, list[str]], list[m.Message]]
+Flow = Callable[[Ctx, str, dict[str, Any]], "list[m.Message] | str"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command: its words (Japanese first, then the English alias) and its handler."""
+
+    names: tuple[str, ...]
+    handler: Handler
+    usage: str
+    admin: bool = False
+
+
+def show_help(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """ヘルプ: every command a user can send."""
+    lines = ["使い方 (英語の別名も使えます)", ""]
+    lines += [f"・{c.usage}" for c in COMMANDS if not c.admin]
+    if ctx.is_admin:
+        lines += ["", "運営者向け:"] + [f"・{c.usage}" for c in COMMANDS if c.admin]
+    lines += ["", "それ以外の言葉は、よくある質問から探してお答えします。"]
+    quick = [m.message_action(w) for w in ("イベント", "予定", "参加登録", "登録確認", "感想")]
+    return [m.text("\n".join(lines), quick)]
+
+
+def reload_sheets(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """再読込: read the spreadsheet again now."""
+    org = ctx.services.store.reload()
+    note = f"\n問題のある行が{len(org.problems)}件あります(check で確認)。" if org.problems else ""
+    return [m.text(f"スプレッドシートを読み込み直しました。イベント{len(org.events)}件、"
+                   f"FAQ{len(org.faq)}件。{note}")]
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("ヘルプ", "使い方", "help"), show_help, "ヘルプ / help: この説明"),
+    Command(("イベント", "イベント一覧", "events"), events.list_events,
+            "イベント / events: 開催予定のイベント"),
+    Command(("詳細", "details"), events.details, "詳細 / details [ID]: イベントの詳細"),
+    Command(("予定", "スケジュール", "schedule"), events.schedule,
+            "予定 / schedule [ID|4/30|今日|明日]: タイムテーブル"),
+    Command(("参加登録", "登録", "申込", "register"), registration.register,
+            "参加登録 / register [ID] [参加|見学] [初心者|経験者]"),
+    Command(("キャンセル", "cancel"), registration.cancel, "キャンセル / cancel [ID]: 登録の取り消し"),
+    Command(("登録確認", "status"), registration.status, "登録確認 / status: 自分の登録と状態"),
+    Command(("感想", "フィードバック", "feedback"), feedback.start,
+            "感想 / feedback [ID]: 満足度と感想を送る"),
+    Command(("再読込", "reload"), reload_sheets, "再読込 / reload: シートを読み直す", admin=True),
+)
+FLOWS: dict[str, Flow] = {
+    "consent": registration.consent_answer,
+    "feedback": feedback.answer,
+}
+_BY_NAME = {fold(name): command for command in COMMANDS for name in command.names}
+
+
+def lookup(word: str) -> Command | None:
+    """The command for a word, matched after NFKC, case folding and removing spaces."""
+    return _BY_NAME.get(fold(word))
+
+
+def split(text: str) -> list[str]:
+    """Words of a message, after NFKC (so full-width spaces separate words too)."""
+    return unicodedata.normalize("NFKC", text).split()
+
+
+def starts_with_command(text: str) -> bool:
+    """Whether the message begins with a command word (group chats need this)."""
+    words = split(text)
+    return bool(words) and (lookup(words[0]) is not None or lookup(text) is not None)
+
+
+def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Message]:
+    """Route one message: an open conversation, a command, or the FAQ."""
+    words = split(text)
+    whole = lookup(text)
+    conv = ctx.services.state.conversation(ctx.user_id)
+    if conv and conv.get("flow") in FLOWS and whole is None:
+        result = FLOWS[conv["flow"]](ctx, text, conv)
+        return handle_text(ctx, result) if isinstance(result, str) else result
+    command = whole or (lookup(words[0]) if words else None)
+    if command is not None:
+        if conv:
+            ctx.services.state.end_conversation(ctx.user_id)
+        return run(ctx, command, words[1:] if whole is None else [])
+    if not addressed or not words:
+        return []
+    return faq.answer(ctx, text)
+
+
+def run(ctx: Ctx, command: Command, args: list[str]) -> list[m.Message]:
+    """Run a command, refusing admin commands to non-admins and outside 1:1 chats."""
+    if command.admin and (ctx.chat != "user" or not ctx.is_admin):
+        return [m.text("権限がありません")]
+    return command.handler(ctx, args)

@@ -1,0 +1,109 @@
+"""Settings from the environment, read in one place."""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Development-only credentials used in simulator mode. They are not LINE credentials:
+# the only thing that accepts them is our own simulator.
+SIMULATOR_SECRET = "simulator-only-channel-secret"
+SIMULATOR_TOKEN = "simulator-only-access-token"
+DEFAULT_LINE_API = "https://api.line.me"
+BACKENDS = ("workbook", "google")
+
+
+class ConfigError(Exception):
+    """One error naming every missing or bad variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment."""
+
+    channel_secret: str
+    channel_access_token: str
+    simulator: bool
+    simulator_mode: bool
+    line_api_base_url: str
+    sheets_backend: str = "workbook"
+    workbook_path: Path = Path("data/seminar.xlsx")
+    data_dir: Path = Path("var")
+    port: int = 8000
+    timezone: str = "Asia/Tokyo"
+    sheets_cache_seconds: float = 60.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every variable; raise ConfigError naming all problems."""
+        env = os.environ if env is None else env
+        problems: list[str] = []
+        port = _int(env, "PORT", 8000, problems)
+        secret, token, sim_mode = _credentials(env, problems)
+        simulator = sim_mode or env.get("SIMULATOR", "") == "1"
+        base = env.get("LINE_API_BASE_URL") or (
+            f"http://127.0.0.1:{port}/simulator/line" if sim_mode else DEFAULT_LINE_API)
+        backend = env.get("SHEETS_BACKEND", "workbook") or "workbook"
+        if backend not in BACKENDS:
+            problems.append(f"SHEETS_BACKEND must be 'workbook' or 'google', not {backend!r}")
+        tz = env.get("BOT_TIMEZONE", "Asia/Tokyo") or "Asia/Tokyo"
+        _check_timezone(tz, problems)
+        cache = _float(env, "SHEETS_CACHE_SECONDS", 60.0, problems)
+        if problems:
+            raise ConfigError(problems)
+        return cls(
+            channel_secret=secret, channel_access_token=token, simulator=simulator,
+            simulator_mode=sim_mode, line_api_base_url=base.rstrip("/"),
+            sheets_backend=backend,
+            workbook_path=Path(env.get("WORKBOOK_PATH") or "data/seminar.xlsx"),
+            data_dir=Path(env.get("DATA_DIR") or "var"), port=port, timezone=tz,
+            sheets_cache_seconds=cache, extra=dict(env),
+        )
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        """The bot's time zone."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+def _credentials(env: Mapping[str, str], problems: list[str]) -> tuple[str, str, bool]:
+    secret = env.get("LINE_CHANNEL_SECRET", "")
+    token = env.get("LINE_CHANNEL_ACCESS_TOKEN", "")
+    if not secret and not token:
+        return SIMULATOR_SECRET, SIMULATOR_TOKEN, True
+    if not secret:
+        problems.append("LINE_CHANNEL_SECRET is not set (LINE_CHANNEL_ACCESS_TOKEN is)")
+    if not token:
+        problems.append("LINE_CHANNEL_ACCESS_TOKEN is not set (LINE_CHANNEL_SECRET is)")
+    return secret, token, False
+
+
+def _int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    try:
+        return int(env.get(name) or default)
+    except ValueError:
+        problems.append(f"{name} must be a whole number, not {env.get(name)!r}")
+        return default
+
+
+def _float(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
+    try:
+        return float(env.get(name) or default)
+    except ValueError:
+        problems.append(f"{name} must be a number, not {env.get(name)!r}")
+        return default
+
+
+def _check_timezone(name: str, problems: list[str]) -> None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(f"BOT_TIMEZONE is not a known time zone: {name!r}")

@@ -1,0 +1,90 @@
+"""The only module that talks to the Messaging API (line-bot-sdk v3), with timeouts and limits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+import urllib3
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    MessagingApi,
+    PushMessageRequest,
+    ReplyMessageRequest,
+)
+
+from linebot_app.logs import mask
+from linebot_app.messages import Message, fit
+
+log = logging.getLogger(__name__)
+TIMEOUT_SECONDS = 5.0
+RETRY_KEY_NAMESPACE = uuid.UUID("6f1c1a52-3c3b-4c52-9a0e-2f6f2e9b8d11")
+
+
+def retry_key(*parts: str) -> str:
+    """A stable X-Line-Retry-Key for one logical send, so a resend is never delivered twice."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, "\x1f".join(parts)))
+
+
+class LineClient:
+    """Reply, push and profile calls through the SDK, each with a timeout."""
+
+    def __init__(self, access_token: str, host: str, timeout: float = TIMEOUT_SECONDS) -> None:
+        self._config = Configuration(host=host, access_token=access_token)
+        self._timeout = timeout
+        self._api: MessagingApi | None = None
+        self._lock = threading.Lock()
+        self._names: dict[str, str] = {}
+
+    @property
+    def api(self) -> MessagingApi:
+        """The SDK client, made on first use."""
+        with self._lock:
+            if self._api is None:
+                self._api = MessagingApi(ApiClient(self._config))
+            return self._api
+
+    def reply(self, reply_token: str, messages: list[Message]) -> bool:
+        """Send a reply; False (and a log line) when LINE refuses it."""
+        request = ReplyMessageRequest.from_dict(
+            {"replyToken": reply_token, "messages": fit(messages)})
+        return self._call("reply", lambda: self.api.reply_message(
+            request, _request_timeout=self._timeout))
+
+    def push(self, to: str, messages: list[Message], key: str) -> bool:
+        """Push to one user with an X-Line-Retry-Key."""
+        request = PushMessageRequest.from_dict({"to": to, "messages": fit(messages)})
+        return self._call("push", lambda: self.api.push_message(
+            request, x_line_retry_key=key, _request_timeout=self._timeout))
+
+    def display_name(self, user_id: str) -> str:
+        """The user's LINE display name ('' when it cannot be had), cached per process."""
+        if user_id not in self._names:
+            try:
+                profile = self.api.get_profile(user_id, _request_timeout=self._timeout)
+                self._names[user_id] = profile.display_name
+            except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as err:
+                log.warning("profile of %s unavailable: %s", mask(user_id), _reason(err))
+                return ""
+        return self._names[user_id]
+
+    def _call(self, what: str, send: Any) -> bool:
+        try:
+            send()
+            return True
+        except ApiException as err:
+            if err.status == 409:  # retry key already accepted: the message went out before
+                return True
+            log.warning("%s refused: %s %s", what, err.status, _reason(err))
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as err:
+            log.warning("%s failed: %s", what, _reason(err))
+        return False
+
+
+def _reason(err: Exception) -> str:
+    body = getattr(err, "body", None)
+    return str(body)[:300] if body else type(err).__name__

@@ -1,0 +1,244 @@
+"""Registration as participant or observer, with per-role capacity, waitlist and cancellation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ulid import ULID
+
+from linebot_app import messages as m
+from linebot_app.context import Ctx
+from linebot_app.events import upcoming, when
+from linebot_app.line_client import retry_key
+from linebot_app.logs import mask
+from sheets.dates import fold
+from sheets.schema import Event, Registration
+
+log = logging.getLogger(__name__)
+
+ROLE_WORDS = {"参加": "participant", "参加者": "participant", "participant": "participant",
+              "見学": "observer", "見学者": "observer", "observer": "observer"}
+LEVEL_WORDS = {"初心者": "beginner", "beginner": "beginner", "経験者": "experienced",
+               "experienced": "experienced"}
+ROLE_JA = {"participant": "参加", "observer": "見学"}
+LEVEL_JA = {"beginner": "初心者", "experienced": "経験者", "": "-"}
+YES = {"同意する", "同意", "はい", "agree", "yes"}
+NO = {"同意しない", "いいえ", "disagree", "no"}
+
+
+def parse_args(args: list[str]) -> tuple[str | None, str | None, str | None]:
+    """(event id, role, level) from the words after the command, in any order."""
+    event_id = role = level = None
+    for word in args:
+        key = fold(word)
+        if key in ROLE_WORDS:
+            role = ROLE_WORDS[key]
+        elif key in LEVEL_WORDS:
+            level = LEVEL_WORDS[key]
+        elif event_id is None:
+            event_id = word
+    return event_id, role, level
+
+
+def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """参加登録 [event] [参加|見学] [初心者|経験者]: asks for what is missing, then books a seat."""
+    if not ctx.services.state.has_consent(ctx.user_id):
+        return ask_consent(ctx, " ".join(["参加登録", *args]))
+    event_id, role, level = parse_args(args)
+    event = ctx.org.event(event_id) if event_id else None
+    if event is None:
+        return [_ask_event(ctx, event_id)]
+    refusal = closed_reason(event, ctx)
+    mine = _active(ctx.services.store.registrations(), ctx.user_id, event.id)
+    if mine:
+        return [already_registered(mine, event)]
+    if refusal:
+        return [m.text(refusal)]
+    if role is None:
+        return [_ask(f"{event.title}\n参加の形を選んでください。", event.id, ROLE_JA, "")]
+    if level is None:
+        return [_ask("ICTツールの経験を選んでください。", event.id, LEVEL_JA, ROLE_JA[role])]
+    return [book(ctx, event, role, level)]
+
+
+def closed_reason(event: Event, ctx: Ctx) -> str:
+    """Why registration is refused for this event now, or '' when it is open."""
+    now = ctx.now()
+    if event.status == "cancelled":
+        return f"「{event.title}」は中止になりました。"
+    if event.status == "closed":
+        return f"「{event.title}」の受付は終了しました。"
+    if event.starts_at <= now:
+        return f"「{event.title}」はすでに開催済みです。"
+    if event.deadline and event.deadline < now:
+        return f"「{event.title}」の申込締切({event.deadline:%-m月%-d日 %H:%M})を過ぎています。"
+    return ""
+
+
+def _ask_event(ctx: Ctx, asked: str | None) -> m.Message:
+    open_events = [e for e in upcoming(ctx.org, ctx.now()) if not closed_reason(e, ctx)]
+    if not open_events:
+        return m.text("現在、受付中のイベントはありません。")
+    head = f"「{asked}」というイベントは見つかりませんでした。\n" if asked else ""
+    lines = [f"{e.id}: {e.title} {when(e)}" for e in open_events]
+    quick = [m.message_action(f"参加登録 {e.id}", e.title) for e in open_events]
+    return m.text(head + "登録するイベントを選んでください。\n" + "\n".join(lines), quick)
+
+
+def _ask(question: str, event_id: str, words: dict[str, str], before: str) -> m.Message:
+    prefix = f"参加登録 {event_id} {before}".strip()
+    quick = [m.message_action(f"{prefix} {ja}", ja) for key, ja in words.items() if key]
+    return m.text(question, quick)
+
+
+def _active(regs: list[Registration], user_id: str, event_id: str) -> Registration | None:
+    return next((r for r in regs if r.user_id == user_id and r.event_id == event_id
+                 and r.active), None)
+
+
+def already_registered(reg: Registration, event: Event) -> m.Message:
+    """The reply to a second registration: nothing is added."""
+    return m.text(f"「{event.title}」にはすでに登録済みです ({status_words(reg)})。\n"
+                  "登録内容は「登録確認」で見られます。", [m.message_action("登録確認")])
+
+
+def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
+    """Decide the seat under the lock, queue the row, and say 参加確定 or キャンセル待ち."""
+    store = ctx.services.store
+    name = ctx.services.line.display_name(ctx.user_id)
+    with store.seat_lock():
+        regs = store.registrations()
+        mine = _active(regs, ctx.user_id, event.id)
+        if mine:
+            return already_registered(mine, event)
+        full = _confirmed(regs, event.id, role) >= (event.capacity_for(role) or 10**9)
+        row = _row(ctx, event, role, level, name, "waitlisted" if full else "confirmed")
+        store.add("registrations", row)
+    log.info("registration %s for %s: %s", mask(ctx.user_id), event.id, row["status"])
+    reg = Registration(**row)
+    position = waitlist_position(regs + [reg], reg)
+    return m.text(_booked_text(event, reg, position), [m.message_action("登録確認")])
+
+
+def _row(ctx: Ctx, event: Event, role: str, level: str, name: str, status: str) -> dict[str, Any]:
+    stamp = ctx.stamp()
+    return {"id": f"R{ULID()}", "created_at": stamp, "event_id": event.id,
+            "user_id": ctx.user_id, "display_name": name, "role": role, "level": level,
+            "status": status, "room": "", "updated_at": stamp}
+
+
+def _confirmed(regs: list[Registration], event_id: str, role: str) -> int:
+    return sum(1 for r in regs if r.event_id == event_id and r.role == role
+               and r.status == "confirmed")
+
+
+def waitlist_position(regs: list[Registration], reg: Registration) -> int:
+    """1-based place in the waitlist of the registration's event and role (0 if not waiting)."""
+    queue = sorted((r for r in regs if r.event_id == reg.event_id and r.role == reg.role
+                    and r.status == "waitlisted"), key=lambda r: (r.created_at, r.id))
+    return next((i for i, r in enumerate(queue, start=1) if r.id == reg.id), 0)
+
+
+def _booked_text(event: Event, reg: Registration, position: int) -> str:
+    head = f"【{event.title}】\n{when(event)}\n{ROLE_JA[reg.role]} / {LEVEL_JA[reg.level]}\n\n"
+    if reg.status == "confirmed":
+        return head + "参加確定です。当日お待ちしています。"
+    return head + (f"定員に達しているため、キャンセル待ち({position}番目)で受け付けました。"
+                   "\n繰り上がったらこのトークでお知らせします。")
+
+
+def status_words(reg: Registration, regs: list[Registration] | None = None) -> str:
+    """参加確定 / キャンセル待ち(N番目) / キャンセル済み"""
+    if reg.status == "confirmed":
+        return "参加確定"
+    if reg.status == "cancelled":
+        return "キャンセル済み"
+    position = waitlist_position(regs, reg) if regs else 0
+    return f"キャンセル待ち({position}番目)" if position else "キャンセル待ち"
+
+
+def status(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """登録確認: the user's registrations and their statuses."""
+    regs = ctx.services.store.registrations()
+    mine = sorted((r for r in regs if r.user_id == ctx.user_id and r.active),
+                  key=lambda r: r.created_at)
+    if not mine:
+        return [m.text("現在、登録はありません。「イベント」から登録できます。",
+                       [m.message_action("イベント")])]
+    lines = ["現在の登録:"]
+    for reg in mine:
+        event = ctx.org.event(reg.event_id)
+        title = f"{event.title} {when(event)}" if event else reg.event_id
+        lines.append(f"・{title}\n　{ROLE_JA.get(reg.role, reg.role)} / "
+                     f"{LEVEL_JA.get(reg.level, reg.level)} / {status_words(reg, regs)}")
+    quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル") for r in mine]
+    return [m.text("\n".join(lines), quick)]
+
+
+def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """キャンセル <event>: cancels, and promotes the first waitlisted person of that role."""
+    regs = ctx.services.store.registrations()
+    mine = [r for r in regs if r.user_id == ctx.user_id and r.active]
+    target = next((r for r in mine if args and fold(r.event_id) == fold(args[0])), None)
+    if not mine:
+        return [m.text("キャンセルできる登録はありません。")]
+    if target is None:
+        quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル")
+                 for r in mine]
+        return [m.text("キャンセルする登録を選んでください。", quick)]
+    promoted = _cancel_and_promote(ctx, target.event_id)
+    if promoted:
+        _tell_promoted(ctx, promoted)
+    event = ctx.org.event(target.event_id)
+    return [m.text(f"「{event.title if event else target.event_id}」の登録をキャンセルしました。")]
+
+
+def _cancel_and_promote(ctx: Ctx, event_id: str) -> Registration | None:
+    store = ctx.services.store
+    with store.seat_lock():
+        regs = store.registrations()
+        mine = _active(regs, ctx.user_id, event_id)
+        if mine is None:
+            return None
+        stamp = ctx.stamp()
+        store.update("registrations", mine.id, {"status": "cancelled", "updated_at": stamp})
+        if mine.status != "confirmed":
+            return None
+        queue = [r for r in regs if r.event_id == event_id and r.role == mine.role
+                 and r.status == "waitlisted"]
+        first = min(queue, key=lambda r: (r.created_at, r.id), default=None)
+        if first is not None:
+            store.update("registrations", first.id, {"status": "confirmed", "updated_at": stamp})
+        return first
+
+
+def _tell_promoted(ctx: Ctx, reg: Registration) -> None:
+    event = ctx.org.event(reg.event_id)
+    title = f"「{event.title}」({when(event)})" if event else reg.event_id
+    body = f"キャンセルが出たため、{title}の参加が確定しました(キャンセル待ちから繰り上げ)。"
+    ctx.services.line.push(reg.user_id, [m.text(body)], retry_key("promote", reg.id))
+
+
+def ask_consent(ctx: Ctx, then: str) -> list[m.Message]:
+    """Show the privacy notice once and wait for 同意する."""
+    notice = ctx.org.settings.get("privacy_notice") or "登録情報はセミナーの運営にのみ使います。"
+    ctx.services.state.save_conversation(ctx.user_id, {"flow": "consent", "then": then})
+    quick = [m.message_action("同意する"), m.message_action("同意しない")]
+    return [m.text(f"はじめに、個人情報の取り扱いについてご確認ください。\n\n{notice}\n\n"
+                   "同意いただける場合は「同意する」を押してください。", quick)]
+
+
+def consent_answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message] | str:
+    """The answer to the privacy notice: a command line to run next, or a reply."""
+    key = fold(text)
+    state = ctx.services.state
+    if key in YES:
+        state.give_consent(ctx.user_id)
+        state.end_conversation(ctx.user_id)
+        return str(conv.get("then") or "イベント")
+    if key in NO:
+        state.end_conversation(ctx.user_id)
+        return [m.text("登録を中止しました。同意いただけない場合は登録できません。")]
+    return [m.text("「同意する」か「同意しない」を選んでください。",
+                   [m.message_action("同意する"), m.message_action("同意しない")])]

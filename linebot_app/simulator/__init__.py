@@ -1,0 +1,174 @@
+"""The /simulator blueprint: a LINE chat in the browser, and the Messaging API the bot calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
+from ulid import ULID
+
+from linebot_app.simulator.platform import USERS, Platform
+
+bp = Blueprint("simulator", __name__, url_prefix="/simulator", static_folder="static")
+API = "/line/v2/bot"
+
+
+def init_app(app: Flask, settings: Any, webhook_url: str | None = None) -> Platform:
+    """Register the simulator on an app (simulator mode only)."""
+    extra = getattr(settings, "extra", {}) or {}
+    platform = Platform(secret=settings.channel_secret, token=settings.channel_access_token,
+                        webhook_url=webhook_url, spec_dir=extra.get("LINE_OPENAPI_DIR"))
+    app.extensions["line_simulator"] = platform
+    app.register_blueprint(bp)
+    return platform
+
+
+def _platform() -> Platform:
+    return current_app.extensions["line_simulator"]
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"message": message}), status
+
+
+# ---- the page and its JSON API -----------------------------------------------------------
+@bp.get("")
+@bp.get("/")
+def page() -> Response:
+    """The chat page."""
+    return send_from_directory(bp.static_folder or "", "index.html")
+
+
+@bp.get("/api/users")
+def users() -> Response:
+    """The simulated users to pick from."""
+    return jsonify([{"userId": u.user_id, "name": u.name, "note": u.note} for u in USERS])
+
+
+@bp.get("/api/history")
+def history() -> Response:
+    """A user's chat since a sequence number, and every API violation so far."""
+    platform = _platform()
+    after = request.args.get("after", default=0, type=int)
+    return jsonify({"entries": platform.history(request.args.get("user", ""), after),
+                    "violations": platform.violations[-50:],
+                    "validating": platform.api_spec is not None})
+
+
+@bp.post("/api/send")
+def send() -> Response | tuple[Response, int]:
+    """Turn a tap or a typed line into a signed webhook delivery to the bot."""
+    platform = _platform()
+    data = request.get_json(silent=True) or {}
+    user_id, kind = str(data.get("user", "")), str(data.get("kind", "text"))
+    if user_id not in {u.user_id for u in USERS}:
+        return _error(400, "unknown user")
+    event = _build(platform, user_id, kind, data)
+    if event is None:
+        return _error(400, f"unknown kind {kind}")
+    url = platform.webhook_url or request.host_url.rstrip("/") + "/callback"
+    return jsonify({"status": platform.deliver(event, url)})
+
+
+def _build(platform: Platform, user_id: str, kind: str, data: dict[str, Any]) -> Any:
+    if kind == "text":
+        text = str(data.get("text", ""))[:5000]
+        platform.record(user_id, "user", "text", text)
+        return platform.text_event(user_id, text)
+    if kind == "postback":
+        shown = data.get("displayText")
+        if shown:
+            platform.record(user_id, "user", "text", str(shown))
+        return platform.event(user_id, "postback", postback={"data": str(data.get("data", ""))})
+    if kind in ("follow", "unfollow"):
+        platform.record(user_id, "user", "system", "友だち追加" if kind == "follow" else "ブロック")
+        fields = {"follow": {"isUnblocked": False}} if kind == "follow" else {}
+        return platform.event(user_id, kind, **fields)
+    return None
+
+
+# ---- the Messaging API the bot calls --------------------------------------------------------
+def _authorized() -> bool:
+    return request.headers.get("Authorization", "") == f"Bearer {_platform().token}"
+
+
+def _sent(messages: list[Any]) -> Response:
+    return jsonify({"sentMessages": [{"id": str(ULID().hex[:18]), "quoteToken": ULID().hex}
+                                     for _ in messages]})
+
+
+def _checked(endpoint: str, schema: str) -> tuple[dict[str, Any] | None, Any]:
+    platform = _platform()
+    if not _authorized():
+        return None, _error(401, "Authentication failed")
+    body = request.get_json(silent=True)
+    platform.log_call(endpoint, dict(request.headers), body)
+    if not isinstance(body, dict):
+        return None, _error(400, "The request body has 1 error(s)")
+    problems = platform.check(endpoint, schema, body)
+    if problems:
+        return None, (jsonify({"message": "The request body has error(s)",
+                               "details": [{"message": p} for p in problems]}), 400)
+    return body, None
+
+
+@bp.post(f"{API}/message/reply")
+def reply() -> Any:
+    """Reply API: one use per reply token."""
+    body, failure = _checked("reply", "ReplyMessageRequest")
+    if failure:
+        return failure
+    platform = _platform()
+    user_id = platform.take_reply_token(str(body.get("replyToken")))
+    if user_id is None:
+        return _error(400, "Invalid reply token")
+    platform.record(user_id, "bot", "reply", body["messages"])
+    return _sent(body["messages"])
+
+
+@bp.post(f"{API}/message/push")
+def push() -> Any:
+    """Push API, with X-Line-Retry-Key handled as LINE does (409 on a repeat)."""
+    body, failure = _checked("push", "PushMessageRequest")
+    if failure:
+        return failure
+    platform = _platform()
+    if not platform.accept_retry_key(request.headers.get("X-Line-Retry-Key")):
+        return _error(409, "The retry key is already accepted")
+    platform.record(str(body["to"]), "bot", "push", body["messages"])
+    return _sent(body["messages"])
+
+
+@bp.post(f"{API}/message/multicast")
+def multicast() -> Any:
+    """Multicast API: the same messages to up to 500 users."""
+    body, failure = _checked("multicast", "MulticastRequest")
+    if failure:
+        return failure
+    platform = _platform()
+    if not platform.accept_retry_key(request.headers.get("X-Line-Retry-Key")):
+        return _error(409, "The retry key is already accepted")
+    for user_id in body["to"]:
+        platform.record(str(user_id), "bot", "push", body["messages"])
+    return jsonify({})
+
+
+@bp.get(f"{API}/profile/<user_id>")
+def profile(user_id: str) -> Any:
+    """Profile API for the simulated users."""
+    if not _authorized():
+        return _error(401, "Authentication failed")
+    user = next((u for u in USERS if u.user_id == user_id), None)
+    if user is None:
+        return _error(404, "Not found")
+    return jsonify({"userId": user.user_id, "displayName": user.name, "language": "ja",
+                    "statusMessage": user.note})
+
+
+@bp.post(f"{API}/chat/loading/start")
+def loading() -> Any:
+    """Loading animation: accepted and shown as a note in the chat."""
+    body, failure = _checked("loading", "ShowLoadingAnimationRequest")
+    if failure:
+        return failure
+    return jsonify({}), 202

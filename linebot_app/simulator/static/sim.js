@@ -1,0 +1,195 @@
+// The simulator page: pick a user, send text/taps, render replies and pushes (polled).
+"use strict";
+
+const state = { user: null, after: 0, polling: null, busy: false };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+async function api(path, body) {
+  const opts = body ? { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } : {};
+  const res = await fetch("/simulator/api/" + path, opts);
+  return res.json();
+}
+
+async function loadUsers() {
+  const users = await api("users");
+  const list = $("users");
+  users.forEach((u, i) => {
+    const li = el("li", "", u.name);
+    li.dataset.userId = u.userId;
+    li.dataset.testid = "user-" + i;
+    li.appendChild(el("span", "note", u.note));
+    li.addEventListener("click", () => selectUser(u, li));
+    list.appendChild(li);
+    if (i === 0) selectUser(u, li);
+  });
+}
+
+function selectUser(user, li) {
+  document.querySelectorAll(".users li").forEach((x) => x.classList.remove("active"));
+  li.classList.add("active");
+  state.user = user.userId;
+  state.after = 0;
+  $("messages").innerHTML = "";
+  $("quick").innerHTML = "";
+  $("chat-title").textContent = "セミナー案内ボット (" + user.name + " として)";
+  poll();
+}
+
+async function send(payload) {
+  if (!state.user) return;
+  state.busy = true;
+  try {
+    const res = await api("send", Object.assign({ user: state.user }, payload));
+    if (res.status !== 200) addSystem("Webhook の応答: " + res.status);
+  } finally {
+    state.busy = false;
+    await poll();
+  }
+}
+
+function runAction(action) {
+  if (!action) return;
+  if (action.type === "message") send({ kind: "text", text: action.text });
+  else if (action.type === "postback") send({ kind: "postback", data: action.data, displayText: action.displayText || "" });
+  else if (action.type === "uri") window.open(action.uri, "_blank", "noopener");
+}
+
+function addSystem(text) {
+  const row = el("div", "row system");
+  row.appendChild(el("div", "bubble-text", text));
+  $("messages").appendChild(row);
+}
+
+function renderText(msg, side) {
+  const row = el("div", "row " + side);
+  const bubble = el("div", "bubble-text", msg.text);
+  bubble.dataset.testid = side === "bot" ? "bot-text" : "user-text";
+  row.appendChild(bubble);
+  return row;
+}
+
+function renderFlexComponent(c) {
+  if (c.type === "box") {
+    const box = el("div", "flex-box " + (c.layout || "vertical"));
+    (c.contents || []).forEach((x) => box.appendChild(renderFlexComponent(x)));
+    return box;
+  }
+  if (c.type === "text") {
+    const t = el("div", "flex-text" + (c.weight === "bold" ? " bold" : ""), c.text || "");
+    if (c.color) t.style.color = c.color;
+    return t;
+  }
+  if (c.type === "button") {
+    const b = el("button", "flex-button " + (c.style || "link"), c.action && c.action.label);
+    b.type = "button";
+    b.dataset.testid = "flex-button";
+    b.addEventListener("click", () => runAction(c.action));
+    return b;
+  }
+  if (c.type === "image") {
+    const img = el("img");
+    img.src = c.url;
+    img.style.width = "100%";
+    return img;
+  }
+  if (c.type === "separator") return el("hr");
+  return el("div", "", "");
+}
+
+function renderBubble(b) {
+  const card = el("div", "flex-bubble");
+  card.dataset.testid = "flex-bubble";
+  ["header", "hero", "body", "footer"].forEach((part) => {
+    if (!b[part]) return;
+    const section = el("div", "flex-section");
+    section.appendChild(renderFlexComponent(b[part]));
+    card.appendChild(section);
+  });
+  return card;
+}
+
+function renderFlex(msg) {
+  const row = el("div", "row bot");
+  const contents = msg.contents || {};
+  if (contents.type === "carousel") {
+    const car = el("div", "carousel");
+    car.dataset.testid = "carousel";
+    (contents.contents || []).forEach((b) => car.appendChild(renderBubble(b)));
+    row.appendChild(car);
+  } else {
+    row.appendChild(renderBubble(contents));
+  }
+  return row;
+}
+
+function renderQuick(msg) {
+  const bar = $("quick");
+  bar.innerHTML = "";
+  const items = (msg.quickReply && msg.quickReply.items) || [];
+  items.forEach((item) => {
+    const b = el("button", "", item.action.label);
+    b.type = "button";
+    b.dataset.testid = "quick-reply";
+    b.addEventListener("click", () => { bar.innerHTML = ""; runAction(item.action); });
+    bar.appendChild(b);
+  });
+}
+
+function renderEntry(entry) {
+  const box = $("messages");
+  if (entry.direction === "user") {
+    if (entry.kind === "system") addSystem(entry.payload);
+    else box.appendChild(renderText({ text: entry.payload }, "user"));
+    $("quick").innerHTML = "";
+    return;
+  }
+  entry.payload.forEach((msg) => {
+    let node;
+    if (msg.type === "text") node = renderText(msg, "bot");
+    else if (msg.type === "flex") node = renderFlex(msg);
+    else node = renderText({ text: "[" + msg.type + "]" }, "bot");
+    if (entry.kind === "push") node.appendChild(el("span", "pushed", "プッシュ"));
+    box.appendChild(node);
+  });
+  renderQuick(entry.payload[entry.payload.length - 1] || {});
+}
+
+function renderViolations(list, validating) {
+  $("validating").textContent = validating
+    ? "送信されたメッセージを messaging-api.yml で検証しています。"
+    : "仕様ファイルが見つからないため、検証は無効です。";
+  const ul = $("violations");
+  ul.innerHTML = "";
+  if (!list.length) { ul.appendChild(el("li", "", "違反はありません")).style.background = "#effaf2"; return; }
+  list.forEach((v) => ul.appendChild(el("li", "", v.endpoint + ": " + v.problems.join("\n"))));
+}
+
+async function poll() {
+  if (!state.user) return;
+  const user = state.user;
+  const data = await api("history?user=" + encodeURIComponent(user) + "&after=" + state.after);
+  if (user !== state.user) return;
+  data.entries.forEach((e) => { if (e.seq > state.after) { renderEntry(e); state.after = e.seq; } });
+  if (data.entries.length) $("messages").scrollTop = $("messages").scrollHeight;
+  renderViolations(data.violations, data.validating);
+}
+
+$("composer").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = $("text").value;
+  if (!text.trim()) return;
+  $("text").value = "";
+  send({ kind: "text", text: text });
+});
+$("follow").addEventListener("click", () => send({ kind: "follow" }));
+$("unfollow").addEventListener("click", () => send({ kind: "unfollow" }));
+
+loadUsers();
+state.polling = setInterval(() => { if (!state.busy) poll(); }, 1000);

@@ -1,0 +1,90 @@
+"""The bot's local state in DATA_DIR: handled webhook ids, conversations, consents."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS handled (event_id TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS handled_at ON handled (at);
+CREATE TABLE IF NOT EXISTS conversations (
+    user_id TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS consents (user_id TEXT PRIMARY KEY, at REAL NOT NULL);
+"""
+DEDUP_KEEP_SECONDS = 8 * 86400  # LINE redelivers for a while; we keep ids for more than 7 days
+CONVERSATION_SECONDS = 30 * 60
+
+
+class State:
+    """Small SQLite-backed state shared by every worker process on the machine."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    def claim_event(self, event_id: str) -> bool:
+        """True the first time an id is seen; False for a redelivery already handled."""
+        cur = self._conn().execute(
+            "INSERT OR IGNORE INTO handled (event_id, at) VALUES (?, ?)", (event_id, self.clock())
+        )
+        return cur.rowcount == 1
+
+    def forget_old_events(self) -> int:
+        """Drop handled ids older than the keep period."""
+        cur = self._conn().execute(
+            "DELETE FROM handled WHERE at < ?", (self.clock() - DEDUP_KEEP_SECONDS,)
+        )
+        return cur.rowcount
+
+    def conversation(self, user_id: str) -> dict[str, Any] | None:
+        """The user's open conversation, unless it has expired."""
+        row = self._conn().execute(
+            "SELECT data, expires FROM conversations WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        if row is None or row[1] < self.clock():
+            return None
+        return json.loads(row[0])
+
+    def save_conversation(
+        self, user_id: str, data: dict[str, Any], ttl: float = CONVERSATION_SECONDS
+    ) -> None:
+        """Store the conversation; it expires ttl seconds after its last answer."""
+        self._conn().execute(
+            "INSERT OR REPLACE INTO conversations (user_id, data, expires) VALUES (?, ?, ?)",
+            (user_id, json.dumps(data, ensure_ascii=False), self.clock() + ttl),
+        )
+
+    def end_conversation(self, user_id: str) -> None:
+        """Forget the user's conversation."""
+        self._conn().execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
+
+    def has_consent(self, user_id: str) -> bool:
+        """Whether the user has agreed to the privacy notice."""
+        row = self._conn().execute(
+            "SELECT 1 FROM consents WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return row is not None
+
+    def give_consent(self, user_id: str) -> None:
+        """Record the user's agreement to the privacy notice."""
+        self._conn().execute(
+            "INSERT OR IGNORE INTO consents (user_id, at) VALUES (?, ?)", (user_id, self.clock())
+        )
