@@ -73,9 +73,9 @@ def parse(parser: WebhookParser, body: bytes, signature: str) -> list[Event]:
         return parser.parse(text, signature)
     except InvalidSignatureError:
         raise
-    except ValueError as err:
+    except json.JSONDecodeError as err:
         raise BadRequest("body is not JSON") from err
-    except (KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return _parse_each(text)
 
 

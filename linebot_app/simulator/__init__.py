@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from ulid import ULID
 
 from linebot_app.simulator.platform import USERS, Platform
@@ -36,7 +37,8 @@ def _error(status: int, message: str) -> tuple[Response, int]:
 @bp.get("/")
 def page() -> Response:
     """The chat page."""
-    return send_from_directory(bp.static_folder or "", "index.html")
+    page_file = Path(bp.static_folder or "") / "index.html"
+    return Response(page_file.read_text(encoding="utf-8"), mimetype="text/html")
 
 
 @bp.get("/api/users")

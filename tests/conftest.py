@@ -1,0 +1,213 @@
+"""Shared fixtures: a fresh app per test, signed webhook builders, a recording LINE fake."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ulid import ULID
+from werkzeug.serving import make_server
+
+from linebot_app import create_app
+from linebot_app.config import Settings
+from linebot_app.messages import fit
+from linebot_app.simulator.openapi import SpecChecker, limit_errors
+from linebot_app.simulator.platform import sign
+from sheets.outbox import Outbox
+from sheets.sample import create_sample_workbook
+from sheets.store import Store
+from sheets.workbook import WorkbookBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+SECRET = "test-channel-secret"
+TOKEN = "test-access-token"
+JST = dt.timezone(dt.timedelta(hours=9))
+TODAY = dt.date(2026, 12, 1)
+ADMIN = "U" + "0" * 28 + "a001"
+
+
+def fixture_path(*parts: str) -> Path:
+    """A file under ../shared/fixtures, or skip the test saying why."""
+    path = FIXTURES.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared fixtures not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def api_spec() -> SpecChecker:
+    """LINE's Messaging API schema."""
+    return SpecChecker(fixture_path("line-openapi", "messaging-api.yml"))
+
+
+class Clock:
+    """A settable clock for the bot."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@dataclass
+class RecordingLine:
+    """A fake Messaging API client that records what the bot sends and checks it."""
+
+    spec: SpecChecker | None = None
+    replies: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    pushes: list[tuple[str, list[dict[str, Any]], str]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    def _check(self, schema: str, body: dict[str, Any]) -> None:
+        found = limit_errors(body) + (self.spec.errors(schema, body) if self.spec else [])
+        self.violations += found
+
+    def reply(self, token: str, messages: list[dict[str, Any]]) -> bool:
+        messages = fit(messages)
+        self._check("ReplyMessageRequest", {"replyToken": token, "messages": messages})
+        self.replies.append((token, messages))
+        return True
+
+    def push(self, to: str, messages: list[dict[str, Any]], key: str) -> bool:
+        messages = fit(messages)
+        self._check("PushMessageRequest", {"to": to, "messages": messages})
+        self.pushes.append((to, messages, key))
+        return True
+
+    def display_name(self, user_id: str) -> str:
+        return f"表示名{user_id[-3:]}"
+
+    def last_texts(self) -> list[str]:
+        """Texts of the last reply (alt text for Flex)."""
+        _, messages = self.replies[-1]
+        return [m.get("text") or m.get("altText", "") for m in messages]
+
+
+def make_settings(tmp: Path, **env: str) -> Settings:
+    """Settings for a test: workbook and DATA_DIR in tmp."""
+    base = {"LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+            "WORKBOOK_PATH": str(tmp / "seminar.xlsx"), "DATA_DIR": str(tmp / "var")}
+    return Settings.from_env({**base, **env})
+
+
+def make_store(settings: Settings, **kw: Any) -> Store:
+    """A workbook Store over the sample workbook in tmp."""
+    if not settings.workbook_path.exists():
+        create_sample_workbook(settings.workbook_path, TODAY)
+    outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+    return Store(WorkbookBackend(settings.workbook_path), outbox, flush_interval=0, **kw)
+
+
+@dataclass
+class BotHarness:
+    """A fresh app with a recording LINE fake, driven by signed webhooks."""
+
+    app: Any
+    line: RecordingLine
+    store: Store
+    clock: Clock
+    settings: Settings
+
+    @property
+    def client(self) -> Any:
+        return self.app.test_client()
+
+    def post(self, *events: dict[str, Any], secret: str = SECRET) -> Any:
+        body = json.dumps({"destination": "U" + "f" * 32, "events": list(events)},
+                          ensure_ascii=False).encode()
+        return self.client.post("/callback", data=body, headers={
+            "X-Line-Signature": sign(secret, body), "Content-Type": "application/json"})
+
+    def say(self, text: str, user: str = "U" + "1" * 32, **kw: Any) -> list[str]:
+        """Send a text and return the reply's texts."""
+        before = len(self.line.replies)
+        assert self.post(text_event(text, user=user, **kw)).status_code == 200
+        if len(self.line.replies) == before:
+            return []
+        return self.line.last_texts()
+
+    def tap(self, data: str, user: str = "U" + "1" * 32) -> list[str]:
+        """Send a postback and return the reply's texts."""
+        before = len(self.line.replies)
+        assert self.post(postback_event(data, user=user)).status_code == 200
+        return self.line.last_texts() if len(self.line.replies) > before else []
+
+    def consent(self, user: str) -> None:
+        self.app.extensions["seminar_bot"].services.state.give_consent(user)
+
+
+def build_harness(tmp: Path, spec: SpecChecker | None = None, **env: str) -> BotHarness:
+    """A harness over a fresh sample workbook in tmp."""
+    settings = make_settings(tmp, **env)
+    store = make_store(settings)
+    line = RecordingLine(spec)
+    clock = Clock(dt.datetime(2026, 12, 1, 10, 0, tzinfo=JST))
+    app = create_app(settings, store=store, line=line, clock=clock)
+    return BotHarness(app, line, store, clock, settings)
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[BotHarness]:
+    """A bot whose every sent message is checked against LINE's schema when it is there."""
+    spec_file = FIXTURES / "line-openapi" / "messaging-api.yml"
+    harness = build_harness(tmp_path, SpecChecker(spec_file) if spec_file.exists() else None)
+    yield harness
+    assert harness.line.violations == []
+
+
+def _base(kind: str, user: str, chat: str = "user", **fields: Any) -> dict[str, Any]:
+    source: dict[str, Any] = {"type": chat, "userId": user}
+    if chat == "group":
+        source["groupId"] = "C" + "9" * 32
+    event = {"type": kind, "mode": "active", "timestamp": 1767225600000, "source": source,
+             "webhookEventId": str(ULID()), "deliveryContext": {"isRedelivery": False},
+             "replyToken": ULID().hex, **fields}
+    return event
+
+
+def text_event(text: str, user: str = "U" + "1" * 32, chat: str = "user",
+               mention_self: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A text message event as LINE sends it."""
+    message: dict[str, Any] = {"id": "1", "type": "text", "text": text, "quoteToken": "q"}
+    if mention_self:
+        message["mention"] = {"mentionees": [{"index": mention_self[0], "length": mention_self[1],
+                                              "type": "user", "isSelf": True}]}
+    return _base("message", user, chat, message=message)
+
+
+def postback_event(data: str, user: str = "U" + "1" * 32) -> dict[str, Any]:
+    """A postback event."""
+    return _base("postback", user, postback={"data": data})
+
+
+def follow_event(user: str = "U" + "1" * 32) -> dict[str, Any]:
+    """A follow event."""
+    return _base("follow", user, follow={"isUnblocked": False})
+
+
+class LiveServer:
+    """The real app on a loopback port, served over HTTP in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
