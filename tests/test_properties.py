@@ -1,0 +1,54 @@
+"""Random Unicode into command parsing, date parsing and FAQ matching: nothing crashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from linebot_app import faq
+from linebot_app.commands import lookup, split
+from linebot_app.feedback import parse_rating
+from linebot_app.messages import fit, text, utf16_len
+from linebot_app.registration import parse_args
+from sheets.dates import parse_date, parse_time_range
+from sheets.sample import FAQ
+from sheets.schema import Faq
+
+FAQS = [Faq(tuple(k.split(",")), q, a, c, u) for k, q, a, c, u in FAQ]
+
+
+@given(st.text())
+def test_command_parsing_never_crashes(typed: str) -> None:
+    words = split(typed)
+    lookup(typed)
+    if words:
+        lookup(words[0])
+        parse_args(words[1:])
+    parse_rating(typed)
+
+
+@given(st.one_of(st.text(), st.integers(), st.floats(allow_nan=True), st.none()))
+def test_date_parsing_raises_only_value_error(value: object) -> None:
+    try:
+        assert isinstance(parse_date(value), dt.date)
+    except ValueError:
+        pass
+    try:
+        parse_time_range(value)
+    except ValueError:
+        pass
+
+
+@given(st.text())
+def test_faq_matching_never_crashes_and_gives_at_most_three(query: str) -> None:
+    assert len(faq.search(FAQS, query)) <= 3
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=50)
+@given(st.lists(st.text(min_size=1, max_size=9000), min_size=1, max_size=8))
+def test_fit_always_respects_line_limits(bodies: list[str]) -> None:
+    out = fit([text(b) for b in bodies])
+    assert 1 <= len(out) <= 5
+    assert all(utf16_len(m["text"]) <= 5000 for m in out)

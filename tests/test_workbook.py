@@ -1,0 +1,212 @@
+"""The embedded workbook: typed dates, bad rows, hot reload, office lock files, literal text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+
+import openpyxl
+import pytest
+
+from sheets.dates import parse_date, parse_time, parse_time_range
+from sheets.outbox import Outbox
+from sheets.sample import create_sample_workbook
+from sheets.schema import parse_workbook
+from sheets.store import Store
+from sheets.workbook import WorkbookBackend
+from tests.conftest import ROOT, BotHarness, build_harness
+
+U1 = "U" + "1" * 32
+
+
+@pytest.mark.parametrize("typed", [
+    "2020-04-30", "2020/4/30", "2020年4月30日", "令和2年4月30日", "２０２０／４／３０",
+    "令和２年４月３０日", "2020/04/30(木)", "R2.4.30", dt.date(2020, 4, 30),
+    dt.datetime(2020, 4, 30, 0, 0), 43951,
+])
+def test_typed_dates_are_read(typed: object) -> None:
+    assert parse_date(typed) == dt.date(2020, 4, 30)
+
+
+def test_first_year_of_an_era_is_read() -> None:
+    assert parse_date("令和元年5月1日") == dt.date(2019, 5, 1)
+
+
+@pytest.mark.parametrize("typed", ["来週", "", "2020-13-01", "令和2年", "abc"])
+def test_unreadable_dates_raise(typed: str) -> None:
+    with pytest.raises(ValueError):
+        parse_date(typed)
+
+
+def test_a_time_range_typed_into_start_is_split() -> None:
+    assert parse_time_range("19:00〜20:30") == (dt.time(19), dt.time(20, 30))
+    assert parse_time_range("１９：００～２０：３０") == (dt.time(19), dt.time(20, 30))
+    assert parse_time("19時半") == dt.time(19, 30)
+    assert parse_time(dt.time(19, 0)) == dt.time(19)
+
+
+def _workbook_with_bad_rows(path) -> None:
+    create_sample_workbook(path, dt.date(2026, 12, 1))
+    wb = openpyxl.load_workbook(path)
+    wb["events"].append(["E9", "壊れた行", "来週", "19:00"])
+    wb["events"].append(["E10", "定員が変", "2027-01-01", "19:00", "", "", "", "たくさん"])
+    wb["schedule"].append(["E99", "10:00", "", "存在しないイベントの予定"])
+    wb.save(path)
+
+
+def test_bad_rows_are_skipped_and_the_rest_is_read(tmp_path) -> None:
+    path = tmp_path / "wb.xlsx"
+    _workbook_with_bad_rows(path)
+    org = parse_workbook(WorkbookBackend(path).read())
+    assert [e.id for e in org.events] == ["E1", "E2"]
+    where = {(p.sheet, p.row, p.column) for p in org.problems}
+    assert ("events", 4, "date") in where
+    assert ("events", 5, "capacity") in where
+    assert ("schedule", 11, "event_id") in where
+
+
+def test_bot_keeps_answering_with_a_bad_row(tmp_path) -> None:
+    harness = build_harness(tmp_path)
+    _workbook_with_bad_rows(harness.settings.workbook_path)
+    harness.store.reload()
+    assert "Excelの調査票" in harness.say("予定")[0]
+
+
+def _check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "linebot_app", "check"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_check_reports_every_bad_row_and_exits_non_zero(tmp_path) -> None:
+    path = tmp_path / "wb.xlsx"
+    _workbook_with_bad_rows(path)
+    env = {**os.environ, "WORKBOOK_PATH": str(path), "DATA_DIR": str(tmp_path / "var")}
+    result = _check(env)
+    assert result.returncode == 1
+    assert "events!date 行4" in result.stdout and "来週" in result.stdout
+    assert "events!capacity 行5" in result.stdout
+    assert "schedule!event_id 行11" in result.stdout
+
+
+def test_check_passes_on_the_sample_workbook(tmp_path) -> None:
+    env = {**os.environ, "WORKBOOK_PATH": str(tmp_path / "wb.xlsx"),
+           "DATA_DIR": str(tmp_path / "var")}
+    result = _check(env)
+    assert result.returncode == 0, result.stdout
+    assert "✓" in result.stdout
+
+
+def test_check_names_a_missing_credential(tmp_path) -> None:
+    env = {**os.environ, "LINE_CHANNEL_SECRET": "x", "DATA_DIR": str(tmp_path)}
+    env.pop("LINE_CHANNEL_ACCESS_TOKEN", None)
+    result = _check(env)
+    assert result.returncode == 1 and "LINE_CHANNEL_ACCESS_TOKEN" in result.stdout
+
+
+def test_a_saved_edit_shows_within_ten_seconds_without_restart(bot: BotHarness) -> None:
+    bot.store.check_seconds = 1.0
+    assert "燃やすごみ" in bot.say("ごみ")[0]
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["faq"]["C2"] = "燃えるごみは火曜と金曜です。"
+    wb.save(bot.settings.workbook_path)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if "火曜と金曜" in bot.say("ごみ")[0]:
+            break
+        time.sleep(0.5)
+    assert "火曜と金曜" in bot.line.last_texts()[0]
+
+
+def test_no_workbook_read_while_the_cache_is_warm(bot: BotHarness) -> None:
+    bot.store.check_seconds = 3600
+    bot.say("イベント")
+    reads = []
+    backend = bot.store.backend
+    original = backend.read
+    backend.read = lambda: reads.append(1) or original()
+    for _ in range(20):
+        bot.say("予定 E1")
+        bot.say("ごみ")
+    assert reads == []
+
+
+@pytest.mark.parametrize("lock_name", ["~$seminar.xlsx", ".~lock.seminar.xlsx#"])
+def test_nothing_is_written_while_the_workbook_is_open(bot: BotHarness, lock_name: str) -> None:
+    path = bot.settings.workbook_path
+    lock = path.with_name(lock_name)
+    lock.write_text("organizer")
+    bot.consent(U1)
+    assert "参加確定" in bot.say("参加登録 E2 参加 初心者", user=U1)[0]
+    before = path.stat().st_mtime_ns
+    assert bot.store.flush() == 0
+    assert path.stat().st_mtime_ns == before
+    assert bot.store.outbox.has_pending()
+    lock.unlink()
+    bot.store.outbox.release_lease(0)
+    assert bot.store.flush() == 1
+    ws = openpyxl.load_workbook(path)["registrations"]
+    assert ws.max_row == 2
+
+
+def test_organizer_edits_made_while_rows_wait_are_kept(bot: BotHarness) -> None:
+    bot.consent(U1)
+    bot.say("参加登録 E2 参加 初心者", user=U1)
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["faq"]["C2"] = "編集された回答"
+    wb["events"]["B3"] = "タイトル変更"
+    wb.save(bot.settings.workbook_path)
+    bot.store.flush()
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    assert wb["faq"]["C2"].value == "編集された回答"
+    assert wb["events"]["B3"].value == "タイトル変更"
+    assert wb["registrations"].max_row == 2
+
+
+def test_user_text_is_stored_literally_never_as_a_formula(bot: BotHarness) -> None:
+    bot.say("感想 E1", user=U1)
+    for answer in ("3", "=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "@SUM(A1)"):
+        bot.say(answer, user=U1)
+    bot.store.flush()
+    ws = openpyxl.load_workbook(bot.settings.workbook_path)["feedback"]
+    cells = {c.value: c.data_type for c in ws[2]}
+    assert cells["=HYPERLINK(\"http://evil\",\"x\")"] == "s"
+    assert cells["+1+2"] == "s" and cells["@SUM(A1)"] == "s"
+    assert not any(str(v).startswith("'") for v in cells)
+
+
+def test_display_name_that_looks_like_a_formula_stays_text(bot: BotHarness) -> None:
+    bot.line.display_name = lambda user_id: "=HYPERLINK(\"http://x\")"
+    bot.consent(U1)
+    bot.say("参加登録 E2 参加 初心者", user=U1)
+    bot.store.flush()
+    cell = openpyxl.load_workbook(bot.settings.workbook_path)["registrations"]["E2"]
+    assert cell.value == "=HYPERLINK(\"http://x\")" and cell.data_type == "s"
+
+
+def test_rows_survive_a_crash_before_the_flush(tmp_path) -> None:
+    path = tmp_path / "wb.xlsx"
+    create_sample_workbook(path)
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    outbox.add("registrations", {"id": "R1", "event_id": "E2", "user_id": U1,
+                                 "role": "participant", "status": "confirmed"})
+    del outbox  # the process dies here; a new one finds the row and writes it
+    store = Store(WorkbookBackend(path), Outbox(tmp_path / "outbox.sqlite3"), flush_interval=0)
+    assert store.flush() == 1
+    assert [r.id for r in store.reload().registrations] == ["R1"]
+
+
+def test_a_row_already_in_the_sheet_is_not_written_twice(tmp_path) -> None:
+    path = tmp_path / "wb.xlsx"
+    create_sample_workbook(path)
+    store = Store(WorkbookBackend(path), Outbox(tmp_path / "o.sqlite3"), flush_interval=0)
+    row = {"id": "R1", "event_id": "E2", "user_id": U1, "role": "participant",
+           "status": "confirmed"}
+    store.add("registrations", row)
+    store.flush()
+    store.add("registrations", row)  # as if the first save's outcome had been lost
+    store.outbox.release_lease(0)
+    store.flush()
+    assert len(store.reload().registrations) == 1
