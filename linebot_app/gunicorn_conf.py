@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import logging
 from typing import Any
+
+from linebot_app.logs import configure
+
+log = logging.getLogger(__name__)
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
@@ -20,6 +25,7 @@ def _store(worker: Any) -> Any:
 
 def post_worker_init(worker: Any) -> None:
     """Start the outbox flusher thread in each worker."""
+    configure()
     store = _store(worker)
     if store is not None:
         worker.seminar_flusher_stop = store.start_flusher()
@@ -31,5 +37,5 @@ def worker_exit(server: Any, worker: Any) -> None:
     if stop is not None:
         stop.set()
     store = _store(worker)
-    if store is not None:
-        store.flush()
+    if store is not None and not store.drain(seconds=8.0):
+        log.warning("rows still wait in the outbox; they are written after the next start")

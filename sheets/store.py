@@ -171,7 +171,14 @@ class Store:
                 self.flush_if_due()
             except Exception:  # the thread must outlive any one failure
                 log.exception("flusher failed; it will try again")
-        self.flush()
+
+    def drain(self, seconds: float = 8.0) -> bool:
+        """Flush until nothing waits or the time is up (at shutdown); True when empty."""
+        deadline = time.monotonic() + seconds
+        while self.outbox.has_pending() and time.monotonic() < deadline:
+            if not self.flush():
+                time.sleep(0.1)
+        return not self.outbox.has_pending()
 
     def start_flusher(self, every: float = 1.0) -> threading.Event:
         """Start the background flusher; set the returned event to stop it."""

@@ -70,6 +70,7 @@ class Platform:
     calls: list[dict[str, Any]] = field(default_factory=list)
     reply_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     retry_keys: set[str] = field(default_factory=set)
+    any_reply_token: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -121,7 +122,7 @@ class Platform:
             user_id, issued = self.reply_tokens.pop(token, (None, 0.0))
         if user_id and time.time() - issued <= REPLY_TOKEN_SECONDS:
             return user_id
-        return None
+        return "(load)" if self.any_reply_token else None
 
     def accept_retry_key(self, key: str | None) -> bool:
         """False when a retry key was seen before (LINE answers 409 then)."""

@@ -1,0 +1,1 @@
+"""Benchmarks and the process helpers the benchmark and the server tests share."""

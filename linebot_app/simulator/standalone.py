@@ -1,0 +1,45 @@
+"""The simulator as its own server, in front of a bot that runs elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+from types import SimpleNamespace
+
+from flask import Flask
+
+from linebot_app.simulator import init_app
+
+
+def create_simulator_app(secret: str, token: str, webhook_url: str, *, any_reply_token: bool = False,
+                         validate: bool = True) -> Flask:
+    """A Flask app serving only the simulator page and its Messaging API."""
+    app = Flask("line_simulator")
+    settings = SimpleNamespace(channel_secret=secret, channel_access_token=token, extra={})
+    platform = init_app(app, settings, webhook_url=webhook_url)
+    platform.any_reply_token = any_reply_token
+    if not validate:
+        platform.api_spec = None
+    return app
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve on loopback with gunicorn threads (one process: the simulator keeps state in memory)."""
+    from gunicorn.app.base import BaseApplication
+
+    app = create_simulator_app(args.secret, args.token, args.webhook,
+                               any_reply_token=args.any_reply_token,
+                               validate=not args.no_validation)
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"127.0.0.1:{args.port}")
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("workers", 1)
+            self.cfg.set("threads", 16)
+            self.cfg.set("loglevel", "warning")
+
+        def load(self) -> Flask:
+            return app
+
+    Server().run()
+    return 0
