@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import logging
+import os
 from typing import Any
 
 from linebot_app.logs import configure

@@ -57,6 +57,15 @@ def history() -> Response:
                     "validating": platform.api_spec is not None})
 
 
+@bp.get("/api/calls")
+def call_counts() -> Response:
+    """How many Messaging API calls of each kind the simulator has served."""
+    counts: dict[str, int] = {}
+    for call in list(_platform().calls):
+        counts[call["endpoint"]] = counts.get(call["endpoint"], 0) + 1
+    return jsonify(counts)
+
+
 @bp.post("/api/send")
 def send() -> Response | tuple[Response, int]:
     """Turn a tap or a typed line into a signed webhook delivery to the bot."""

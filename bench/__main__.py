@@ -1,0 +1,90 @@
+"""make bench: our bot and the SDK-style echo bot, measured side by side in one run."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import requests
+
+from bench import procs
+from bench.load import Result, fixed_rate, full_speed, signed_bodies
+
+SECRET = "bench-channel-secret"
+TOKEN = "bench-access-token"
+
+
+def _serve(app: str, port: int, sim_port: int, work: Path, name: str, workers: int) -> object:
+    env = {"LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+           "LINE_API_BASE_URL": f"http://127.0.0.1:{sim_port}/simulator/line",
+           "WORKBOOK_PATH": str(work / "seminar.xlsx"), "DATA_DIR": str(work / f"var-{name}")}
+    return procs.gunicorn(app, port, env, work / f"{name}.log", workers=workers)
+
+
+def _replies(sim_port: int) -> int:
+    counts = requests.get(f"http://127.0.0.1:{sim_port}/simulator/api/calls", timeout=10).json()
+    return int(counts.get("reply", 0))
+
+
+def _measure(url: str, args: argparse.Namespace, seed: int, sim_port: int) -> tuple[Result, Result]:
+    warm = signed_bodies(SECRET, 100, seed)
+    full_speed(url, warm, concurrency=8)
+    before = _replies(sim_port)
+    rated = fixed_rate(url, signed_bodies(SECRET, int(args.rate * args.seconds), seed + 1),
+                       args.rate, args.seconds)
+    fast = full_speed(url, signed_bodies(SECRET, args.requests, seed + 2), args.concurrency)
+    rated.replies = _replies(sim_port) - before  # both phases' replies, as LINE received them
+    return rated, fast
+
+
+def _row(name: str, rated: Result, fast: Result) -> str:
+    return (f"| {name:<10} | {fast.rate:8.1f} | {fast.pct(50):7.1f} | {fast.pct(99):7.1f} | "
+            f"{rated.pct(50):12.1f} | {rated.pct(99):12.1f} | {rated.errors + fast.errors:6d} | "
+            f"{rated.replies:7d} |")
+
+
+def main() -> int:
+    """Start the simulator, both bots under gunicorn, measure, print, stop."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = Path(tmp)
+        ports = [procs.free_port() for _ in range(3)]
+        started = [procs.simulator(ports[0], ports[1], SECRET, TOKEN, work / "sim.log")]
+        try:
+            started.append(_serve("linebot_app:create_app()", ports[1], ports[0], work, "ours",
+                                  args.workers))
+            started.append(_serve("bench.echo_bot:create_app()", ports[2], ports[0], work, "echo",
+                                  args.workers))
+            echo = _measure(f"http://127.0.0.1:{ports[2]}/callback", args, 100, ports[0])
+            ours = _measure(f"http://127.0.0.1:{ports[1]}/callback", args, 200, ports[0])
+        finally:
+            for proc in reversed(started):
+                procs.stop(proc)
+    _report(args, ours, echo)
+    return 0
+
+
+def _report(args: argparse.Namespace, ours: tuple[Result, Result],
+            echo: tuple[Result, Result]) -> None:
+    print(f"\nfull speed: {args.requests} webhooks, {args.concurrency} senders; "
+          f"fixed rate: {args.rate:.0f}/s for {args.seconds:.0f} s; gunicorn {args.workers} "
+          "workers x 8 threads; LINE = the simulator's Messaging API\n")
+    sent = int(args.rate * args.seconds) + args.requests
+    print(f"| bot        | events/s | p50 ms  | p99 ms  | p50 ms @rate | p99 ms @rate | errors | replies (of {sent}) |")
+    print("|------------|----------|---------|---------|--------------|--------------|--------|---------|")
+    print(_row("ours", *ours))
+    print(_row("echo (SDK)", *echo))
+    ratio = ours[1].rate / echo[1].rate if echo[1].rate else 0.0
+    print(f"\nthroughput ratio ours/echo: {ratio:.2f} (target >= 0.70)")
+    print(f"p99 at {args.rate:.0f} events/s: {ours[0].pct(99):.1f} ms (target <= 50 ms)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""A bounded load generator: signed webhooks at a fixed rate, or as fast as possible."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import requests
+from ulid import ULID
+
+from linebot_app.simulator.platform import sign
+
+TEXTS = ("予定", "イベント", "ごみの収集日はいつ?", "ヘルプ", "予定 4/30", "図書館の開館時間")
+
+
+def signed_bodies(secret: str, count: int, seed: int = 7) -> list[tuple[bytes, str]]:
+    """count webhook bodies, each one text event from a distinct user, with signatures."""
+    rng = random.Random(seed)
+    bodies = []
+    for n in range(count):
+        event = {"type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
+                 "source": {"type": "user", "userId": f"U{n:032x}"},
+                 "webhookEventId": str(ULID()), "deliveryContext": {"isRedelivery": False},
+                 "replyToken": ULID().hex,
+                 "message": {"id": str(n), "type": "text", "text": rng.choice(TEXTS),
+                             "quoteToken": ULID().hex}}
+        body = json.dumps({"destination": "U" + "f" * 32, "events": [event]},
+                          ensure_ascii=False).encode()
+        bodies.append((body, sign(secret, body)))
+    return bodies
+
+
+@dataclass
+class Result:
+    """Latencies (seconds) and the wall time of one run."""
+
+    latencies: list[float]
+    elapsed: float
+    errors: int
+    replies: int = 0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def pct(self, q: float) -> float:
+        """A percentile in milliseconds."""
+        if len(self.latencies) < 2:
+            return 0.0
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1] * 1000
+
+
+class _Poster:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.local = threading.local()
+
+    def post(self, body: bytes, signature: str) -> bool:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            session = self.local.session = requests.Session()
+        res = session.post(self.url, data=body, timeout=10, headers={
+            "X-Line-Signature": signature, "Content-Type": "application/json"})
+        return res.status_code == 200
+
+
+def full_speed(url: str, bodies: list[tuple[bytes, str]], concurrency: int = 16,
+               max_seconds: float = 60) -> Result:
+    """Send every body with `concurrency` senders, each waiting for its answer."""
+    poster, lock = _Poster(url), threading.Lock()
+    queue = list(reversed(bodies))
+    latencies: list[float] = []
+    errors = [0]
+    stop_at = time.monotonic() + max_seconds
+
+    def sender() -> None:
+        while time.monotonic() < stop_at:
+            with lock:
+                if not queue:
+                    return
+                body, sig = queue.pop()
+            t0 = time.perf_counter()
+            ok = poster.post(body, sig)
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+                errors[0] += 0 if ok else 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=sender) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max_seconds + 15)
+    return Result(latencies, time.perf_counter() - start, errors[0])
+
+
+def fixed_rate(url: str, bodies: list[tuple[bytes, str]], rate: float, seconds: float) -> Result:
+    """Send at a fixed rate; latency counts from each request's scheduled time."""
+    poster = _Poster(url)
+    count = min(len(bodies), int(rate * seconds))
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    start = time.perf_counter()
+
+    def one(n: int) -> None:
+        scheduled = start + n / rate
+        ok = poster.post(*bodies[n])
+        with lock:
+            latencies.append(time.perf_counter() - scheduled)
+            errors[0] += 0 if ok else 1
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        for n in range(count):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, n)
+    return Result(latencies, time.perf_counter() - start, errors[0])

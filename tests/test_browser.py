@@ -1,0 +1,82 @@
+"""End to end in headless Chromium: find the event, register by tapping, see 参加確定."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import openpyxl
+import pytest
+
+from linebot_app import create_app
+from linebot_app.config import Settings
+from tests.conftest import FIXTURES, LiveServer, free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+if CHROMIUM is None and os.environ.get("REQUIRE_BROWSER"):
+    pytest.fail("REQUIRE_BROWSER is set but no chromium is installed", pytrace=False)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium: install Debian's "
+                       "'chromium' package to run the browser test (.ci/run does)"),
+]
+
+
+@pytest.fixture
+def live(tmp_path) -> Iterator[tuple[str, object]]:
+    port = free_port()
+    env = {"PORT": str(port), "WORKBOOK_PATH": str(tmp_path / "seminar.xlsx"),
+           "DATA_DIR": str(tmp_path / "var"), "LINE_OPENAPI_DIR": str(FIXTURES / "line-openapi")}
+    app = create_app(Settings.from_env(env))
+    with LiveServer(app, port) as server:
+        yield server.url, app
+
+
+@pytest.fixture
+def page(live) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        tab = browser.new_page(viewport={"width": 1200, "height": 900})
+        tab.set_default_timeout(15000)
+        yield tab
+        browser.close()
+
+
+def test_register_for_the_sample_event_by_tapping(live, page, tmp_path) -> None:
+    url, app = live
+    page.goto(f"{url}/simulator")
+    page.get_by_text("職員A").first.click()
+    page.fill("#text", "イベント")
+    page.click("#send")
+    page.locator("[data-testid=carousel]").wait_for()
+    page.locator("[data-testid=flex-button]", has_text="参加登録").first.click()
+    page.locator("[data-testid=quick-reply]", has_text="同意する").click()
+    page.locator("[data-testid=quick-reply]", has_text="参加").first.click()
+    page.locator("[data-testid=quick-reply]", has_text="初心者").click()
+    confirmed = page.locator("[data-testid=bot-text]", has_text="参加確定")
+    confirmed.wait_for()
+    page.screenshot(path=str(tmp_path / "registered.png"))
+    assert "違反はありません" in page.inner_text("#violations")
+    store = app.extensions["seminar_bot"].services.store
+    assert store.drain(seconds=10)
+    rows = list(openpyxl.load_workbook(tmp_path / "seminar.xlsx")["registrations"]
+                .iter_rows(values_only=True))
+    assert len(rows) == 2 and "職員A" in rows[1] and "confirmed" in rows[1]
+
+
+def test_a_push_appears_without_reloading(live, page) -> None:
+    url, app = live
+    page.goto(f"{url}/simulator")
+    page.get_by_text("職員B").first.click()
+    page.locator(".chat-head", has_text="職員B").wait_for()
+    line = app.extensions["seminar_bot"].services.line
+    assert line.push("U" + "0" * 28 + "b002", [{"type": "text", "text": "繰り上げのお知らせ"}],
+                     "3f2a6c1e-8d7b-4a55-9a51-0c2e7d1b9f10")
+    page.locator("[data-testid=bot-text]", has_text="繰り上げのお知らせ").wait_for()
+    assert page.locator(".pushed").count() == 1
