@@ -73,5 +73,5 @@ def gunicorn(app: str, port: int, env: dict[str, str], log: Path, workers: int =
     """An app under gunicorn with our config file (flusher hooks), on loopback."""
     args = [str(BIN / "gunicorn"), "-c", str(ROOT / "linebot_app" / "gunicorn_conf.py"),
             "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
-            "--no-control-socket", app]
+            app]
     return start(args, env, f"http://127.0.0.1:{port}/healthz", log)

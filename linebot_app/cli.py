@@ -72,6 +72,7 @@ def serve() -> int:
             for key in ("worker_class", "threads", "timeout", "graceful_timeout"):
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("workers", 1)
+            self.cfg.set("control_socket_disable", True)
             self.cfg.set("post_worker_init", gunicorn_conf.post_worker_init)
             self.cfg.set("worker_exit", gunicorn_conf.worker_exit)
 

@@ -16,6 +16,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = 30
 graceful_timeout = 10
+control_socket_disable = True
 
 
 def _store(worker: Any) -> Any:

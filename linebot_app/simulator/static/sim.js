@@ -167,7 +167,7 @@ function renderViolations(list, validating) {
     : "仕様ファイルが見つからないため、検証は無効です。";
   const ul = $("violations");
   ul.innerHTML = "";
-  if (!list.length) { ul.appendChild(el("li", "", "違反はありません")).style.background = "#effaf2"; return; }
+  if (!list.length) { ul.appendChild(el("li", "ok", "違反はありません")); return; }
   list.forEach((v) => ul.appendChild(el("li", "", v.endpoint + ": " + v.problems.join("\n"))));
 }
 
