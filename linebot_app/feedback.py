@@ -11,6 +11,7 @@ from linebot_app import messages as m
 from linebot_app.context import Ctx
 from linebot_app.events import when
 from sheets.dates import fold
+from sheets.schema import Event
 
 QUESTIONS = (
     ("rating", "今回の満足度を1〜5で教えてください(5がいちばん良い)。"),
@@ -33,7 +34,7 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
     return [m.text(intro), _question(0)]
 
 
-def _default_event(ctx: Ctx) -> Any:
+def _default_event(ctx: Ctx) -> Event | None:
     """The event the user registered for most recently that has already started."""
     now = ctx.now()
     mine = {r.event_id for r in ctx.services.store.registrations()

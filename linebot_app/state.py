@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
 import time
@@ -19,6 +20,7 @@ CREATE TABLE IF NOT EXISTS consents (user_id TEXT PRIMARY KEY, at REAL NOT NULL)
 """
 DEDUP_KEEP_SECONDS = 8 * 86400  # LINE redelivers for a while; we keep ids for more than 7 days
 CONVERSATION_SECONDS = 30 * 60
+PURGE_CHANCE = 0.001  # about one webhook in a thousand also clears out old rows
 
 
 class State:
@@ -45,14 +47,15 @@ class State:
         cur = self._conn().execute(
             "INSERT OR IGNORE INTO handled (event_id, at) VALUES (?, ?)", (event_id, self.clock())
         )
+        if random.random() < PURGE_CHANCE:
+            self.forget_old_events()
         return cur.rowcount == 1
 
-    def forget_old_events(self) -> int:
-        """Drop handled ids older than the keep period."""
-        cur = self._conn().execute(
-            "DELETE FROM handled WHERE at < ?", (self.clock() - DEDUP_KEEP_SECONDS,)
-        )
-        return cur.rowcount
+    def forget_old_events(self) -> None:
+        """Drop handled ids older than the keep period, and expired conversations."""
+        conn = self._conn()
+        conn.execute("DELETE FROM handled WHERE at < ?", (self.clock() - DEDUP_KEEP_SECONDS,))
+        conn.execute("DELETE FROM conversations WHERE expires < ?", (self.clock(),))
 
     def conversation(self, user_id: str) -> dict[str, Any] | None:
         """The user's open conversation, unless it has expired."""

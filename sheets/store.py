@@ -77,8 +77,11 @@ class Store:
     # ---- reads -------------------------------------------------------------------------
     def organizer(self) -> Organizer:
         """The parsed sheets, from the cache while it is fresh."""
-        if self._org is None or self._stale():
-            self._refresh(wait=self._org is None)
+        if self._org is None:
+            self._refresh(wait=True)
+        elif self._stale() and not self._refreshing.locked():
+            # keep answering from the current copy while a thread reads the new one
+            threading.Thread(target=self._refresh, args=(False,), daemon=True).start()
         if self._org is None:
             return Organizer(problems=[Problem("-", 0, "", "スプレッドシートを読めません")])
         return self._org
@@ -196,12 +199,6 @@ class Store:
         if random.random() < 0.01:
             self.outbox.purge()
         return len(pending)
-
-    def health(self) -> dict[str, Any]:
-        """Outbox depth and age, and whether the sheet has been read."""
-        depth, age = self.outbox.health()
-        return {"outbox_depth": depth, "outbox_age_seconds": round(age, 1),
-                "sheet_loaded": self._org is not None}
 
 
 def group_changes(entries: Sequence[Entry]) -> list[SheetChanges]:
