@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Development-only credentials used in simulator mode. They are not LINE credentials:
 # the only thing that accepts them is our own simulator.
@@ -46,7 +47,7 @@ class Settings:
         """Read and check every variable; raise ConfigError naming all problems."""
         env = os.environ if env is None else env
         problems: list[str] = []
-        port = _int(env, "PORT", 8000, problems)
+        port = _number(env, "PORT", 8000, problems)
         secret, token, sim_mode = _credentials(env, problems)
         simulator = sim_mode or env.get("SIMULATOR", "") == "1"
         base = env.get("LINE_API_BASE_URL") or (
@@ -56,7 +57,7 @@ class Settings:
             problems.append(f"SHEETS_BACKEND must be 'workbook' or 'google', not {backend!r}")
         tz = env.get("BOT_TIMEZONE", "Asia/Tokyo") or "Asia/Tokyo"
         _check_timezone(tz, problems)
-        cache = _float(env, "SHEETS_CACHE_SECONDS", 60.0, problems)
+        cache = _number(env, "SHEETS_CACHE_SECONDS", 60.0, problems)
         if problems:
             raise ConfigError(problems)
         return cls(
@@ -86,17 +87,10 @@ def _credentials(env: Mapping[str, str], problems: list[str]) -> tuple[str, str,
     return secret, token, False
 
 
-def _int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+def _number(env: Mapping[str, str], name: str, default: Any, problems: list[str]) -> Any:
+    """Read a number of the default's type; a bad value is reported and the default kept."""
     try:
-        return int(env.get(name) or default)
-    except ValueError:
-        problems.append(f"{name} must be a whole number, not {env.get(name)!r}")
-        return default
-
-
-def _float(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
-    try:
-        return float(env.get(name) or default)
+        return type(default)(env.get(name) or default)
     except ValueError:
         problems.append(f"{name} must be a number, not {env.get(name)!r}")
         return default

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sheets.sqlite import LocalDB
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS handled (event_id TEXT PRIMARY KEY, at REAL NOT NULL);
@@ -29,18 +29,7 @@ class State:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._local = threading.local()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._local.conn = conn
-        return conn
+        self._conn = LocalDB(self.path, SCHEMA).conn
 
     def claim_event(self, event_id: str) -> bool:
         """True the first time an id is seen; False for a redelivery already handled."""

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sheets.sqlite import LocalDB
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -47,25 +47,15 @@ class Outbox:
     def __init__(self, path: Path, clock: Any = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._local = threading.local()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(SCHEMA)
-            self._local.conn = conn
-            self._local.depth = 0
-        return conn
+        self._db = LocalDB(self.path, SCHEMA, synchronous="FULL")
+        self._local = self._db.local
+        self._conn = self._db.conn
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write lock across threads and processes; nested use joins the outer one."""
         conn = self._conn()
-        if self._local.depth:
+        if getattr(self._local, "depth", 0):
             self._local.depth += 1
             try:
                 yield

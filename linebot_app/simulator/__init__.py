@@ -143,10 +143,9 @@ def push() -> Any:
     body, failure = _checked("push", "PushMessageRequest")
     if failure:
         return failure
-    platform = _platform()
-    if not platform.accept_retry_key(request.headers.get("X-Line-Retry-Key")):
+    if not _platform().accept_retry_key(request.headers.get("X-Line-Retry-Key")):
         return _error(409, "The retry key is already accepted")
-    platform.record(str(body["to"]), "bot", "push", body["messages"])
+    _platform().record(str(body["to"]), "bot", "push", body["messages"])
     return _sent(body["messages"])
 
 
@@ -156,11 +155,10 @@ def multicast() -> Any:
     body, failure = _checked("multicast", "MulticastRequest")
     if failure:
         return failure
-    platform = _platform()
-    if not platform.accept_retry_key(request.headers.get("X-Line-Retry-Key")):
+    if not _platform().accept_retry_key(request.headers.get("X-Line-Retry-Key")):
         return _error(409, "The retry key is already accepted")
     for user_id in body["to"]:
-        platform.record(str(user_id), "bot", "push", body["messages"])
+        _platform().record(str(user_id), "bot", "push", body["messages"])
     return jsonify({})
 
 

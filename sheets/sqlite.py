@@ -1,0 +1,29 @@
+"""One SQLite connection per thread, in WAL mode, for the small databases in DATA_DIR."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+
+class LocalDB:
+    """Opens the database on first use in each thread and applies its schema."""
+
+    def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        self.schema = schema
+        self.synchronous = synchronous
+        self.local = threading.local()
+
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit; transactions are explicit)."""
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.executescript(self.schema)
+            self.local.conn = conn
+        return conn
