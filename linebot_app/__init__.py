@@ -17,7 +17,7 @@ def create_app(
     """Build the app; tests pass fakes, production passes nothing."""
     from linebot.v3.webhook import WebhookParser
 
-    from linebot_app import webhook
+    from linebot_app import tasks, webhook
     from linebot_app.context import Services, system_now
     from linebot_app.line_client import LineClient
     from linebot_app.state import State
@@ -34,6 +34,7 @@ def create_app(
     app.extensions["seminar_bot"] = webhook.Bot(
         WebhookParser(settings.channel_secret), services, line.reply)
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(tasks.bp)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", mimetype="text/plain"))
     app.after_request(_flush_after(store))
     if settings.simulator:

@@ -1,9 +1,10 @@
-"""The command-line entry points: serve (make run) and check."""
+"""The command-line entry points: serve (make run), check and init-sheet."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 from linebot_app.config import ConfigError, Settings
@@ -18,31 +19,43 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="start the bot (and the simulator in simulator mode)")
     sub.add_parser("check", help="check the configuration and the spreadsheet")
+    init = sub.add_parser("init-sheet", help="prepare the Google spreadsheet")
+    init.add_argument("--from", dest="source", type=Path, help="copy organizer sheets from a workbook")
     args = parser.parse_args(argv)
     configure()
-    return {"serve": serve, "check": check}[args.command]()
+    commands = {"serve": serve, "check": check, "init-sheet": init_sheet}
+    return commands[args.command](args)
 
 
-def _settings() -> Settings | None:
+def _settings(**overrides: str) -> Settings | None:
+    import os
+
     try:
-        return Settings.from_env()
+        return Settings.from_env({**os.environ, **overrides})
     except ConfigError as err:
         for problem in err.problems:
             print(f"✗ {problem}")
         return None
 
 
-def check() -> int:
+def check(args: argparse.Namespace) -> int:
     """Print every problem in the configuration and the sheets; non-zero if any."""
+    from linebot_app.wiring import build_backend
+    from sheets.outbox import Outbox
+    from sheets.schema import parse_workbook
+    from sheets.store import BackendError
+
     settings = _settings()
     if settings is None:
         return 1
-    from linebot_app.wiring import build_store
-
-    store = build_store(settings)
-    org = store.reload()
-    print(f"✓ 設定 / configuration: backend={settings.sheets_backend} "
-          f"({store.backend.describe()})")
+    try:
+        backend = build_backend(settings, Outbox(settings.data_dir / "outbox.sqlite3"))
+        raw = backend.read()
+    except BackendError as err:
+        print(f"✗ {err}")
+        return 1
+    print(f"✓ 設定 / configuration: {backend.describe()}")
+    org = parse_workbook(raw)
     for problem in org.problems:
         print(f"✗ {problem}")
     if org.problems:
@@ -53,7 +66,33 @@ def check() -> int:
     return 0
 
 
-def serve() -> int:
+def init_sheet(args: argparse.Namespace) -> int:
+    """Create what the Google spreadsheet lacks; with --from, copy the organizer sheets."""
+    from linebot_app.wiring import quota_taker
+    from sheets.google import open_backend
+    from sheets.init_sheet import initialize
+    from sheets.outbox import Outbox
+    from sheets.store import BackendError
+
+    settings = _settings(SHEETS_BACKEND="google")
+    if settings is None:
+        return 1
+    if args.source and not args.source.exists():
+        print(f"✗ ワークブックがありません / no workbook: {args.source}")
+        return 1
+    try:
+        backend = open_backend(settings.extra, quota_taker(settings, Outbox(
+            settings.data_dir / "outbox.sqlite3")))
+        for line in initialize(backend, args.source):
+            print(f"✓ {line}")
+    except BackendError as err:
+        print(f"✗ {err}")
+        return 1
+    print(f"完了 / done: {backend.describe()}")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
     """Run the app under gunicorn with the flusher hooks; print the URLs."""
     settings = _settings()
     if settings is None:
@@ -69,10 +108,10 @@ def serve() -> int:
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"127.0.0.1:{settings.port}")
-            for key in ("worker_class", "threads", "timeout", "graceful_timeout"):
+            for key in ("worker_class", "threads", "timeout", "graceful_timeout",
+                        "control_socket_disable"):
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("workers", 1)
-            self.cfg.set("control_socket_disable", True)
             self.cfg.set("post_worker_init", gunicorn_conf.post_worker_init)
             self.cfg.set("worker_exit", gunicorn_conf.worker_exit)
 
@@ -87,5 +126,7 @@ def _announce(settings: Settings, base: str) -> None:
     if settings.simulator_mode:
         log.warning("SIMULATOR MODE: no LINE credentials are set; Messaging API calls go to "
                     "the built-in simulator at %s", settings.line_api_base_url)
+    where = (f"Google spreadsheet {settings.google_spreadsheet_id}"
+             if settings.sheets_backend == "google" else str(settings.workbook_path))
     print(f"\n  Bot webhook : {base}/callback\n  Simulator   : {base}/simulator\n"
-          f"  Workbook    : {settings.workbook_path}\n", flush=True)
+          f"  Data        : {where}\n", flush=True)

@@ -40,6 +40,11 @@ class Settings:
     port: int = 8000
     timezone: str = "Asia/Tokyo"
     sheets_cache_seconds: float = 60.0
+    google_spreadsheet_id: str = ""
+    sheets_quota_per_minute: int = 60
+    sheets_quota_window: float = 60.0
+    tasks_token: str = ""
+    sheets_backoff_cap: float = 64.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -58,6 +63,11 @@ class Settings:
         tz = env.get("BOT_TIMEZONE", "Asia/Tokyo") or "Asia/Tokyo"
         _check_timezone(tz, problems)
         cache = _number(env, "SHEETS_CACHE_SECONDS", 60.0, problems)
+        quota = _number(env, "SHEETS_QUOTA_PER_MINUTE", 60, problems)
+        window = _number(env, "SHEETS_QUOTA_WINDOW_SECONDS", 60.0, problems)
+        backoff = _number(env, "SHEETS_BACKOFF_CAP_SECONDS", 64.0, problems)
+        if backend == "google" and not env.get("GOOGLE_SPREADSHEET_ID"):
+            problems.append("GOOGLE_SPREADSHEET_ID is not set (needed with SHEETS_BACKEND=google)")
         if problems:
             raise ConfigError(problems)
         return cls(
@@ -66,7 +76,9 @@ class Settings:
             sheets_backend=backend,
             workbook_path=Path(env.get("WORKBOOK_PATH") or "data/seminar.xlsx"),
             data_dir=Path(env.get("DATA_DIR") or "var"), port=port, timezone=tz,
-            sheets_cache_seconds=cache, extra=dict(env),
+            sheets_cache_seconds=cache, google_spreadsheet_id=env.get("GOOGLE_SPREADSHEET_ID", ""),
+            sheets_quota_per_minute=quota, sheets_quota_window=window,
+            tasks_token=env.get("TASKS_TOKEN", ""), sheets_backoff_cap=backoff, extra=dict(env),
         )
 
     @property

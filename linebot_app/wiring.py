@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from linebot_app.config import Settings
 from sheets.outbox import Outbox
 from sheets.sample import create_sample_workbook
-from sheets.store import Store
+from sheets.store import Backend, Store
 from sheets.workbook import WorkbookBackend
 
 log = logging.getLogger(__name__)
+QUOTA_MARGIN = 5  # stay a few calls under Google's per-minute quota
 
 
 def build_store(settings: Settings) -> Store:
     """The Store for the configured backend, with its outbox in DATA_DIR."""
     outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+    return Store(build_backend(settings, outbox), outbox,
+                 cache_seconds=settings.sheets_cache_seconds,
+                 backoff_cap=settings.sheets_backoff_cap)
+
+
+def quota_taker(settings: Settings, outbox: Outbox) -> Callable[[str], bool]:
+    """A limiter shared by every process through the outbox database."""
+    limit = max(1, settings.sheets_quota_per_minute - QUOTA_MARGIN)
+    return lambda kind: outbox.take_quota(kind, limit, settings.sheets_quota_window)
+
+
+def build_backend(settings: Settings, outbox: Outbox) -> Backend:
+    """The Google backend, or the workbook (created from the template when missing)."""
     if settings.sheets_backend == "google":
-        raise NotImplementedError("SHEETS_BACKEND=google is not available yet")
+        from sheets.google import open_backend
+
+        return open_backend(settings.extra, quota_taker(settings, outbox))
     path = settings.workbook_path
     if not path.exists():
         create_sample_workbook(path)
         log.info("created the sample workbook at %s", path)
-    return Store(WorkbookBackend(path), outbox, cache_seconds=settings.sheets_cache_seconds)
+    return WorkbookBackend(path)

@@ -20,10 +20,13 @@ CREATE TABLE IF NOT EXISTS entries (
     row_id TEXT NOT NULL,
     payload TEXT NOT NULL,
     created REAL NOT NULL,
-    done_at REAL
+    done_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS entries_done ON entries (done_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (kind TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS calls_at ON calls (kind, at);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('lease_until', 0), ('next_flush', 0);
 """
 
@@ -39,6 +42,7 @@ class Entry:
     payload: dict[str, Any]
     created: float
     done_at: float | None
+    attempts: int = 0
 
 
 class Outbox:
@@ -116,6 +120,25 @@ class Outbox:
                 "UPDATE entries SET done_at = ? WHERE seq = ?", [(now, s) for s in seqs]
             )
 
+    def mark_attempt(self, seqs: list[int]) -> None:
+        """Record that a write of these entries is being tried (its outcome may be lost)."""
+        with self.transaction():
+            self._conn().executemany(
+                "UPDATE entries SET attempts = attempts + 1 WHERE seq = ?", [(s,) for s in seqs]
+            )
+
+    def take_quota(self, kind: str, limit: int, window: float) -> bool:
+        """Count one API call of this kind if fewer than limit were made in the window."""
+        now = self.clock()
+        with self.transaction():
+            conn = self._conn()
+            conn.execute("DELETE FROM calls WHERE kind = ? AND at <= ?", (kind, now - window))
+            (used,) = conn.execute("SELECT COUNT(*) FROM calls WHERE kind = ?", (kind,)).fetchone()
+            if used >= limit:
+                return False
+            conn.execute("INSERT INTO calls (kind, at) VALUES (?, ?)", (kind, now))
+            return True
+
     def purge(self, keep_seconds: float = 86400) -> None:
         """Forget confirmed entries older than keep_seconds."""
         with self.transaction():
@@ -151,5 +174,5 @@ class Outbox:
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
-    seq, sheet, op, row_id, payload, created, done_at = row
-    return Entry(seq, sheet, op, row_id, json.loads(payload), created, done_at)
+    seq, sheet, op, row_id, payload, created, done_at, attempts = row
+    return Entry(seq, sheet, op, row_id, json.loads(payload), created, done_at, attempts)

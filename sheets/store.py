@@ -36,6 +36,7 @@ class SheetChanges:
     sheet: str
     appends: list[dict[str, Any]] = field(default_factory=list)
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    verify: bool = False  # an earlier try may have landed: check ids before appending
 
 
 class Backend(Protocol):
@@ -58,6 +59,7 @@ class Store:
         cache_seconds: float = 60.0,
         check_seconds: float = 1.0,
         flush_interval: float = 1.0,
+        backoff_cap: float = BACKOFF_CAP,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.backend = backend
@@ -65,6 +67,7 @@ class Store:
         self.cache_seconds = cache_seconds
         self.check_seconds = check_seconds
         self.flush_interval = flush_interval
+        self.backoff_cap = backoff_cap
         self.clock = clock
         self._org: Organizer | None = None
         self._token: object | None = None
@@ -153,7 +156,7 @@ class Store:
             next_in = 2.0
         except BackendError as err:
             self._failures += 1
-            next_in = min(BACKOFF_CAP, 2.0 ** self._failures) * random.uniform(0.5, 1.0)
+            next_in = min(self.backoff_cap, 2.0 ** self._failures) * random.uniform(0.5, 1.0)
             log.warning("writes wait %.1fs after a backend error: %s", next_in, err)
         finally:
             self.outbox.release_lease(next_in)
@@ -194,8 +197,11 @@ class Store:
         pending = self.outbox.pending()
         if not pending:
             return 0
-        self.backend.write(group_changes(pending))
-        self.outbox.mark_done([e.seq for e in pending])
+        seqs = [e.seq for e in pending]
+        changes = group_changes(pending)
+        self.outbox.mark_attempt(seqs)
+        self.backend.write(changes)
+        self.outbox.mark_done(seqs)
         if random.random() < 0.01:
             self.outbox.purge()
         return len(pending)
@@ -206,6 +212,7 @@ def group_changes(entries: Sequence[Entry]) -> list[SheetChanges]:
     by_sheet: dict[str, SheetChanges] = {}
     for entry in entries:
         changes = by_sheet.setdefault(entry.sheet, SheetChanges(entry.sheet))
+        changes.verify = changes.verify or entry.attempts > 0
         if entry.op == "append":
             changes.appends.append(entry.payload)
         else:

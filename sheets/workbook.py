@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet.worksheet import Worksheet
 
 from sheets.schema import COLUMNS, cell_text
 from sheets.store import BackendBusy, BackendError, SheetChanges
 
 log = logging.getLogger(__name__)
+_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0d\x0e-\x1f]")
+
+
+def xlsx_escape(text: str) -> str:
+    """Keep characters XML would drop or change (CR, control codes) as _xHHHH_, as Excel does."""
+    text = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), text)
+    return _UNSAFE.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
+
+
+def xlsx_unescape(value: Any) -> Any:
+    """The inverse of xlsx_escape, for text read from a workbook."""
+    if not isinstance(value, str) or "_x" not in value:
+        return value
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), value)
 
 
 class WorkbookBackend:
@@ -54,7 +69,7 @@ class WorkbookBackend:
         except Exception as err:  # a half-written or corrupt file: keep the last good copy
             raise BackendError(f"ワークブックを読めません: {err}") from err
         try:
-            return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)]
+            return {ws.title: [[xlsx_unescape(v) for v in r] for r in ws.iter_rows(values_only=True)]
                     for ws in wb.worksheets}
         finally:
             wb.close()
@@ -137,7 +152,7 @@ def _write_cells(ws: Worksheet, row: int, header: dict[str, int], values: dict[s
         if column is None:
             continue
         if isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+            value = xlsx_escape(value)
         cell = ws.cell(row=row, column=column, value=value)
         if isinstance(value, str):
             cell.data_type = "s"  # user text is stored literally, never as a formula

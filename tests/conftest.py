@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from ulid import ULID
 from werkzeug.serving import make_server
 
+from emulator.server import create_emulator
 from linebot_app import create_app
 from linebot_app.config import Settings
 from linebot_app.messages import fit
 from linebot_app.simulator.openapi import SpecChecker, limit_errors
 from linebot_app.simulator.platform import sign
+from linebot_app.wiring import build_backend
+from sheets.init_sheet import initialize
 from sheets.outbox import Outbox
 from sheets.sample import create_sample_workbook
 from sheets.store import Store
@@ -103,11 +107,61 @@ def make_settings(tmp: Path, **env: str) -> Settings:
 
 
 def make_store(settings: Settings, **kw: Any) -> Store:
-    """A workbook Store over the sample workbook in tmp."""
+    """A Store over the sample data: the workbook in tmp, or the emulated Google sheet."""
     if not settings.workbook_path.exists():
         create_sample_workbook(settings.workbook_path, TODAY)
     outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+    if settings.sheets_backend == "google":
+        backend = build_backend(settings, outbox)
+        initialize(backend, settings.workbook_path)
+        return Store(backend, outbox, flush_interval=0, backoff_cap=0.5,
+                     cache_seconds=settings.sheets_cache_seconds, **kw)
     return Store(WorkbookBackend(settings.workbook_path), outbox, flush_interval=0, **kw)
+
+
+class Emu:
+    """A Sheets API emulator on loopback, and helpers to look inside it."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.url = server.url
+        self.host = server.url.removeprefix("http://")
+        self.state = server.server.app.extensions["sheets_emulator"]
+
+    def create(self, sid: str = "BOOK", **kw: Any) -> str:
+        requests.post(f"{self.url}/_emulator/spreadsheets", json={"id": sid, **kw}, timeout=10)
+        return sid
+
+    def rows(self, sheet: str, sid: str = "BOOK") -> list[dict[str, Any]]:
+        """A sheet's data rows as dicts keyed by its header."""
+        dump = requests.get(f"{self.url}/_emulator/spreadsheets/{sid}", timeout=10).json()
+        rows = dump["sheets"][sheet]["rows"]
+        return [dict(zip(rows[0], r, strict=False)) for r in rows[1:] if any(r)]
+
+    def formulas(self, sheet: str, sid: str = "BOOK") -> list[list[int]]:
+        dump = requests.get(f"{self.url}/_emulator/spreadsheets/{sid}", timeout=10).json()
+        return dump["sheets"][sheet]["formulas"]
+
+    def log(self, kind: str | None = None) -> list[dict[str, Any]]:
+        entries = requests.get(f"{self.url}/_emulator/log", timeout=10).json()
+        return [e for e in entries if kind is None or e.get("kind") == kind]
+
+    def faults(self, **kw: Any) -> None:
+        requests.post(f"{self.url}/_emulator/faults", json=kw, timeout=10)
+
+
+@pytest.fixture
+def emu() -> Iterator[Emu]:
+    """A fresh emulator with an empty spreadsheet BOOK, shared with anyone."""
+    with LiveServer(create_emulator()) as server:
+        emulator = Emu(server)
+        emulator.create("BOOK", title="セミナー運営")
+        yield emulator
+
+
+def google_env(emulator: Emu, **env: str) -> dict[str, str]:
+    """Settings variables for the google backend against the emulator."""
+    return {"SHEETS_BACKEND": "google", "GOOGLE_SPREADSHEET_ID": "BOOK",
+            "SHEETS_EMULATOR_HOST": emulator.host, "SHEETS_TIMEOUT_SECONDS": "2", **env}
 
 
 @dataclass

@@ -1,0 +1,66 @@
+"""init-sheet: prepare a Google spreadsheet (worksheets, header rows, frozen headers), optionally
+copying the organizer sheets from a workbook. Never changes rows that are already there."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sheets.google import GoogleBackend
+from sheets.schema import ALL_SHEETS, COLUMNS, ORGANIZER_SHEETS, cell_text
+from sheets.workbook import WorkbookBackend
+
+
+def sheet_value(value: Any) -> Any:
+    """A workbook cell as a Sheets value: dates and times as the text organizers would type."""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M") if value.time() != dt.time(0) else f"{value:%Y-%m-%d}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    return "" if value is None else value
+
+
+def initialize(backend: GoogleBackend, source: Path | None = None) -> list[str]:
+    """Do what is missing and say what was done, one line each."""
+    done: list[str] = []
+    missing = [n for n in ALL_SHEETS if n not in backend.sheet_titles()]
+    if missing:
+        backend.add_sheets(missing)
+        done += [f"シートを作成しました / created worksheet: {n}" for n in missing]
+    current = backend.read()
+    copied = WorkbookBackend(source).read() if source else {}
+    for name in ALL_SHEETS:
+        done += _fill(backend, name, current.get(name) or [], copied.get(name) or [])
+    backend.freeze_header_rows(ALL_SHEETS)
+    done.append("見出し行を固定しました / froze the header rows")
+    return done
+
+
+def _aligned(source: list[list[Any]], header: list[str]) -> list[list[Any]]:
+    """Source data rows re-ordered to the target header's columns."""
+    if not source:
+        return []
+    keys = [cell_text(h).lower() for h in source[0]]
+    rows = [dict(zip(keys, row, strict=False)) for row in source[1:]
+            if any(v not in (None, "") for v in row)]
+    return [[sheet_value(row.get(key)) for key in header] for row in rows]
+
+
+def _fill(backend: GoogleBackend, name: str, rows: list[list[Any]], source: list[list[Any]]
+          ) -> list[str]:
+    has_header = bool(rows) and any(cell_text(v) for v in rows[0])
+    header = [cell_text(h).lower() for h in rows[0]] if has_header else list(COLUMNS[name])
+    data = _aligned(source, header) if name in ORGANIZER_SHEETS else []
+    if not has_header:
+        backend.put_rows(name, 1, [header] + data)
+        note = f", {len(data)} 行をコピー / copied {len(data)} rows" if data else ""
+        return [f"{name}: 見出し行を書きました / wrote the header row{note}"]
+    if not data:
+        return []
+    if any(any(cell_text(v) for v in r) for r in rows[1:]):
+        return [f"{name}: 既にデータがあるためコピーしません / has data already, not copied"]
+    backend.put_rows(name, 2, data)
+    return [f"{name}: {len(data)} 行をコピーしました / copied {len(data)} rows"]
