@@ -41,6 +41,7 @@ def register_admin(app: Flask, emu: Any) -> None:
                            shared_with=set(shared) if shared is not None else None)
         for title, rows in (data.get("sheets") or {"Sheet1": []}).items():
             book.add_sheet(title).rows = [list(r) for r in rows]
+        book.sheets[0].sheet_id = 0  # Google numbers a new spreadsheet's first sheet 0
         with emu.lock:
             emu.books[book.id] = book
         return jsonify(book.metadata())

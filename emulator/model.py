@@ -76,6 +76,7 @@ class Sheet:
     col_count: int = 26
     frozen_rows: int = 0
     frozen_cols: int = 0
+    hidden: bool = False
 
     def properties(self) -> dict[str, Any]:
         grid: dict[str, Any] = {"rowCount": self.row_count, "columnCount": self.col_count}
@@ -83,15 +84,59 @@ class Sheet:
             grid["frozenRowCount"] = self.frozen_rows
         if self.frozen_cols:
             grid["frozenColumnCount"] = self.frozen_cols
-        return {"sheetId": self.sheet_id, "title": self.title, "index": self.index,
-                "sheetType": "GRID", "gridProperties": grid}
+        props = {"sheetId": self.sheet_id, "title": self.title, "index": self.index,
+                 "sheetType": "GRID", "gridProperties": grid}
+        if self.hidden:
+            props["hidden"] = True
+        return props
 
     def bounds(self, a1: A1) -> tuple[int, int, int, int]:
-        """Concrete (r1, c1, r2, c2) clipped to the grid."""
-        r1, c1 = a1.r1 or 1, a1.c1 or 1
-        r2 = min(a1.r2 or self.row_count, self.row_count)
-        c2 = min(a1.c2 or self.col_count, self.col_count)
+        """Concrete (r1, c1, r2, c2), corners put in order and clipped to the grid."""
+        rows = sorted(x for x in (a1.r1, a1.r2) if x is not None) or [1]
+        cols = sorted(x for x in (a1.c1, a1.c2) if x is not None) or [1]
+        r1 = rows[0] if a1.r1 is not None else 1
+        c1 = cols[0] if a1.c1 is not None else 1
+        r2 = min(rows[-1] if a1.r2 is not None else self.row_count, self.row_count)
+        c2 = min(cols[-1] if a1.c2 is not None else self.col_count, self.col_count)
         return r1, c1, max(r2, r1), max(c2, c1)
+
+    def resize(self, rows: int | None, cols: int | None) -> None:
+        """Change the grid size, dropping cells that fall outside it."""
+        if rows is not None:
+            self.row_count = rows
+            del self.rows[rows:]
+        if cols is not None:
+            self.col_count = cols
+            for row in self.rows:
+                del row[cols:]
+
+    def insert_rows(self, at: int, count: int) -> None:
+        """Insert empty rows before row `at` (INSERT_ROWS): what was there moves down."""
+        if at - 1 < len(self.rows):
+            self.rows[at - 1:at - 1] = [[] for _ in range(count)]
+        self.row_count += count
+
+    def table(self, a1: A1) -> tuple[int, int, int, int] | None:
+        """The logical table an append looks for: (top, first col, bottom, last col)."""
+        r1, c1, r2, c2 = self.bounds(a1)
+        top = next((r for r in range(r1, min(r2, len(self.rows)) + 1)
+                    if any(self.cell(r, c) not in ("", None) for c in range(c1, c2 + 1))), None)
+        if top is None:
+            return None
+        filled = [c for c in range(c1, c2 + 1) if self.cell(top, c) not in ("", None)]
+        first = c1 if a1.c1 is not None else filled[-1]
+        if self.cell(top, first) in ("", None):
+            return None
+        last = first
+        while last + 1 <= c2 and self.cell(top, last + 1) not in ("", None):
+            last += 1
+        if a1.c1 is None:
+            while first - 1 >= c1 and self.cell(top, first - 1) not in ("", None):
+                first -= 1
+        bottom = top
+        while any(self.cell(bottom + 1, c) not in ("", None) for c in range(first, last + 1)):
+            bottom += 1
+        return top, first, bottom, last
 
     def cell(self, r: int, c: int) -> Any:
         row = self.rows[r - 1] if r - 1 < len(self.rows) else []

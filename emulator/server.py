@@ -73,23 +73,34 @@ def op_metadata(book: Spreadsheet, args: dict[str, Any], body: Any) -> dict[str,
     return book.metadata()
 
 
-def _value_range(book: Spreadsheet, text: str, option: str) -> dict[str, Any]:
+def _columns(rows: list[list[Any]]) -> list[list[Any]]:
+    width = max((len(r) for r in rows), default=0)
+    cols = [[r[c] if c < len(r) else "" for r in rows] for c in range(width)]
+    for col in cols:
+        while col and col[-1] == "":
+            col.pop()
+    return cols
+
+
+def _value_range(book: Spreadsheet, text: str, args: dict[str, Any]) -> dict[str, Any]:
     sheet, a1 = book.resolve(text)
     box = sheet.bounds(a1)
-    out: dict[str, Any] = {"range": range_name(sheet, box), "majorDimension": "ROWS"}
-    values = sheet.get(box, option)
+    major = args.get("majorDimension", "ROWS")
+    out: dict[str, Any] = {"range": range_name(sheet, box), "majorDimension": major}
+    values = sheet.get(box, args.get("valueRenderOption", "FORMATTED_VALUE"))
+    if major == "COLUMNS":
+        values = _columns(values)
     if values:
         out["values"] = values
     return out
 
 
 def op_values_get(book: Spreadsheet, args: dict[str, Any], body: Any) -> dict[str, Any]:
-    return _value_range(book, args["range"], args.get("valueRenderOption", "FORMATTED_VALUE"))
+    return _value_range(book, args["range"], args)
 
 
 def op_batch_get(book: Spreadsheet, args: dict[str, Any], body: Any) -> dict[str, Any]:
-    option = args.get("valueRenderOption", "FORMATTED_VALUE")
-    ranges = [_value_range(book, r, option) for r in args.get("ranges", [])]
+    ranges = [_value_range(book, r, args) for r in args.get("ranges", [])]
     return {"spreadsheetId": book.id, "valueRanges": ranges}
 
 
@@ -136,17 +147,17 @@ def op_batch_update_values(book: Spreadsheet, args: dict[str, Any], body: Any) -
 def op_append(book: Spreadsheet, args: dict[str, Any], body: Any) -> dict[str, Any]:
     sheet, a1 = book.resolve(args["range"])
     values = _stored(body.get("values", []), args.get("valueInputOption"))
-    r1, c1, _, c2 = sheet.bounds(a1)
-    width = max([len(v) for v in values] + [1])
-    end = sheet.table_end(c1, max(c2, c1 + width - 1))
+    table = sheet.table(a1)
     out: dict[str, Any] = {"spreadsheetId": book.id}
-    if end:
-        out["tableRange"] = range_name(sheet, (r1, c1, end, c1 + width - 1))
-    start = max(end + 1, r1)
+    if table:
+        out["tableRange"] = range_name(sheet, table)
+        start, col = table[2] + 1, table[1]
+    else:
+        start, col = sheet.bounds(a1)[0], sheet.bounds(a1)[1]
     if args.get("insertDataOption") == "INSERT_ROWS":
-        sheet.row_count += len(values)  # new rows are inserted: the grid grows
-    last_r, last_c = sheet.put(start, c1, values)
-    out["updates"] = _updated(book, sheet, (start, c1, last_r, last_c))
+        sheet.insert_rows(start, len(values))
+    last_r, last_c = sheet.put(start, col, values)
+    out["updates"] = _updated(book, sheet, (start, col, last_r, last_c))
     return out
 
 
@@ -170,15 +181,25 @@ def _update_sheet(book: Spreadsheet, req: dict[str, Any]) -> dict[str, Any]:
     props = req.get("properties", {})
     sheet = book.by_id(int(props.get("sheetId", 0)))
     grid = props.get("gridProperties", {})
-    fields = req.get("fields", "")
-    fields = fields.replace(".", "/")
-    if "frozenRowCount" in fields or "*" in fields:
-        sheet.frozen_rows = int(grid.get("frozenRowCount", 0))
-    if "frozenColumnCount" in fields or "*" in fields:
-        sheet.frozen_cols = int(grid.get("frozenColumnCount", 0))
+    fields = req.get("fields", "").replace(".", "/")
+    if "hidden" in fields:
+        _hide(book, sheet, bool(props.get("hidden", False)))
     if "title" in fields and props.get("title"):
         sheet.title = props["title"]
+    if "frozenRowCount" in fields:
+        sheet.frozen_rows = int(grid.get("frozenRowCount", 0))
+    if "frozenColumnCount" in fields:
+        sheet.frozen_cols = int(grid.get("frozenColumnCount", 0))
+    sheet.resize(grid.get("rowCount") if "rowCount" in fields else None,
+                 grid.get("columnCount") if "columnCount" in fields else None)
     return {}
+
+
+def _hide(book: Spreadsheet, sheet: Sheet, hidden: bool) -> None:
+    if hidden and all(s.hidden or s is sheet for s in book.sheets):
+        raise ApiError(400, "Invalid requests[0].updateSheetProperties: You can't hide all the "
+                       "sheets in a document.", "INVALID_ARGUMENT")
+    sheet.hidden = hidden
 
 
 BATCH_REQUESTS: dict[str, Callable[[Spreadsheet, dict[str, Any]], dict[str, Any]]] = {
@@ -255,7 +276,8 @@ def create_emulator(**options: Any) -> Flask:
 
 def handle(emu: Emulator, rest: str) -> tuple[Response, int]:
     """One API request: faults, quota, permission, then the operation, all logged."""
-    entry: dict[str, Any] = {"method": request.method, "path": rest, "at": time.time()}
+    entry: dict[str, Any] = {"method": request.method, "path": rest, "at": time.time(),
+                             "args": request.args.to_dict()}
     try:
         sid, kind, op, args = route(request.method, rest)
         entry["kind"] = kind

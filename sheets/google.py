@@ -27,6 +27,8 @@ SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 GOOGLE_API = "https://sheets.googleapis.com"
 TIMEOUT_SECONDS = 10.0
 EMULATOR_USER = "seminar-bot@emulator.invalid"
+ADC_FILE = Path.home() / ".config" / "gcloud" / "application_default_credentials.json"
+ON_GOOGLE_CLOUD = ("GAE_ENV", "K_SERVICE", "GOOGLE_CLOUD_PROJECT")
 
 
 class OutcomeUnknown(BackendError):
@@ -73,6 +75,10 @@ def credentials(env: dict[str, str] | os._Environ[str]) -> tuple[Any, str]:
     if env.get("SHEETS_EMULATOR_HOST"):
         email = _email_in(key_file) if key_file else EMULATOR_USER
         return EmulatorCredentials(email), email
+    if not (key_file or ADC_FILE.exists() or any(env.get(v) for v in ON_GOOGLE_CLOUD)):
+        # nothing to find: say so without probing the metadata server
+        raise BackendError("Google の認証情報がありません / no credentials: set "
+                           "GOOGLE_APPLICATION_CREDENTIALS or run on Google Cloud")
     try:
         creds, _ = google.auth.default(scopes=SCOPES)
     except google.auth.exceptions.DefaultCredentialsError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,6 +179,10 @@ def rows_as_dicts(
     missing = [c for c in COLUMNS[sheet] if c not in header]
     for column in missing:
         problems.append(Problem(sheet, 1, column, "ヘッダーに列がありません"))
+    for key in header:
+        guess = difflib.get_close_matches(key, missing, n=1)
+        if key and guess:
+            problems.append(Problem(sheet, 1, key, f"不明な列名です。'{guess[0]}' の誤りでは?"))
     for number, row in enumerate(rows[1:], start=2):
         if all(cell_text(v) == "" for v in row):
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -262,6 +263,7 @@ class LiveServer:
     """The real app on a loopback port, served over HTTP in a thread."""
 
     def __init__(self, app: Any, port: int = 0) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -1,0 +1,101 @@
+"""Fault drills with real processes: kill -9 during a burst, SIGTERM during writes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from bench import procs
+from linebot_app.simulator.platform import sign
+from linebot_app.state import State
+from tests.conftest import SECRET, TOKEN, Emu, google_env, make_settings, make_store, text_event
+
+pytestmark = pytest.mark.slow
+USERS = [f"U{n:032x}" for n in range(1, 401)]
+
+
+@pytest.fixture
+def stack(tmp_path, emu: Emu) -> Iterator[dict]:
+    """The emulated sheet initialised from the sample workbook, and a standalone simulator."""
+    settings = make_settings(tmp_path, **google_env(emu))
+    make_store(settings)  # runs init-sheet against the emulator
+    state = State(settings.data_dir / "bot.sqlite3")
+    for user in USERS:
+        state.give_consent(user)
+    bot_port, sim_port = procs.free_port(), procs.free_port()
+    sim = procs.simulator(sim_port, bot_port, SECRET, TOKEN, tmp_path / "sim.log")
+    env = {**google_env(emu), "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+           "LINE_API_BASE_URL": f"http://127.0.0.1:{sim_port}/simulator/line",
+           "DATA_DIR": str(settings.data_dir), "WORKBOOK_PATH": str(settings.workbook_path),
+           "SHEETS_BACKOFF_CAP_SECONDS": "1"}
+    yield {"env": env, "port": bot_port, "tmp": tmp_path, "emu": emu}
+    procs.stop(sim)
+
+
+def _start(stack: dict, name: str) -> object:
+    return procs.gunicorn("linebot_app:create_app()", stack["port"], stack["env"],
+                          Path(stack["tmp"]) / f"{name}.log", workers=2, threads=4)
+
+
+def _register(port: int, user: str, event: str = "E1") -> bool:
+    body = json.dumps({"destination": "U" + "f" * 32,
+                       "events": [text_event(f"参加登録 {event} 見学 経験者", user=user)]}).encode()
+    try:
+        res = requests.post(f"http://127.0.0.1:{port}/callback", data=body, timeout=10,
+                            headers={"X-Line-Signature": sign(SECRET, body)})
+    except requests.RequestException:
+        return False
+    return res.status_code == 200
+
+
+def _burst(port: int, users: list[str], acked: list[str]) -> None:
+    for user in users:
+        if _register(port, user, "E2"):
+            acked.append(user)
+
+
+def _wait_rows(emu: Emu, count: int, seconds: float = 30) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        users = [r["user_id"] for r in emu.rows("registrations")]
+        if len(users) >= count:
+            return users
+        time.sleep(0.3)
+    return [r["user_id"] for r in emu.rows("registrations")]
+
+
+def test_kill_9_during_a_burst_loses_no_acknowledged_registration(stack: dict) -> None:
+    bot = _start(stack, "bot1")
+    acked: list[str] = []
+    sender = threading.Thread(target=_burst, args=(stack["port"], USERS, acked))
+    sender.start()
+    deadline = time.monotonic() + 30
+    while len(acked) < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    procs.stop(bot, signal.SIGKILL)
+    sender.join(timeout=60)
+    assert 0 < len(acked) < len(USERS)
+    bot = _start(stack, "bot2")
+    try:
+        users = _wait_rows(stack["emu"], len(acked))
+    finally:
+        procs.stop(bot)
+    assert set(acked) <= set(users)
+    assert len(users) == len(set(users))  # exactly once
+
+
+def test_sigterm_flushes_every_row_before_exit(stack: dict) -> None:
+    emu: Emu = stack["emu"]
+    bot = _start(stack, "bot")
+    for user in USERS[:30]:
+        assert _register(stack["port"], user, "E2")
+    assert procs.stop(bot, signal.SIGTERM) == 0
+    users = [r["user_id"] for r in emu.rows("registrations")]
+    assert sorted(users) == sorted(USERS[:30])
