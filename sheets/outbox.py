@@ -105,10 +105,21 @@ class Outbox:
         row = self._conn().execute("SELECT 1 FROM entries WHERE done_at IS NULL LIMIT 1")
         return row.fetchone() is not None
 
-    def since(self, when: float) -> list[Entry]:
-        """Pending entries plus those confirmed at or after `when`, oldest first."""
+    def first_unseen(self, when: float) -> int:
+        """The lowest seq still pending or confirmed at or after `when` (a copy read at `when`
+        may lack it); one past the last entry when there is none."""
+        row = self._conn().execute(
+            "SELECT MIN(seq) FROM entries WHERE done_at IS NULL OR done_at >= ?", (when,)
+        ).fetchone()
+        if row[0] is not None:
+            return int(row[0])
+        (last,) = self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
+        return int(last) + 1
+
+    def after(self, seq: int, sheet: str) -> list[Entry]:
+        """Entries of one sheet with a seq greater than `seq`, oldest first."""
         rows = self._conn().execute(
-            "SELECT * FROM entries WHERE done_at IS NULL OR done_at >= ? ORDER BY seq", (when,)
+            "SELECT * FROM entries WHERE seq > ? AND sheet = ? ORDER BY seq", (seq, sheet)
         )
         return [_entry(r) for r in rows]
 

@@ -15,6 +15,8 @@ class LocalDB:
         self.schema = schema
         self.synchronous = synchronous
         self.local = threading.local()
+        self._ready = False
+        self._ready_lock = threading.Lock()
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; transactions are explicit)."""
@@ -24,6 +26,14 @@ class LocalDB:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.executescript(self.schema)
+            self._apply_schema(conn)
             self.local.conn = conn
         return conn
+
+    def _apply_schema(self, conn: sqlite3.Connection) -> None:
+        # once per process: the schema script writes, and a write would wait for the
+        # seat lock that another thread may hold
+        with self._ready_lock:
+            if not self._ready:
+                conn.executescript(self.schema)
+                self._ready = True

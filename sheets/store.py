@@ -76,6 +76,10 @@ class Store:
         self._refreshing = threading.Lock()
         self._failures = 0
         self._last_try = 0.0
+        self._merging = threading.Lock()
+        self._merged_base: Organizer | None = None
+        self._merged: dict[str, Registration] = {}
+        self._merged_seq = 0
 
     # ---- reads -------------------------------------------------------------------------
     def organizer(self) -> Organizer:
@@ -119,13 +123,20 @@ class Store:
             self._refreshing.release()
 
     def registrations(self) -> list[Registration]:
-        """Registrations in the sheet merged with those still in (or just out of) the outbox."""
+        """Registrations in the sheet merged with those still in (or just out of) the outbox.
+
+        The merge is kept between calls; each call reads only entries queued since the last.
+        """
         org = self.organizer()
-        merged = {r.id: r for r in org.registrations}
-        for entry in self.outbox.since(self._loaded_at - 2.0):
-            if entry.sheet == "registrations":
-                _overlay(merged, entry)
-        return list(merged.values())
+        with self._merging:
+            if self._merged_base is not org:
+                self._merged_base = org
+                self._merged = {r.id: r for r in org.registrations}
+                self._merged_seq = self.outbox.first_unseen(self._loaded_at - 2.0) - 1
+            for entry in self.outbox.after(self._merged_seq, "registrations"):
+                _overlay(self._merged, entry)
+                self._merged_seq = entry.seq
+            return list(self._merged.values())
 
     # ---- writes ------------------------------------------------------------------------
     @contextmanager
