@@ -52,7 +52,14 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sheets-count", type=int, default=3000)
+    parser.add_argument("--sheets-seconds", type=float, default=30.0)
+    parser.add_argument("--only", choices=("webhook", "sheets"))
     args = parser.parse_args()
+    if args.only != "webhook":
+        _sheets(args)
+    if args.only == "sheets":
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         ports = [procs.free_port() for _ in range(3)]
@@ -69,6 +76,14 @@ def main() -> int:
                 procs.stop(proc)
     _report(args, ours, echo)
     return 0
+
+
+def _sheets(args: argparse.Namespace) -> None:
+    from bench.sheets_burst import run
+
+    burst = argparse.Namespace(count=args.sheets_count, seconds=args.sheets_seconds, limit=90.0)
+    with tempfile.TemporaryDirectory(prefix="bench-sheets-") as tmp:
+        run(burst, Path(tmp))
 
 
 def _report(args: argparse.Namespace, ours: tuple[Result, Result],

@@ -7,6 +7,7 @@ import random
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,16 +19,18 @@ from linebot_app.simulator.platform import sign
 TEXTS = ("予定", "イベント", "ごみの収集日はいつ?", "ヘルプ", "予定 4/30", "図書館の開館時間")
 
 
-def signed_bodies(secret: str, count: int, seed: int = 7) -> list[tuple[bytes, str]]:
+def signed_bodies(secret: str, count: int, seed: int = 7,
+                  text_for: Callable[[int], str] | None = None) -> list[tuple[bytes, str]]:
     """count webhook bodies, each one text event from a distinct user, with signatures."""
     rng = random.Random(seed)
     bodies = []
     for n in range(count):
+        text = text_for(n) if text_for else rng.choice(TEXTS)
         event = {"type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
                  "source": {"type": "user", "userId": f"U{n:032x}"},
                  "webhookEventId": str(ULID()), "deliveryContext": {"isRedelivery": False},
                  "replyToken": ULID().hex,
-                 "message": {"id": str(n), "type": "text", "text": rng.choice(TEXTS),
+                 "message": {"id": str(n), "type": "text", "text": text,
                              "quoteToken": ULID().hex}}
         body = json.dumps({"destination": "U" + "f" * 32, "events": [event]},
                           ensure_ascii=False).encode()

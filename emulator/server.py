@@ -277,7 +277,7 @@ def create_emulator(**options: Any) -> Flask:
 def handle(emu: Emulator, rest: str) -> tuple[Response, int]:
     """One API request: faults, quota, permission, then the operation, all logged."""
     entry: dict[str, Any] = {"method": request.method, "path": rest, "at": time.time(),
-                             "args": request.args.to_dict()}
+                             "args": request.args.to_dict(), "user": caller()}
     try:
         sid, kind, op, args = route(request.method, rest)
         entry["kind"] = kind
