@@ -31,6 +31,10 @@ ADC_FILE = Path.home() / ".config" / "gcloud" / "application_default_credentials
 ON_GOOGLE_CLOUD = ("GAE_ENV", "K_SERVICE", "GOOGLE_CLOUD_PROJECT")
 
 
+class MissingSheet(BackendError):
+    """A range named a worksheet the spreadsheet does not have."""
+
+
 class OutcomeUnknown(BackendError):
     """A write whose result we did not hear: it may or may not have landed."""
 
@@ -133,19 +137,27 @@ class GoogleBackend:
         return self.titles
 
     def read(self) -> dict[str, list[list[Any]]]:
-        """Every known sheet's rows in one values:batchGet (formatted, so ids stay text)."""
-        present = [s for s in ALL_SHEETS if s in self.sheet_titles()]
+        """Every sheet's rows in one values:batchGet (formatted, so ids stay text).
+
+        The first try asks for all our sheets without reading the metadata; only when one is
+        missing are the titles looked up, so a warm start costs a single read.
+        """
+        present = [s for s in ALL_SHEETS if self.titles is None or s in self.titles]
         try:
-            got = self._call("read", lambda: self.http.values_batch_get(
-                self.sid, [_quoted(s) for s in present],
-                params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"}))
-        except BackendError:
-            self.titles = None  # a sheet may have been renamed or removed: look again next time
-            raise
+            got = self._batch_get(present)
+        except MissingSheet:
+            self.titles = None
+            present = [s for s in ALL_SHEETS if s in self.sheet_titles()]
+            got = self._batch_get(present)
         raw = {s: vr.get("values", []) for s, vr in zip(present, got["valueRanges"], strict=True)}
         self.headers.update({s: [cell_text(h).lower() for h in rows[0]] for s, rows in raw.items()
                              if rows})
         return raw
+
+    def _batch_get(self, sheets: list[str]) -> Any:
+        return self._call("read", lambda: self.http.values_batch_get(
+            self.sid, [_quoted(s) for s in sheets],
+            params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"}))
 
     def write(self, changes: Sequence[SheetChanges]) -> None:
         """Append new rows and update changed ones, sheet by sheet."""
@@ -250,6 +262,8 @@ def _api_error(err: APIError, email: str) -> BackendError:
         return BackendError("スプレッドシートが見つかりません (GOOGLE_SPREADSHEET_ID)")
     if status == 429:
         return BackendError("Sheets quota exceeded (429)")
+    if status == 400 and "Unable to parse range" in str(err):
+        return MissingSheet(f"シートがありません / a worksheet is missing: {str(err)[:200]}")
     return BackendError(f"Sheets API {status}: {str(err)[:200]}")
 
 

@@ -95,7 +95,7 @@ class Store:
 
     def reload(self) -> Organizer:
         """Read the spreadsheet now, whatever the cache says."""
-        self._refresh(wait=True)
+        self._refresh(wait=True, force=True)
         return self.organizer()
 
     def _stale(self) -> bool:
@@ -108,10 +108,12 @@ class Store:
             return now - self._loaded_at >= self.cache_seconds
         return token != self._token
 
-    def _refresh(self, wait: bool) -> None:
+    def _refresh(self, wait: bool, force: bool = False) -> None:
         if not self._refreshing.acquire(blocking=wait):
             return  # another thread is reading; keep answering from the last copy
         try:
+            if wait and not force and self._org is not None:
+                return  # loaded by the thread we waited for
             started = self.clock()
             token = self.backend.version()
             raw = self.backend.read()
