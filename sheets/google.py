@@ -19,7 +19,7 @@ import requests
 from gspread.exceptions import APIError
 from gspread.utils import rowcol_to_a1
 
-from sheets.schema import ALL_SHEETS, COLUMNS, cell_text
+from sheets.schema import COLUMNS, READ_SHEETS, cell_text
 from sheets.store import BackendBusy, BackendError, SheetChanges
 
 log = logging.getLogger(__name__)
@@ -142,12 +142,12 @@ class GoogleBackend:
         The first try asks for all our sheets without reading the metadata; only when one is
         missing are the titles looked up, so a warm start costs a single read.
         """
-        present = [s for s in ALL_SHEETS if self.titles is None or s in self.titles]
+        present = [s for s in READ_SHEETS if self.titles is None or s in self.titles]
         try:
             got = self._batch_get(present)
         except MissingSheet:
             self.titles = None
-            present = [s for s in ALL_SHEETS if s in self.sheet_titles()]
+            present = [s for s in READ_SHEETS if s in self.sheet_titles()]
             got = self._batch_get(present)
         raw = {s: vr.get("values", []) for s, vr in zip(present, got["valueRanges"], strict=True)}
         self.headers.update({s: [cell_text(h).lower() for h in rows[0]] for s, rows in raw.items()
@@ -173,6 +173,10 @@ class GoogleBackend:
                 self._update(change.sheet, header, change.updates)
 
     def _header(self, sheet: str) -> list[str]:
+        if sheet not in self.sheet_titles():
+            self.add_sheets([sheet])
+            self.put_rows(sheet, 1, [list(COLUMNS[sheet])])
+            self.headers[sheet] = list(COLUMNS[sheet])
         if sheet not in self.headers:
             got = self._call("read", lambda: self.http.values_get(self.sid, f"{_quoted(sheet)}!1:1"))
             values = got.get("values") or [[]]

@@ -46,6 +46,16 @@ FAQ = [
 ]
 
 
+FACILITIES = [
+    ("みなと市役所 本庁舎", "市役所", "みなと市中央1-1-1", 34.6901, 135.1955, "平日 8:45〜17:30", "000-000-0001", "https://example.org/city"),
+    ("中央小学校 (指定避難所)", "避難所", "みなと市中央3-2-1", 34.6952, 135.1890, "災害時に開設", "000-000-0002", ""),
+    ("港北中学校 (指定避難所)", "避難所", "みなと市港北2-5-8", 34.7033, 135.2051, "災害時に開設", "000-000-0003", ""),
+    ("みなと市民体育館 (指定避難所)", "避難所", "みなと市浜町4-1", 34.6812, 135.1822, "災害時に開設", "000-000-0004", ""),
+    ("中央図書館", "図書館", "みなと市中央2-7-3", 34.6925, 135.1978, "火〜日 9:00〜19:00", "000-000-0005", "https://example.org/city/library"),
+    ("みなと保健センター", "保健センター", "みなと市栄町1-9", 34.6878, 135.2016, "平日 8:45〜17:30", "000-000-0006", ""),
+]
+
+
 def create_sample_workbook(path: Path | str, today: dt.date | None = None) -> Path:
     """Write the template workbook with the 2020 seminar, one upcoming hands-on and a FAQ."""
     today = today or dt.date.today()
@@ -57,8 +67,9 @@ def create_sample_workbook(path: Path | str, today: dt.date | None = None) -> Pa
            + [["E2", *row] for row in HANDS_ON_SCHEDULE])
     _sheet(wb, "faq", [[*row, "TRUE"] for row in FAQ])
     _sheet(wb, "settings", _settings())
-    _sheet(wb, "registrations", [])
-    _sheet(wb, "feedback", [])
+    _sheet(wb, "facilities", [list(row) for row in FACILITIES])
+    for name in ("registrations", "feedback", "attendance", "deliveries"):
+        _sheet(wb, name, [])
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     wb.save(target)

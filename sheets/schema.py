@@ -26,10 +26,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "created_at", "event_id", "user_id", "rating", "impression", "use_cases",
         "challenges",
     ),
+    "facilities": ("name", "category", "address", "lat", "lng", "hours", "phone", "url"),
+    "attendance": ("id", "created_at", "event_id", "user_id", "display_name"),
+    "deliveries": ("id", "created_at", "event_id", "kind", "user_id", "summary", "retry_key"),
 }
-ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings")
-BOT_SHEETS = ("registrations", "feedback")
+ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings", "facilities")
+BOT_SHEETS = ("registrations", "feedback", "attendance", "deliveries")
 ALL_SHEETS = ORGANIZER_SHEETS + BOT_SHEETS
+READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance")  # not deliveries
 EVENT_STATUSES = ("open", "closed", "cancelled")
 ROLES = ("participant", "observer")
 LEVELS = ("beginner", "experienced")
@@ -107,6 +111,20 @@ class Faq:
     url: str = ""
 
 
+@dataclass(frozen=True)
+class Facility:
+    """A public facility for the residents' lookup demo."""
+
+    name: str
+    category: str
+    address: str
+    lat: float
+    lng: float
+    hours: str = ""
+    phone: str = ""
+    url: str = ""
+
+
 @dataclass
 class Registration:
     """One registration row as the bot wrote it (its current status)."""
@@ -136,8 +154,9 @@ class Organizer:
     schedule: list[ScheduleItem] = field(default_factory=list)
     faq: list[Faq] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
+    facilities: list[Facility] = field(default_factory=list)
     registrations: list[Registration] = field(default_factory=list)
-    feedback_ids: set[str] = field(default_factory=set)
+    bot_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
     def event(self, event_id: str) -> Event | None:
@@ -274,6 +293,26 @@ def build_faq(row: dict[str, Any]) -> Faq | None:
     )
 
 
+def _coordinate(low: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        number = float(cell_text(value))
+        if not low <= number <= high:
+            raise ValueError(f"{low}〜{high} の範囲にしてください")
+        return number
+    return parse
+
+
+def build_facility(row: dict[str, Any]) -> Facility:
+    """Parse one facilities row."""
+    return Facility(
+        name=_required(row, "name"), category=cell_text(row.get("category")),
+        address=cell_text(row.get("address")),
+        lat=_cell(row, "lat", _coordinate(-90, 90)), lng=_cell(row, "lng", _coordinate(-180, 180)),
+        hours=cell_text(row.get("hours")), phone=cell_text(row.get("phone")),
+        url=cell_text(row.get("url")),
+    )
+
+
 def build_registration(row: dict[str, Any]) -> Registration:
     """Parse one registrations row (written by the bot, perhaps edited by hand)."""
     values = {key: cell_text(row.get(key)) for key in COLUMNS["registrations"]}
@@ -289,7 +328,7 @@ def build_registration(row: dict[str, Any]) -> Registration:
 def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
     """Turn the raw rows of every sheet into an Organizer, collecting problems."""
     problems: list[Problem] = []
-    for sheet in ALL_SHEETS:
+    for sheet in READ_SHEETS:
         if sheet not in raw:
             problems.append(Problem(sheet, 0, "", "シートがありません"))
     org = Organizer(problems=problems)
@@ -302,14 +341,15 @@ def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
     faq = _parse_rows("faq", raw.get("faq") or [[*COLUMNS["faq"]]], build_faq, problems)
     org.faq = [f for _, f in faq if f is not None]
     org.settings = _settings(raw.get("settings") or [[*COLUMNS["settings"]]], problems)
+    org.facilities = [f for _, f in _parse_rows(
+        "facilities", raw.get("facilities") or [[*COLUMNS["facilities"]]], build_facility, problems)]
     org.registrations = [r for _, r in _parse_rows(
         "registrations", raw.get("registrations") or [[*COLUMNS["registrations"]]],
         build_registration, problems)]
-    org.feedback_ids = {
-        cell_text(row.get("id"))
-        for _, row in rows_as_dicts("feedback", raw.get("feedback") or [[*COLUMNS["feedback"]]],
-                                    problems)
-    }
+    for sheet in ("feedback", "attendance"):
+        rows = raw.get(sheet) or [[*COLUMNS[sheet]]]
+        org.bot_rows[sheet] = [{k: cell_text(v) for k, v in row.items()}
+                               for _, row in rows_as_dicts(sheet, rows, problems)]
     return org
 
 

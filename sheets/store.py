@@ -77,9 +77,7 @@ class Store:
         self._failures = 0
         self._last_try = 0.0
         self._merging = threading.Lock()
-        self._merged_base: Organizer | None = None
-        self._merged: dict[str, Registration] = {}
-        self._merged_seq = 0
+        self._merges: dict[str, _Merge] = {}
 
     # ---- reads -------------------------------------------------------------------------
     def organizer(self) -> Organizer:
@@ -124,21 +122,33 @@ class Store:
         finally:
             self._refreshing.release()
 
-    def registrations(self) -> list[Registration]:
-        """Registrations in the sheet merged with those still in (or just out of) the outbox.
+    def rows(self, sheet: str) -> list[dict[str, Any]]:
+        """A bot sheet's rows (registrations, feedback, attendance) merged with the outbox.
 
         The merge is kept between calls; each call reads only entries queued since the last.
         """
-        org = self.organizer()
         with self._merging:
-            if self._merged_base is not org:
-                self._merged_base = org
-                self._merged = {r.id: r for r in org.registrations}
-                self._merged_seq = self.outbox.first_unseen(self._loaded_at - 2.0) - 1
-            for entry in self.outbox.after(self._merged_seq, "registrations"):
-                _overlay(self._merged, entry)
-                self._merged_seq = entry.seq
-            return list(self._merged.values())
+            return list(self._merged(sheet).rows.values())
+
+    def registrations(self) -> list[Registration]:
+        """Registrations in the sheet merged with those still in (or just out of) the outbox."""
+        with self._merging:
+            merge = self._merged("registrations")
+            if merge.typed is None:
+                merge.typed = [_registration(r) for r in merge.rows.values()]
+            return list(merge.typed)
+
+    def _merged(self, sheet: str) -> _Merge:
+        org = self.organizer()
+        merge = self._merges.get(sheet)
+        if merge is None or merge.base is not org:
+            start = self.outbox.first_unseen(self._loaded_at - 2.0) - 1
+            merge = _Merge(org, {r["id"]: r for r in _base_rows(org, sheet)}, start)
+            self._merges[sheet] = merge
+        for entry in self.outbox.after(merge.seq, sheet):
+            _overlay(merge.rows, entry)
+            merge.seq, merge.typed = entry.seq, None
+        return merge
 
     # ---- writes ------------------------------------------------------------------------
     @contextmanager
@@ -233,10 +243,32 @@ def group_changes(entries: Sequence[Entry]) -> list[SheetChanges]:
     return list(by_sheet.values())
 
 
-def _overlay(merged: dict[str, Registration], entry: Entry) -> None:
-    known = {f.name for f in dataclasses.fields(Registration)}
-    values = {k: str(v) for k, v in entry.payload.items() if k in known}
+@dataclass
+class _Merge:
+    """One bot sheet as the cached copy had it, plus the outbox entries applied since."""
+
+    base: Organizer
+    rows: dict[str, dict[str, Any]]
+    seq: int
+    typed: list[Registration] | None = None
+
+
+def _base_rows(org: Organizer, sheet: str) -> list[dict[str, Any]]:
+    if sheet == "registrations":
+        return [dataclasses.asdict(r) for r in org.registrations]
+    return [dict(r) for r in org.bot_rows.get(sheet, [])]
+
+
+_REG_FIELDS = {f.name for f in dataclasses.fields(Registration)}
+
+
+def _registration(row: dict[str, Any]) -> Registration:
+    return Registration(**{k: str(v) for k, v in row.items() if k in _REG_FIELDS})
+
+
+def _overlay(merged: dict[str, dict[str, Any]], entry: Entry) -> None:
+    values = {k: "" if v is None else str(v) for k, v in entry.payload.items()}
     if entry.op == "append":
-        merged[entry.row_id] = Registration(**values)
+        merged[entry.row_id] = values
     elif entry.row_id in merged:
-        merged[entry.row_id] = dataclasses.replace(merged[entry.row_id], **values)
+        merged[entry.row_id] = {**merged[entry.row_id], **values}
