@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from linebot_app import events, faq, feedback, registration
+from linebot_app import admin, checkin, events, faq, feedback, registration
 from linebot_app import messages as m
 from linebot_app.context import Ctx
 from sheets.dates import fold
@@ -58,6 +58,16 @@ COMMANDS: tuple[Command, ...] = (
     Command(("登録確認", "status"), registration.status, "登録確認 / status: 自分の登録と状態"),
     Command(("感想", "フィードバック", "feedback"), feedback.start,
             "感想 / feedback [ID]: 満足度と感想を送る"),
+    Command(("出席", "チェックイン", "checkin"), checkin.checkin, "出席 / checkin: 当日の出席登録"),
+    Command(("集計", "stats"), admin.stats, "集計 / stats [ID]: 登録・出席・感想の集計", admin=True),
+    Command(("参加者", "attendees"), admin.attendees, "参加者 / attendees ID: 登録者の一覧",
+            admin=True),
+    Command(("リマインド", "remind"), admin.remind, "リマインド / remind ID: 今すぐリマインド",
+            admin=True),
+    Command(("お知らせ", "announce"), admin.announce, "お知らせ / announce ID 本文: 登録者に送る",
+            admin=True),
+    Command(("部屋割り", "rooms"), admin.assign_rooms, "部屋割り / rooms ID [人数]: 部屋を分ける",
+            admin=True),
     Command(("再読込", "reload"), reload_sheets, "再読込 / reload: シートを読み直す", admin=True),
 )
 FLOWS: dict[str, Flow] = {

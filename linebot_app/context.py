@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from linebot_app.delivery import Deliverer
 from linebot_app.messages import Message
 from linebot_app.state import State
 from sheets.dates import fold
@@ -18,6 +19,7 @@ class Line(Protocol):
     """The Messaging API calls features may make (LineClient, or a recording fake)."""
 
     def push(self, to: str, messages: list[Message], key: str) -> bool: ...
+    def multicast(self, to: list[str], messages: list[Message], key: str) -> bool: ...
     def display_name(self, user_id: str) -> str: ...
 
 
@@ -35,6 +37,19 @@ class Services:
     line: Line
     tz: dt.tzinfo
     clock: Callable[[], dt.datetime] = system_now
+    deliveries: Deliverer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deliveries = Deliverer(self.state, self.line,
+                                    lambda row: self.store.add("deliveries", row), self.stamp)
+
+    def now(self) -> dt.datetime:
+        """Local wall-clock time in the bot's zone, naive (as sheets hold times)."""
+        return self.clock().astimezone(self.tz).replace(tzinfo=None)
+
+    def stamp(self) -> str:
+        """A created_at / updated_at value: local time, ISO 8601 with the offset."""
+        return self.clock().astimezone(self.tz).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -55,11 +70,11 @@ class Ctx:
 
     def now(self) -> dt.datetime:
         """Local wall-clock time in the bot's zone, naive (as sheets hold times)."""
-        return self.services.clock().astimezone(self.services.tz).replace(tzinfo=None)
+        return self.services.now()
 
     def stamp(self) -> str:
-        """A created_at / updated_at value: local time, ISO 8601 with the offset."""
-        return self.services.clock().astimezone(self.services.tz).isoformat(timespec="milliseconds")
+        """A created_at / updated_at value."""
+        return self.services.stamp()
 
     @property
     def is_admin(self) -> bool:

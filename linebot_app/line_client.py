@@ -13,6 +13,7 @@ from linebot.v3.messaging import (
     ApiException,
     Configuration,
     MessagingApi,
+    MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
 )
@@ -59,6 +60,12 @@ class LineClient:
         """Push to one user with an X-Line-Retry-Key."""
         request = PushMessageRequest.from_dict({"to": to, "messages": fit(messages)})
         return self._call("push", lambda: self.api.push_message(
+            request, x_line_retry_key=key, _request_timeout=self._timeout))
+
+    def multicast(self, to: list[str], messages: list[Message], key: str) -> bool:
+        """Multicast to at most 500 users with an X-Line-Retry-Key."""
+        request = MulticastRequest.from_dict({"to": to, "messages": fit(messages)})
+        return self._call("multicast", lambda: self.api.multicast(
             request, x_line_retry_key=key, _request_timeout=self._timeout))
 
     def display_name(self, user_id: str) -> str:

@@ -9,8 +9,8 @@ from ulid import ULID
 
 from linebot_app import messages as m
 from linebot_app.context import Ctx
+from linebot_app.delivery import Delivery
 from linebot_app.events import upcoming, when
-from linebot_app.line_client import retry_key
 from linebot_app.logs import mask
 from sheets.dates import fold
 from sheets.schema import Event, Registration
@@ -217,7 +217,9 @@ def _tell_promoted(ctx: Ctx, reg: Registration) -> None:
     event = ctx.org.event(reg.event_id)
     title = f"「{event.title}」({when(event)})" if event else reg.event_id
     body = f"キャンセルが出たため、{title}の参加が確定しました(キャンセル待ちから繰り上げ)。"
-    ctx.services.line.push(reg.user_id, [m.text(body)], retry_key("promote", reg.id))
+    ctx.services.deliveries.deliver(Delivery(
+        key=f"promote:{reg.id}", event_id=reg.event_id, kind="promotion",
+        recipients=[reg.user_id], messages=[m.text(body)], summary="キャンセル待ちからの繰り上げ"))
 
 
 def ask_consent(ctx: Ctx, then: str) -> list[m.Message]:

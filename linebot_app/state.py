@@ -17,6 +17,15 @@ CREATE INDEX IF NOT EXISTS handled_at ON handled (at);
 CREATE TABLE IF NOT EXISTS conversations (
     user_id TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS consents (user_id TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    key TEXT NOT NULL, n INTEGER NOT NULL, retry_key TEXT NOT NULL, event_id TEXT NOT NULL,
+    kind TEXT NOT NULL, summary TEXT NOT NULL, users TEXT NOT NULL, messages TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending', lease REAL NOT NULL DEFAULT 0, sent_at REAL,
+    PRIMARY KEY (key, n));
+CREATE INDEX IF NOT EXISTS chunks_status ON chunks (status);
+CREATE TABLE IF NOT EXISTS checkins (
+    event_id TEXT NOT NULL, user_id TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (event_id, user_id));
 """
 DEDUP_KEEP_SECONDS = 8 * 86400  # LINE redelivers for a while; we keep ids for more than 7 days
 CONVERSATION_SECONDS = 30 * 60
@@ -67,6 +76,60 @@ class State:
     def end_conversation(self, user_id: str) -> None:
         """Forget the user's conversation."""
         self._conn().execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
+
+    def check_in(self, event_id: str, user_id: str, at: str) -> tuple[bool, str]:
+        """Record attendance once: (True, at) the first time, (False, first time) after."""
+        conn = self._conn()
+        cur = conn.execute("INSERT OR IGNORE INTO checkins (event_id, user_id, at) VALUES (?,?,?)",
+                           (event_id, user_id, at))
+        if cur.rowcount == 1:
+            return True, at
+        row = conn.execute("SELECT at FROM checkins WHERE event_id = ? AND user_id = ?",
+                           (event_id, user_id)).fetchone()
+        return False, row[0]
+
+    def plan_chunks(self, key: str, chunks: list[dict[str, Any]]) -> bool:
+        """Freeze a delivery's recipients and messages; False when the key was planned before."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            planned = not conn.execute("SELECT 1 FROM chunks WHERE key = ? LIMIT 1",
+                                       (key,)).fetchone()
+            if planned:
+                conn.executemany(
+                    "INSERT INTO chunks (key, n, retry_key, event_id, kind, summary, users, "
+                    "messages) VALUES (:key, :n, :retry_key, :event_id, :kind, :summary, :users, "
+                    ":messages)", chunks)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return planned
+
+    def pending_chunks(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Chunks not yet sent (of one delivery, or of all), in order."""
+        where, args = ("AND key = ?", (key,)) if key else ("", ())
+        cur = self._conn().execute(
+            f"SELECT key, n, retry_key, event_id, kind, summary, users, messages FROM chunks "
+            f"WHERE status = 'pending' {where} ORDER BY key, n", args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def claim_chunk(self, key: str, n: int, seconds: float) -> bool:
+        """Take a chunk for sending; another sender cannot take it until the lease runs out."""
+        now = self.clock()
+        cur = self._conn().execute(
+            "UPDATE chunks SET lease = ? WHERE key = ? AND n = ? AND status = 'pending' "
+            "AND lease < ?", (now + seconds, key, n, now))
+        return cur.rowcount == 1
+
+    def finish_chunk(self, key: str, n: int, sent: bool) -> None:
+        """Mark a chunk sent, or give it back for the next try."""
+        if sent:
+            self._conn().execute("UPDATE chunks SET status = 'sent', sent_at = ? WHERE key = ? "
+                                 "AND n = ?", (self.clock(), key, n))
+        else:
+            self._conn().execute("UPDATE chunks SET lease = 0 WHERE key = ? AND n = ?", (key, n))
 
     def has_consent(self, user_id: str) -> bool:
         """Whether the user has agreed to the privacy notice."""

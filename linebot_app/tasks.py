@@ -1,10 +1,12 @@
-"""Cron endpoints: POST /tasks/flush writes what waits in the outbox."""
+"""Cron endpoints: /tasks/flush writes the outbox; /tasks/remind sends what is due."""
 
 from __future__ import annotations
 
 import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, request
+
+from linebot_app import reminders
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -27,3 +29,16 @@ def flush() -> Response | tuple[Response, int]:
     empty = store.drain(seconds=8.0)
     depth, age = store.outbox.health()
     return jsonify({"empty": empty, "pending": depth, "oldest_seconds": round(age, 1)})
+
+
+@bp.post("/remind")
+def remind() -> Response | tuple[Response, int]:
+    """Send due reminders and after-event messages, and resume interrupted deliveries."""
+    if not authorized():
+        return jsonify({"error": "forbidden"}), 403
+    services = current_app.extensions["seminar_bot"].services
+    org = services.store.organizer()
+    due = list(reminders.due(org, services.store.registrations(), services.now()))
+    sent = sum(services.deliveries.deliver(d) for d in due)
+    sent += services.deliveries.resume()
+    return jsonify({"due": len(due), "sent": sent})

@@ -73,7 +73,10 @@ class RecordingLine:
     spec: SpecChecker | None = None
     replies: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     pushes: list[tuple[str, list[dict[str, Any]], str]] = field(default_factory=list)
+    multicasts: list[tuple[list[str], list[dict[str, Any]], str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    retry_keys: set[str] = field(default_factory=set)
+    fail_on_call: int | None = None  # raise on this (1-based) multicast, after LINE took it
 
     def _check(self, schema: str, body: dict[str, Any]) -> None:
         found = limit_errors(body) + (self.spec.errors(schema, body) if self.spec else [])
@@ -88,8 +91,29 @@ class RecordingLine:
     def push(self, to: str, messages: list[dict[str, Any]], key: str) -> bool:
         messages = fit(messages)
         self._check("PushMessageRequest", {"to": to, "messages": messages})
-        self.pushes.append((to, messages, key))
+        if key not in self.retry_keys:  # LINE answers 409 to a repeated key and sends nothing
+            self.retry_keys.add(key)
+            self.pushes.append((to, messages, key))
         return True
+
+    def multicast(self, to: list[str], messages: list[dict[str, Any]], key: str) -> bool:
+        messages = fit(messages)
+        self._check("MulticastRequest", {"to": to, "messages": messages})
+        assert len(to) <= 500
+        if key not in self.retry_keys:
+            self.retry_keys.add(key)
+            self.multicasts.append((list(to), messages, key))
+        if self.fail_on_call is not None and len(self.multicasts) == self.fail_on_call:
+            self.fail_on_call = None
+            raise RuntimeError("the process died after LINE accepted the multicast")
+        return True
+
+    def received(self, user: str) -> list[str]:
+        """Texts each push or multicast delivered to one user."""
+        texts = [m.get("text") or m.get("altText", "") for to, msgs, _ in self.pushes
+                 if to == user for m in msgs]
+        return texts + [m.get("text") or m.get("altText", "") for to, msgs, _ in self.multicasts
+                        if user in to for m in msgs]
 
     def display_name(self, user_id: str) -> str:
         return f"表示名{user_id[-3:]}"

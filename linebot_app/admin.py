@@ -1,0 +1,141 @@
+"""Organizer commands: stats, attendee lists, reminders, announcements, breakout rooms."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from statistics import mean
+
+from ulid import ULID
+
+from linebot_app import messages as m
+from linebot_app import reminders, rooms
+from linebot_app.context import Ctx
+from linebot_app.delivery import Delivery
+from linebot_app.events import upcoming, when
+from linebot_app.registration import LEVEL_JA, ROLE_JA, status_words
+from sheets.schema import Event, Registration
+
+USAGE = "イベントIDを指定してください(例: {cmd} E2)。"
+
+
+def _event(ctx: Ctx, args: list[str], cmd: str) -> Event | m.Message:
+    event = ctx.org.event(args[0]) if args else None
+    if event is None:
+        return m.text(USAGE.format(cmd=cmd) if not args else f"イベント「{args[0]}」はありません。")
+    return event
+
+
+def _regs(ctx: Ctx, event: Event) -> list[Registration]:
+    return [r for r in ctx.services.store.registrations() if r.event_id == event.id]
+
+
+def _stats_lines(ctx: Ctx, event: Event) -> list[str]:
+    regs = _regs(ctx, event)
+    count = Counter((r.role, r.status) for r in regs)
+    levels = Counter(r.level for r in regs if r.status == "confirmed" and r.role == "participant")
+    ratings = [int(f["rating"]) for f in ctx.services.store.rows("feedback")
+               if f.get("event_id") == event.id and str(f.get("rating", "")).isdigit()]
+    feedback = [f for f in ctx.services.store.rows("feedback") if f.get("event_id") == event.id]
+    attended = {a["user_id"] for a in ctx.services.store.rows("attendance")
+                if a.get("event_id") == event.id}
+    lines = [f"【{event.id} {event.title}】{when(event)}"]
+    for role, ja in ROLE_JA.items():
+        lines.append(f"{ja}: 確定 {count[(role, 'confirmed')]} / キャンセル待ち "
+                     f"{count[(role, 'waitlisted')]} / キャンセル {count[(role, 'cancelled')]}")
+    lines.append(f"参加者のレベル: 初心者 {levels['beginner']} / 経験者 {levels['experienced']}")
+    lines.append(f"出席: {len(attended)}")
+    average = f" (平均 {mean(ratings):.1f})" if ratings else ""
+    lines.append(f"感想: {len(feedback)}件{average}")
+    return lines
+
+
+def stats(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """集計 [event]: counts by role, level and status, attendance, feedback and its average."""
+    if args:
+        event = _event(ctx, args, "集計")
+        return [event] if isinstance(event, dict) else [m.text("\n".join(_stats_lines(ctx, event)))]
+    events = upcoming(ctx.org, ctx.now()) or sorted(ctx.org.events, key=lambda e: e.starts_at)[-3:]
+    blocks = ["\n".join(_stats_lines(ctx, e)) for e in events]
+    return [m.text("\n\n".join(blocks) or "イベントがありません。")]
+
+
+def attendees(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """参加者 <event>: everyone registered, split over messages within LINE's limits."""
+    event = _event(ctx, args, "参加者")
+    if isinstance(event, dict):
+        return [event]
+    regs = sorted((r for r in _regs(ctx, event) if r.active), key=lambda r: (r.created_at, r.id))
+    attended = {a["user_id"] for a in ctx.services.store.rows("attendance")
+                if a.get("event_id") == event.id}
+    lines = [f"{n}. {r.display_name or r.user_id[-6:]} {ROLE_JA.get(r.role, r.role)}/"
+             f"{LEVEL_JA.get(r.level, r.level)} {status_words(r, regs)}"
+             f"{' ' + r.room if r.room else ''}{' 出席' if r.user_id in attended else ''}"
+             for n, r in enumerate(regs, start=1)]
+    head = f"【{event.title}】登録 {len(regs)}名"
+    return [m.text("\n".join([head, *lines]) if lines else head + "\n登録はまだありません。")]
+
+
+def remind(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """リマインド <event>: the reminder, now, to confirmed registrants."""
+    event = _event(ctx, args, "リマインド")
+    if isinstance(event, dict):
+        return [event]
+    key = f"remind-now:{event.id}:{ULID()}"
+    sent = sum(ctx.services.deliveries.deliver(d) for d in
+               reminders.reminders(event, _regs(ctx, event), None, key))
+    return [m.text(f"リマインドを{sent}名に送りました。")]
+
+
+def announce(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """お知らせ <event> <text>: the text to everyone registered for the event."""
+    event = _event(ctx, args, "お知らせ")
+    if isinstance(event, dict):
+        return [event]
+    if len(args) < 2:
+        return [m.text("お知らせの本文を続けて書いてください(例: お知らせ E2 会場が変わりました)。")]
+    people = [r.user_id for r in _regs(ctx, event) if r.active]
+    body = f"【お知らせ】{event.title}\n" + " ".join(args[1:])
+    sent = ctx.services.deliveries.deliver(Delivery(
+        f"announce:{event.id}:{ULID()}", event.id, "announcement", people, [m.text(body)],
+        " ".join(args[1:])[:100]))
+    return [m.text(f"お知らせを{sent}名に送りました。")]
+
+
+def assign_rooms(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """部屋割り <event> [size]: rooms by level, written to the sheet and told to each person."""
+    event = _event(ctx, args, "部屋割り")
+    if isinstance(event, dict):
+        return [event]
+    size = _room_size(ctx, args[1:])
+    regs = _regs(ctx, event)
+    plan = rooms.assign(regs, event.id, size)
+    for reg in regs:
+        if reg.id in plan and reg.room != plan[reg.id]:
+            ctx.services.store.update("registrations", reg.id,
+                                      {"room": plan[reg.id], "updated_at": ctx.stamp()})
+    _tell_rooms(ctx, event, regs, plan)
+    summary = Counter(plan.values())
+    lines = [f"{name}: {summary[name]}名" for name in sorted(summary)]
+    return [m.text(f"【{event.title}】部屋割り(1部屋{size}名まで)\n" + "\n".join(lines)
+                   if lines else "参加確定の人がいません。")]
+
+
+def _room_size(ctx: Ctx, args: list[str]) -> int:
+    for text in (args[0] if args else "", ctx.org.settings.get("room_size", "")):
+        if text.strip().isdigit() and int(text) > 0:
+            return int(text)
+    return 5
+
+
+def _tell_rooms(ctx: Ctx, event: Event, regs: list[Registration], plan: dict[str, str]) -> None:
+    users = {r.id: r.user_id for r in regs}
+    by_room: dict[str, list[str]] = {}
+    for reg_id, room in plan.items():
+        by_room.setdefault(room, []).append(users[reg_id])
+    for room, people in by_room.items():
+        members = hashlib.sha1(",".join(sorted(people)).encode()).hexdigest()[:16]
+        key = f"rooms:{event.id}:{room}:{members}"  # the same room, same people: told once
+        text = f"【{event.title}】あなたの部屋は「{room}」です。"
+        ctx.services.deliveries.deliver(Delivery(key, event.id, "room", people, [m.text(text)],
+                                                 f"部屋割り {room}"))

@@ -1,0 +1,249 @@
+"""Running a seminar: organizer commands, reminders, deliveries, rooms and check-in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import openpyxl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linebot_app import rooms
+from sheets.schema import Registration
+from tests.conftest import ADMIN, JST, BotHarness
+
+USERS = [f"U{n:032x}" for n in range(1, 7)]
+
+
+def _register(bot: BotHarness, user: str, role: str = "参加", level: str = "初心者") -> None:
+    bot.consent(user)
+    bot.say(f"参加登録 E2 {role} {level}", user=user)
+
+
+def _seed(bot: BotHarness, count: int, event: str = "E2", status: str = "confirmed") -> list[str]:
+    users = [f"U{n:032x}" for n in range(10_000, 10_000 + count)]
+    for n, user in enumerate(users):
+        bot.store.add("registrations", {
+            "id": f"R{n:06d}", "created_at": f"2026-11-01T10:00:00.{n % 1000:03d}+09:00",
+            "event_id": event, "user_id": user, "role": "participant", "level": "beginner",
+            "status": status})
+    return users
+
+
+def _sheet(bot: BotHarness, name: str) -> list[dict]:
+    bot.store.drain(seconds=5)
+    rows = list(openpyxl.load_workbook(bot.settings.workbook_path)[name].iter_rows(values_only=True))
+    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:] if any(r)]
+
+
+ADMIN_COMMANDS = ["集計", "stats E2", "参加者 E2", "attendees E2", "リマインド E2", "remind E2",
+                  "お知らせ E2 会場変更です", "announce E2 hello", "部屋割り E2", "rooms E2 3"]
+
+
+@pytest.mark.parametrize("command", ADMIN_COMMANDS)
+def test_organizer_commands_are_refused_to_others(bot: BotHarness, command: str) -> None:
+    assert bot.say(command, user=USERS[0]) == ["権限がありません"]
+
+
+@pytest.mark.parametrize("command", ADMIN_COMMANDS)
+def test_organizer_commands_are_refused_in_group_chats(bot: BotHarness, command: str) -> None:
+    assert bot.say(command, user=ADMIN, chat="group") == ["権限がありません"]
+
+
+@pytest.mark.parametrize("command", ADMIN_COMMANDS)
+def test_organizer_commands_answer_the_admin(bot: BotHarness, command: str) -> None:
+    _register(bot, USERS[0])
+    reply = bot.say(command, user=ADMIN)
+    assert reply and reply != ["権限がありません"]
+
+
+def test_stats_count_roles_levels_status_attendance_and_feedback(bot: BotHarness) -> None:
+    for user, role, level in zip(USERS, ["参加"] * 5 + ["見学"],
+                                 ["初心者", "初心者", "経験者", "経験者", "経験者", "初心者"],
+                                 strict=True):
+        _register(bot, user, role, level)
+    bot.say("感想 E2", user=USERS[0])
+    for answer in ("4", "良かった", "スキップ", "スキップ"):
+        bot.say(answer, user=USERS[0])
+    bot.clock.now = dt.datetime(2026, 12, 29, 13, 45, tzinfo=JST)
+    bot.say("出席", user=USERS[1])
+    text = bot.say("集計 E2", user=ADMIN)[0]
+    assert "参加: 確定 4 / キャンセル待ち 1 / キャンセル 0" in text
+    assert "見学: 確定 1" in text
+    assert "初心者 2 / 経験者 2" in text
+    assert "出席: 1" in text and "感想: 1件 (平均 4.0)" in text
+
+
+def test_attendees_lists_everyone_within_line_limits(bot: BotHarness) -> None:
+    _seed(bot, 400)
+    bot.say("参加者 E2", user=ADMIN)
+    replied = bot.line.replies[-1][1]
+    assert 2 <= len(replied) <= 5 and "登録 400名" in replied[0]["text"]
+
+
+def test_remind_pushes_confirmed_people_and_tells_the_waitlist(bot: BotHarness) -> None:
+    for user in USERS[:5]:
+        _register(bot, user)
+    assert "リマインドを5名" in bot.say("リマインド E2", user=ADMIN)[0]
+    assert "事前準備" in bot.line.received(USERS[0])[0]
+    assert "キャンセル待ち(1番目)" in bot.line.received(USERS[4])[0]
+
+
+def test_announce_reaches_everyone_registered(bot: BotHarness) -> None:
+    for user in USERS[:5]:
+        _register(bot, user)
+    bot.say("お知らせ E2 会場が5階に変わりました", user=ADMIN)
+    for user in USERS[:5]:
+        assert "会場が5階に変わりました" in bot.line.received(user)[-1]
+
+
+def test_every_push_is_recorded_in_the_deliveries_sheet(bot: BotHarness) -> None:
+    for user in USERS[:3]:
+        _register(bot, user)
+    bot.say("お知らせ E2 持ち物の追加", user=ADMIN)
+    rows = _sheet(bot, "deliveries")
+    assert sorted(r["user_id"] for r in rows) == sorted(USERS[:3])
+    assert {r["kind"] for r in rows} == {"announcement"} and rows[0]["created_at"]
+
+
+def test_rooms_never_mix_levels_and_each_person_is_told(bot: BotHarness) -> None:
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["events"]["H3"], wb["events"]["I3"] = 20, 5
+    wb.save(bot.settings.workbook_path)
+    bot.store.reload()
+    levels = ["初心者", "初心者", "初心者", "経験者", "経験者"]
+    for user, level in zip(USERS, levels, strict=False):
+        _register(bot, user, "参加", level)
+    _register(bot, USERS[5], "見学", "初心者")
+    text = bot.say("部屋割り E2 2", user=ADMIN)[0]
+    assert "初心者1" in text and "経験者1" in text
+    rows = {r["user_id"]: r["room"] for r in _sheet(bot, "registrations")}
+    assert all(rows[u].startswith("初心者") for u in USERS[:3])
+    assert all(rows[u].startswith("経験者") for u in USERS[3:5])
+    assert rows[USERS[5]]
+    assert all("あなたの部屋" in bot.line.received(u)[-1] for u in USERS)
+    sent = len(bot.line.pushes) + len(bot.line.multicasts)
+    bot.say("部屋割り E2 2", user=ADMIN)
+    assert len(bot.line.pushes) + len(bot.line.multicasts) == sent  # same rooms: nobody re-told
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["participant", "observer"]),
+                          st.sampled_from(["beginner", "experienced"])), max_size=60),
+       st.integers(min_value=1, max_value=8))
+def test_room_assignment_properties(mix: list[tuple[str, str]], size: int) -> None:
+    regs = [Registration(f"R{n:03d}", f"2026-01-01T00:00:{n % 60:02d}", "E2", f"U{n}", "",
+                         role, level, "confirmed") for n, (role, level) in enumerate(mix)]
+    plan = rooms.assign(regs, "E2", size)
+    assert plan == rooms.assign(list(reversed(regs)), "E2", size)  # deterministic
+    assert set(plan) == {r.id for r in regs}
+    for label in rooms.LEVEL_ROOM.values():
+        sizes = [sum(1 for r in regs if r.role == "participant" and plan[r.id] == name)
+                 for name in set(plan.values()) if name.startswith(label)]
+        assert not sizes or max(sizes) - min(sizes) <= 1 and max(sizes) <= size
+    for reg in regs:
+        if reg.role == "participant":
+            assert plan[reg.id].startswith(rooms.LEVEL_ROOM[reg.level])
+
+
+def test_checkin_records_the_time_once_within_the_window(bot: BotHarness) -> None:
+    _register(bot, USERS[0])
+    bot.clock.now = dt.datetime(2026, 12, 29, 13, 20, tzinfo=JST)
+    assert "受け付けているイベントはありません" in bot.say("出席", user=USERS[0])[0]
+    bot.clock.now = dt.datetime(2026, 12, 29, 13, 35, tzinfo=JST)
+    assert "記録しました(13:35)" in bot.say("checkin", user=USERS[0])[0]
+    bot.clock.now += dt.timedelta(minutes=10)
+    assert "記録済みです(13:35)" in bot.say("出席", user=USERS[0])[0]
+    assert [r["user_id"] for r in _sheet(bot, "attendance")] == [USERS[0]]
+
+
+def _remind(bot: BotHarness) -> dict:
+    res = bot.client.post("/tasks/remind", headers={"X-Appengine-Cron": "true"})
+    assert res.status_code == 200
+    return res.json
+
+
+def test_reminders_follow_the_three_offsets_with_a_fake_clock(bot: BotHarness) -> None:
+    for user in USERS[:5]:
+        _register(bot, user)
+    start = dt.datetime(2026, 12, 29, 14, 0, tzinfo=JST)
+    for offset, marker in ((dt.timedelta(days=7), "キャンセル E2"), (dt.timedelta(days=1), None),
+                           (dt.timedelta(hours=2), None)):
+        bot.clock.now = start - offset - dt.timedelta(minutes=1)
+        before = list(bot.line.received(USERS[0]))
+        _remind(bot)
+        assert bot.line.received(USERS[0]) == before  # not yet due
+        bot.clock.now += dt.timedelta(minutes=2)
+        _remind(bot)
+        _remind(bot)  # a second run sends nothing new
+        got = bot.line.received(USERS[0])[len(before):]
+        assert len(got) == 1 and "【リマインド】" in got[0] and "事前準備" in got[0]
+        assert (marker in got[0]) if marker else "キャンセル E2" not in got[0]
+        assert len(bot.line.received(USERS[4])) == len(bot.line.received(USERS[0]))
+    assert all("キャンセル待ち" in t for t in bot.line.received(USERS[4]))
+
+
+def test_after_the_event_feedback_request_then_the_recording(bot: BotHarness) -> None:
+    _register(bot, USERS[0])
+    bot.clock.now = dt.datetime(2026, 12, 29, 16, 30, tzinfo=JST)
+    _remind(bot)
+    assert "感想をお聞かせください" in bot.line.received(USERS[0])[-1]
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["events"]["N3"] = "https://example.org/recording/e2"
+    wb.save(bot.settings.workbook_path)
+    bot.store.reload()
+    _remind(bot)
+    _remind(bot)
+    assert bot.line.received(USERS[0])[-1].endswith("https://example.org/recording/e2")
+    assert len(bot.line.received(USERS[0])) == 2
+
+
+def test_1200_registrants_get_three_multicasts_with_distinct_retry_keys(bot: BotHarness) -> None:
+    _seed(bot, 1200)
+    bot.store.drain(seconds=10)
+    bot.store.reload()
+    bot.clock.now = dt.datetime(2026, 12, 28, 14, 30, tzinfo=JST)  # within a day of the start
+    _remind(bot)
+    calls = bot.line.multicasts
+    assert [len(to) for to, _, _ in calls] == [500, 500, 200]
+    assert len({key for _, _, key in calls}) == 3
+
+
+def test_a_crash_in_the_middle_of_a_multicast_leaves_no_gap_and_no_duplicate(
+        bot: BotHarness) -> None:
+    users = _seed(bot, 1200)
+    bot.clock.now = dt.datetime(2026, 12, 28, 14, 30, tzinfo=JST)
+    bot.line.fail_on_call = 2  # LINE takes the second chunk, then the process dies
+    with pytest.raises(RuntimeError):
+        bot.app.extensions["seminar_bot"].services.deliveries.deliver(next(iter(
+            _due(bot))))
+    state = bot.app.extensions["seminar_bot"].services.state
+    state.clock = lambda: 10**10  # the dead sender's lease has run out
+    _remind(bot)
+    for user in users:
+        assert len(bot.line.received(user)) == 1, user
+
+
+def _due(bot: BotHarness):
+    from linebot_app import reminders
+
+    services = bot.app.extensions["seminar_bot"].services
+    return reminders.due(services.store.organizer(), services.store.registrations(),
+                         services.now())
+
+
+def test_two_reminder_runs_at_the_same_moment_send_each_message_once(bot: BotHarness) -> None:
+    users = _seed(bot, 600)
+    bot.clock.now = dt.datetime(2026, 12, 28, 14, 30, tzinfo=JST)
+    runs = [threading.Thread(target=_remind, args=(bot,)) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=30)
+    assert all(len(bot.line.received(u)) == 1 for u in users)
+
+
+def test_tasks_remind_needs_the_cron_header_or_token(bot: BotHarness) -> None:
+    assert bot.client.post("/tasks/remind").status_code == 403
