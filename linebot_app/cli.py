@@ -21,9 +21,17 @@ def main(argv: list[str]) -> int:
     sub.add_parser("check", help="check the configuration and the spreadsheet")
     init = sub.add_parser("init-sheet", help="prepare the Google spreadsheet")
     init.add_argument("--from", dest="source", type=Path, help="copy organizer sheets from a workbook")
+    export = sub.add_parser("export", help="write an event's registrations and feedback")
+    export.add_argument("event_id")
+    export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    export.add_argument("--out", type=Path)
+    menu = sub.add_parser("richmenu", help="upload the default rich menu")
+    menu.add_argument("--file", type=Path, default=Path("deploy/richmenu.json"))
+    menu.add_argument("--image", type=Path, default=Path("deploy/richmenu.png"))
     args = parser.parse_args(argv)
     configure()
-    commands = {"serve": serve, "check": check, "init-sheet": init_sheet}
+    commands = {"serve": serve, "check": check, "init-sheet": init_sheet, "export": export_event,
+                "richmenu": rich_menu}
     return commands[args.command](args)
 
 
@@ -89,6 +97,56 @@ def init_sheet(args: argparse.Namespace) -> int:
         print(f"✗ {err}")
         return 1
     print(f"完了 / done: {backend.describe()}")
+    return 0
+
+
+def export_event(args: argparse.Namespace) -> int:
+    """Export one event to CSV or .xlsx and say where it went."""
+    from linebot_app.export import collect, write_csv, write_xlsx
+    from linebot_app.wiring import build_store
+
+    settings = _settings()
+    if settings is None:
+        return 1
+    store = build_store(settings)
+    org = store.reload()
+    event = org.event(args.event_id)
+    if event is None:
+        print(f"✗ イベントがありません / no such event: {args.event_id}")
+        return 1
+    regs, feedback = collect(store, event.id)
+    out = args.out or Path(f"export-{event.id}.{args.format}")
+    if args.format == "csv":
+        write_csv(out, regs)
+    else:
+        write_xlsx(out, regs, feedback)
+    print(f"✓ {out}: 登録 {len(regs)} 件, 感想 {len(feedback)} 件 / registrations, feedback")
+    return 0
+
+
+def rich_menu(args: argparse.Namespace) -> int:
+    """Check the menu against LINE's limits, then install it as the default."""
+    from linebot_app import richmenu
+    from linebot_app.line_client import LineClient, LineError
+
+    settings = _settings()
+    if settings is None:
+        return 1
+    menu, image = richmenu.load(args.file, args.image)
+    found = richmenu.problems(menu, image)
+    for problem in found:
+        print(f"✗ {problem}")
+    if found:
+        return 1
+    line = LineClient(settings.channel_access_token, settings.line_api_base_url)
+    try:
+        new, old = line.install_rich_menu(menu, image, richmenu.image_size(image)[0])
+    except LineError as err:
+        print(f"✗ LINE がリッチメニューを受け付けませんでした / refused: {err}")
+        return 1
+    print(f"✓ リッチメニューを既定にしました / default rich menu: {new}")
+    for menu_id in old:
+        print(f"✓ 古いメニューを削除しました / deleted: {menu_id}")
     return 0
 
 

@@ -13,9 +13,11 @@ from linebot.v3.messaging import (
     ApiException,
     Configuration,
     MessagingApi,
+    MessagingApiBlob,
     MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
+    RichMenuRequest,
 )
 
 from linebot_app.logs import mask
@@ -24,6 +26,15 @@ from linebot_app.messages import Message, fit
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5.0
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1c1a52-3c3b-4c52-9a0e-2f6f2e9b8d11")
+
+
+class LineError(Exception):
+    """LINE refused or could not be reached."""
+
+
+def data_host(host: str) -> str:
+    """Where images go: api-data.line.me for LINE itself, the same host for a simulator."""
+    return host.replace("https://api.line.me", "https://api-data.line.me")
 
 
 def retry_key(*parts: str) -> str:
@@ -67,6 +78,30 @@ class LineClient:
         request = MulticastRequest.from_dict({"to": to, "messages": fit(messages)})
         return self._call("multicast", lambda: self.api.multicast(
             request, x_line_retry_key=key, _request_timeout=self._timeout))
+
+    def install_rich_menu(self, menu: dict[str, Any], image: bytes, content_type: str
+                          ) -> tuple[str, list[str]]:
+        """Create the menu, upload its image, make it the default, delete the older ones."""
+        try:
+            return self._install_rich_menu(menu, image, content_type)
+        except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as err:
+            raise LineError(_reason(err)) from err
+
+    def _install_rich_menu(self, menu: dict[str, Any], image: bytes, content_type: str
+                           ) -> tuple[str, list[str]]:
+        api = self.api
+        old = [m.rich_menu_id for m in api.get_rich_menu_list(
+            _request_timeout=self._timeout).richmenus]
+        new = api.create_rich_menu(RichMenuRequest.from_dict(menu),
+                                   _request_timeout=self._timeout).rich_menu_id
+        blob = MessagingApiBlob(ApiClient(Configuration(
+            host=data_host(self._config.host), access_token=self._config.access_token)))
+        blob.set_rich_menu_image(new, image, _headers={"Content-Type": content_type},
+                                 _request_timeout=self._timeout)
+        api.set_default_rich_menu(new, _request_timeout=self._timeout)
+        for menu_id in old:
+            api.delete_rich_menu(menu_id, _request_timeout=self._timeout)
+        return new, old
 
     def display_name(self, user_id: str) -> str:
         """The user's LINE display name ('' when it cannot be had), cached per process."""

@@ -181,3 +181,98 @@ def loading() -> Any:
     if failure:
         return failure
     return jsonify({}), 202
+
+
+# ---- rich menus -----------------------------------------------------------------------------
+@bp.post(f"{API}/richmenu")
+def create_richmenu() -> Any:
+    """Create a rich menu (checked against RichMenuRequest)."""
+    body, failure = _checked("richmenu", "RichMenuRequest")
+    if failure:
+        return failure
+    return jsonify({"richMenuId": _platform().add_richmenu(body)})
+
+
+@bp.post(f"{API}/richmenu/validate")
+def validate_richmenu() -> Any:
+    """Validate a rich menu object."""
+    body, failure = _checked("richmenu/validate", "RichMenuRequest")
+    return failure or jsonify({})
+
+
+@bp.post(f"{API}/richmenu/<menu_id>/content")
+def upload_richmenu_image(menu_id: str) -> Any:
+    """Upload the menu's image (LINE takes it on its api-data host)."""
+    if not _authorized():
+        return _error(401, "Authentication failed")
+    entry = _platform().richmenus.get(menu_id)
+    if entry is None:
+        return _error(404, "Not found")
+    entry["image"], entry["type"] = request.get_data(), request.content_type or ""
+    _platform().log_call("richmenu/content", dict(request.headers), None)
+    return jsonify({})
+
+
+@bp.get(f"{API}/richmenu/list")
+def list_richmenus() -> Any:
+    """Every rich menu."""
+    if not _authorized():
+        return _error(401, "Authentication failed")
+    menus = [{"richMenuId": k, **v["menu"]} for k, v in _platform().richmenus.items()]
+    return jsonify({"richmenus": menus})
+
+
+@bp.delete(f"{API}/richmenu/<menu_id>")
+def delete_richmenu(menu_id: str) -> Any:
+    """Delete a rich menu."""
+    if not _authorized():
+        return _error(401, "Authentication failed")
+    platform = _platform()
+    if platform.richmenus.pop(menu_id, None) is None:
+        return _error(404, "Not found")
+    if platform.default_richmenu == menu_id:
+        platform.default_richmenu = None
+    return jsonify({})
+
+
+@bp.post(f"{API}/user/all/richmenu/<menu_id>")
+def set_default_richmenu(menu_id: str) -> Any:
+    """Make a menu the default; like LINE, only once it has an image."""
+    if not _authorized():
+        return _error(401, "Authentication failed")
+    entry = _platform().richmenus.get(menu_id)
+    if entry is None:
+        return _error(404, "Not found")
+    if not entry["image"]:
+        return _error(400, "must upload richmenu image before applying it to user")
+    _platform().default_richmenu = menu_id
+    return jsonify({})
+
+
+@bp.get(f"{API}/user/all/richmenu")
+def get_default_richmenu() -> Any:
+    """The default menu's id."""
+    if not _authorized():
+        return _error(401, "Authentication failed")
+    menu_id = _platform().default_richmenu
+    return jsonify({"richMenuId": menu_id}) if menu_id else _error(404, "no default rich menu")
+
+
+@bp.get("/api/richmenu")
+def page_richmenu() -> Response:
+    """The default menu for the page to draw under the chat."""
+    platform = _platform()
+    entry = platform.richmenus.get(platform.default_richmenu or "")
+    if entry is None:
+        return jsonify({})
+    return jsonify({"richMenuId": platform.default_richmenu, **entry["menu"],
+                    "image": f"/simulator/api/richmenu/{platform.default_richmenu}/image"})
+
+
+@bp.get("/api/richmenu/<menu_id>/image")
+def page_richmenu_image(menu_id: str) -> Response | tuple[Response, int]:
+    """The menu's image."""
+    entry = _platform().richmenus.get(menu_id)
+    if entry is None or not entry["image"]:
+        return _error(404, "Not found")
+    return Response(entry["image"], mimetype=entry["type"] or "image/png")

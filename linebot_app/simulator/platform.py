@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 BOT_USER_ID = "U" + "f" * 28 + "b07f"
 REPLY_TOKEN_SECONDS = 60
 SPEC_DIR_CANDIDATES = ("../shared/fixtures/line-openapi", "shared/fixtures/line-openapi")
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class Platform:
     reply_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     retry_keys: set[str] = field(default_factory=set)
     any_reply_token: bool = False
+    richmenus: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_richmenu: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -78,6 +81,22 @@ class Platform:
         hook = find_spec("webhook.yml", self.spec_dir)
         self.api_spec = SpecChecker(api) if api else None
         self.webhook_spec = SpecChecker(hook) if hook else None
+        self._preset_richmenu()
+
+    def _preset_richmenu(self) -> None:
+        """Show the repo's menu from the start, as if `python -m linebot_app richmenu` had run."""
+        menu_file, image_file = DEPLOY / "richmenu.json", DEPLOY / "richmenu.png"
+        if menu_file.is_file() and image_file.is_file():
+            menu_id = self.add_richmenu(json.loads(menu_file.read_text(encoding="utf-8")))
+            self.richmenus[menu_id]["image"] = image_file.read_bytes()
+            self.default_richmenu = menu_id
+
+    def add_richmenu(self, menu: dict[str, Any]) -> str:
+        """Keep a created rich menu; returns its id."""
+        menu_id = "richmenu-" + ULID().hex
+        with self._lock:
+            self.richmenus[menu_id] = {"menu": menu, "image": None, "type": ""}
+        return menu_id
 
     # ---- history -----------------------------------------------------------------------
     def record(self, user_id: str, direction: str, kind: str, payload: Any) -> dict[str, Any]:

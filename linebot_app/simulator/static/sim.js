@@ -191,5 +191,33 @@ $("composer").addEventListener("submit", (ev) => {
 $("follow").addEventListener("click", () => send({ kind: "follow" }));
 $("unfollow").addEventListener("click", () => send({ kind: "unfollow" }));
 
+async function loadRichMenu() {
+  const menu = await api("richmenu");
+  if (!menu.richMenuId) return;
+  const body = $("richmenu-body");
+  body.innerHTML = "";
+  const img = el("img");
+  img.src = menu.image;
+  img.alt = menu.chatBarText;
+  body.appendChild(img);
+  menu.areas.forEach((area) => {
+    const b = area.bounds;
+    const btn = el("button", "richmenu-area");
+    btn.type = "button";
+    btn.title = area.action.label || area.action.text || "";
+    btn.dataset.testid = "richmenu-area";
+    btn.style.left = (100 * b.x / menu.size.width) + "%";
+    btn.style.top = (100 * b.y / menu.size.height) + "%";
+    btn.style.width = (100 * b.width / menu.size.width) + "%";
+    btn.style.height = (100 * b.height / menu.size.height) + "%";
+    btn.addEventListener("click", () => runAction(area.action));
+    body.appendChild(btn);
+  });
+  $("richmenu-bar").textContent = menu.chatBarText + " ▾";
+  $("richmenu-bar").onclick = () => { body.hidden = !body.hidden; };
+  $("richmenu").hidden = false;
+}
+
 loadUsers();
+loadRichMenu();
 state.polling = setInterval(() => { if (!state.busy) poll(); }, 1000);
