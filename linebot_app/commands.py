@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from linebot_app import admin, checkin, events, faq, feedback, registration
+from linebot_app import admin, checkin, events, facilities, faq, feedback, registration
 from linebot_app import messages as m
 from linebot_app.context import Ctx
 from sheets.dates import fold
@@ -108,7 +108,7 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
         return run(ctx, command, words[1:] if whole is None else [])
     if not addressed or not words:
         return []
-    return faq.answer(ctx, text)
+    return facilities.by_category(ctx, text) or faq.answer(ctx, text)
 
 
 def run(ctx: Ctx, command: Command, args: list[str]) -> list[m.Message]:

@@ -60,6 +60,11 @@ def uri_action(shown: str, uri: str) -> dict[str, Any]:
     return {"type": "uri", "label": label(shown), "uri": uri}
 
 
+def location_action(shown: str) -> dict[str, Any]:
+    """A quick-reply action that opens LINE's location picker."""
+    return {"type": "location", "label": label(shown)}
+
+
 def quick_replies(actions: list[dict[str, Any]]) -> dict[str, Any]:
     """A quickReply object with at most 13 items."""
     return {"items": [{"type": "action", "action": a} for a in actions[:MAX_QUICK_REPLY]]}

@@ -15,11 +15,13 @@ from linebot.v3.webhooks import (
     Event,
     FollowEvent,
     JoinEvent,
+    LocationMessageContent,
     MessageEvent,
     PostbackEvent,
     TextMessageContent,
 )
 
+from linebot_app import facilities
 from linebot_app import messages as m
 from linebot_app.commands import handle_text, starts_with_command
 from linebot_app.context import Ctx, Services
@@ -117,6 +119,8 @@ def _ctx(services: Services, event: Event) -> Ctx:
 def on_message(ctx: Ctx, event: MessageEvent) -> list[m.Message]:
     """Text goes to the commands; other kinds get a hint in 1:1 chats."""
     message = event.message
+    if isinstance(message, LocationMessageContent) and ctx.chat == "user":
+        return facilities.on_location(ctx, message.latitude, message.longitude)
     if not isinstance(message, TextMessageContent):
         return [m.text(HINT)] if ctx.chat == "user" else []
     text, mentioned = strip_mention(message)

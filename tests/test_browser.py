@@ -80,3 +80,15 @@ def test_a_push_appears_without_reloading(live, page) -> None:
                      "3f2a6c1e-8d7b-4a55-9a51-0c2e7d1b9f10")
     page.locator("[data-testid=bot-text]", has_text="繰り上げのお知らせ").wait_for()
     assert page.locator(".pushed").count() == 1
+
+
+def test_the_rich_menu_and_a_location_work_in_the_page(live, page) -> None:
+    url, _ = live
+    page.goto(f"{url}/simulator")
+    page.get_by_text("住民").first.click()
+    page.locator(".chat-head", has_text="住民").wait_for()
+    page.locator("[data-testid=richmenu-area]").nth(5).click()  # ヘルプ
+    page.locator("[data-testid=bot-text]", has_text="使い方").wait_for()
+    page.select_option("#place", "34.7040,135.2060")
+    page.click("#send-location")
+    page.locator("[data-testid=flex-bubble]", has_text="港北中学校").wait_for()

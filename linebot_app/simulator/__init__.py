@@ -91,6 +91,12 @@ def _build(platform: Platform, user_id: str, kind: str, data: dict[str, Any]) ->
         if shown:
             platform.record(user_id, "user", "text", str(shown))
         return platform.event(user_id, "postback", postback={"data": str(data.get("data", ""))})
+    if kind == "location":
+        lat, lng = float(data.get("latitude", 0)), float(data.get("longitude", 0))
+        platform.record(user_id, "user", "text", f"📍 位置情報 {lat:.5f}, {lng:.5f}")
+        message = {"id": str(int(ULID()) % 10**15), "type": "location", "latitude": lat,
+                   "longitude": lng, "title": "選んだ場所", "address": f"{lat:.5f}, {lng:.5f}"}
+        return platform.event(user_id, "message", message=message)
     if kind in ("follow", "unfollow"):
         platform.record(user_id, "user", "system", "友だち追加" if kind == "follow" else "ブロック")
         fields = {"follow": {"isUnblocked": False}} if kind == "follow" else {}

@@ -59,6 +59,7 @@ function runAction(action) {
   if (action.type === "message") send({ kind: "text", text: action.text });
   else if (action.type === "postback") send({ kind: "postback", data: action.data, displayText: action.displayText || "" });
   else if (action.type === "uri") window.open(action.uri, "_blank", "noopener");
+  else if (action.type === "location") $("lat").focus();
 }
 
 function addSystem(text) {
@@ -187,6 +188,17 @@ $("composer").addEventListener("submit", (ev) => {
   if (!text.trim()) return;
   $("text").value = "";
   send({ kind: "text", text: text });
+});
+$("place").addEventListener("change", () => {
+  const [lat, lng] = $("place").value.split(",");
+  $("lat").value = lat; $("lng").value = lng;
+});
+$("location").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  if (!$("lat").value) $("place").dispatchEvent(new Event("change"));
+  const latitude = parseFloat($("lat").value), longitude = parseFloat($("lng").value);
+  if (isNaN(latitude) || isNaN(longitude)) { addSystem("緯度と経度を数字で入れてください"); return; }
+  send({ kind: "location", latitude: latitude, longitude: longitude });
 });
 $("follow").addEventListener("click", () => send({ kind: "follow" }));
 $("unfollow").addEventListener("click", () => send({ kind: "unfollow" }));
