@@ -16,7 +16,8 @@ from linebot_app.config import Settings
 from linebot_app.simulator.platform import USERS, Platform
 from tests.conftest import FIXTURES, LiveServer, fixture_path, free_port
 
-STAFF_A, STAFF_B, RESIDENT, ORGANIZER = (u.user_id for u in USERS)
+BY_NAME = {u.name: u.user_id for u in USERS}
+STAFF_A, STAFF_B, RESIDENT, ORGANIZER = (BY_NAME[n] for n in ("職員A", "職員B", "住民", "運営者"))
 
 
 class Sim:

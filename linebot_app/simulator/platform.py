@@ -38,6 +38,9 @@ class SimUser:
 USERS = (
     SimUser("U" + "0" * 28 + "b001", "職員A", "総務課・ICT初心者"),
     SimUser("U" + "0" * 28 + "b002", "職員B", "情報政策課・経験者"),
+    SimUser("U" + "0" * 28 + "b003", "職員C", "企画課・ICT初心者"),
+    SimUser("U" + "0" * 28 + "b004", "職員D", "福祉課・経験者"),
+    SimUser("U" + "0" * 28 + "b005", "見学者", "近隣の町の職員"),
     SimUser("U" + "0" * 28 + "c001", "住民", "問い合わせデモ"),
     SimUser(SIM_ORGANIZER_ID, "運営者", "admin_user_ids に登録済み"),
 )
