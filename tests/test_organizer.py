@@ -247,3 +247,10 @@ def test_two_reminder_runs_at_the_same_moment_send_each_message_once(bot: BotHar
 
 def test_tasks_remind_needs_the_cron_header_or_token(bot: BotHarness) -> None:
     assert bot.client.post("/tasks/remind").status_code == 403
+
+
+def test_checkin_works_in_a_group_chat_too(bot: BotHarness) -> None:
+    _register(bot, USERS[0])
+    bot.clock.now = dt.datetime(2026, 12, 29, 14, 5, tzinfo=JST)
+    assert "記録しました" in bot.say("出席", user=USERS[0], chat="group")[0]
+    assert "受け付けているイベントはありません" in bot.say("checkin", user=USERS[1], chat="group")[0]
