@@ -17,7 +17,7 @@ def create_app(
     """Build the app; tests pass fakes, production passes nothing."""
     from linebot.v3.webhook import WebhookParser
 
-    from linebot_app import tasks, webhook
+    from linebot_app import health, tasks, webhook
     from linebot_app.context import Services, system_now
     from linebot_app.line_client import LineClient
     from linebot_app.state import State
@@ -35,13 +35,23 @@ def create_app(
         WebhookParser(settings.channel_secret), services, line.reply)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(tasks.bp)
-    app.add_url_rule("/healthz", "healthz", lambda: Response("ok", mimetype="text/plain"))
+    app.register_blueprint(health.bp)
+    app.before_request(_trace)
     app.after_request(_flush_after(store))
     if settings.simulator:
         from linebot_app.simulator import init_app
 
         init_app(app, settings)
     return app
+
+
+def _trace() -> None:
+    from flask import request
+    from ulid import ULID
+
+    from linebot_app.logs import TRACE, trace_from
+
+    TRACE.set(trace_from(request.headers.get("X-Cloud-Trace-Context"), ULID().hex))
 
 
 def _flush_after(store: Any) -> Any:

@@ -18,7 +18,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m linebot_app")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="start the bot (and the simulator in simulator mode)")
-    sub.add_parser("check", help="check the configuration and the spreadsheet")
+    check_cmd = sub.add_parser("check", help="check the configuration and the spreadsheet")
+    check_cmd.add_argument("--online", action="store_true",
+                           help="also ask LINE (token, webhook) and open the spreadsheet")
+    hook = sub.add_parser("set-webhook", help="set the webhook URL at LINE, then test it")
+    hook.add_argument("url")
     init = sub.add_parser("init-sheet", help="prepare the Google spreadsheet")
     init.add_argument("--from", dest="source", type=Path, help="copy organizer sheets from a workbook")
     export = sub.add_parser("export", help="write an event's registrations and feedback")
@@ -31,7 +35,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     configure()
     commands = {"serve": serve, "check": check, "init-sheet": init_sheet, "export": export_event,
-                "richmenu": rich_menu}
+                "richmenu": rich_menu, "set-webhook": set_webhook}
     return commands[args.command](args)
 
 
@@ -56,6 +60,8 @@ def check(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings is None:
         return 1
+    if args.online:
+        return check_online(settings)
     try:
         backend = build_backend(settings, Outbox(settings.data_dir / "outbox.sqlite3"))
         raw = backend.read()
@@ -68,10 +74,46 @@ def check(args: argparse.Namespace) -> int:
         print(f"✗ {problem}")
     if org.problems:
         print(f"{len(org.problems)} 件の問題 / problems")
+    else:
+        print(f"✓ シート / sheets: イベント{len(org.events)}件, 予定{len(org.schedule)}件, "
+              f"FAQ{len(org.faq)}件")
+    return 1 if org.problems else 0
+
+
+def check_online(settings: Settings) -> int:
+    """Ask LINE and open the spreadsheet; one ✓/✗ line per check."""
+    from linebot_app import online
+    from linebot_app.line_client import LineClient
+    from linebot_app.wiring import build_backend
+    from sheets.outbox import Outbox
+
+    print(f"✓ 設定 / configuration: LINE {settings.line_api_base_url}, "
+          f"backend={settings.sheets_backend}")
+    line = LineClient(settings.channel_access_token, settings.line_api_base_url)
+    outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+    checks = online.run(settings, line, lambda: build_backend(settings, outbox))
+    for item in checks:
+        print(item)
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def set_webhook(args: argparse.Namespace) -> int:
+    """Set the webhook URL through the Messaging API, then have LINE test it."""
+    from linebot_app.line_client import LineClient, LineError
+
+    settings = _settings()
+    if settings is None:
         return 1
-    print(f"✓ シート / sheets: イベント{len(org.events)}件, 予定{len(org.schedule)}件, "
-          f"FAQ{len(org.faq)}件")
-    return 0
+    line = LineClient(settings.channel_access_token, settings.line_api_base_url)
+    try:
+        line.set_webhook_endpoint(args.url)
+        ok, detail = line.test_webhook()
+    except LineError as err:
+        print(f"✗ Webhook URL を設定できません / could not set it: {err}")
+        return 1
+    print(f"✓ Webhook URL を設定しました / set: {args.url}")
+    print(f"{'✓' if ok else '✗'} Webhook のテスト / test: {detail}")
+    return 0 if ok else 1
 
 
 def init_sheet(args: argparse.Namespace) -> int:

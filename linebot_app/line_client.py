@@ -18,6 +18,8 @@ from linebot.v3.messaging import (
     PushMessageRequest,
     ReplyMessageRequest,
     RichMenuRequest,
+    SetWebhookEndpointRequest,
+    TestWebhookEndpointRequest,
 )
 
 from linebot_app.logs import mask
@@ -82,10 +84,7 @@ class LineClient:
     def install_rich_menu(self, menu: dict[str, Any], image: bytes, content_type: str
                           ) -> tuple[str, list[str]]:
         """Create the menu, upload its image, make it the default, delete the older ones."""
-        try:
-            return self._install_rich_menu(menu, image, content_type)
-        except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as err:
-            raise LineError(_reason(err)) from err
+        return self._guarded(lambda: self._install_rich_menu(menu, image, content_type))
 
     def _install_rich_menu(self, menu: dict[str, Any], image: bytes, content_type: str
                            ) -> tuple[str, list[str]]:
@@ -102,6 +101,36 @@ class LineClient:
         for menu_id in old:
             api.delete_rich_menu(menu_id, _request_timeout=self._timeout)
         return new, old
+
+    def bot_name(self) -> str:
+        """The bot's display name: proves the access token works."""
+        return self._guarded(lambda: self.api.get_bot_info(
+            _request_timeout=self._timeout).display_name)
+
+    def webhook_endpoint(self) -> str:
+        """The webhook URL LINE has on record."""
+        return self._guarded(lambda: self.api.get_webhook_endpoint(
+            _request_timeout=self._timeout).endpoint)
+
+    def set_webhook_endpoint(self, url: str) -> None:
+        """Point LINE's webhook at url."""
+        request = SetWebhookEndpointRequest(endpoint=url)
+        self._guarded(lambda: self.api.set_webhook_endpoint(
+            request, _request_timeout=self._timeout))
+
+    def test_webhook(self, url: str | None = None) -> tuple[bool, str]:
+        """Ask LINE to call the webhook; (success, what LINE saw)."""
+        request = TestWebhookEndpointRequest(endpoint=url) if url else None
+        got = self._guarded(lambda: self.api.test_webhook_endpoint(
+            request, _request_timeout=self._timeout))
+        return bool(got.success), f"{got.status_code} {got.reason}"
+
+    def _guarded(self, call: Any) -> Any:
+        try:
+            return call()
+        except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as err:
+            status = getattr(err, "status", None)
+            raise LineError(f"{status or ''} {_reason(err)}".strip()) from err
 
     def display_name(self, user_id: str) -> str:
         """The user's LINE display name ('' when it cannot be had), cached per process."""

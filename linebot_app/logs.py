@@ -1,9 +1,15 @@
-"""Logging set-up and the masking of user ids."""
+"""Logging: JSON with severity and trace on Google Cloud, readable text locally; masked user ids."""
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
+import os
 import sys
+
+TRACE: contextvars.ContextVar[str] = contextvars.ContextVar("trace", default="-")
+ON_GOOGLE_CLOUD = ("GAE_ENV", "K_SERVICE")
 
 
 def mask(user_id: str | None) -> str:
@@ -13,13 +19,54 @@ def mask(user_id: str | None) -> str:
     return f"{user_id[:3]}…{user_id[-3:]}" if len(user_id) > 8 else "…"
 
 
+def trace_from(header: str | None, fallback: str) -> str:
+    """The trace id from X-Cloud-Trace-Context ('TRACE/SPAN;o=1'), else the fallback."""
+    trace = (header or "").split("/", 1)[0].strip()
+    return trace or fallback
+
+
+class TraceFilter(logging.Filter):
+    """Puts the current request's trace id on every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.trace = TRACE.get()
+        return True
+
+
+class CloudFormatter(logging.Formatter):
+    """One JSON object a line, as Cloud Logging reads it."""
+
+    def __init__(self, project: str) -> None:
+        super().__init__()
+        self.project = project
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"severity": record.levelname, "message": record.getMessage(),
+                 "logger": record.name, "time": self.formatTime(record)}
+        trace = getattr(record, "trace", "-")
+        if trace != "-":
+            entry["logging.googleapis.com/trace"] = (
+                f"projects/{self.project}/traces/{trace}" if self.project else trace)
+        if record.exc_info:
+            entry["message"] += "\n" + self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def formatter(env: dict[str, str] | os._Environ[str]) -> logging.Formatter:
+    """JSON on Google Cloud, text elsewhere."""
+    if any(env.get(v) for v in ON_GOOGLE_CLOUD):
+        return CloudFormatter(env.get("GOOGLE_CLOUD_PROJECT", ""))
+    return logging.Formatter("%(asctime)s %(levelname)s [%(trace)s] %(name)s: %(message)s")
+
+
 def configure(level: str = "INFO") -> None:
-    """Readable log lines on stderr (done by the entry points, never at import)."""
+    """Log to stdout (done by the entry points, never at import)."""
     root = logging.getLogger()
     if any(getattr(h, "_seminar", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter(os.environ))
+    handler.addFilter(TraceFilter())
     handler._seminar = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

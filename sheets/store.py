@@ -91,6 +91,11 @@ class Store:
             return Organizer(problems=[Problem("-", 0, "", "スプレッドシートを読めません")])
         return self._org
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a copy of the sheets has been read."""
+        return self._org is not None
+
     def reload(self) -> Organizer:
         """Read the spreadsheet now, whatever the cache says."""
         self._refresh(wait=True, force=True)

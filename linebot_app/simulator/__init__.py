@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from ulid import ULID
 
-from linebot_app.simulator.platform import USERS, Platform
+from linebot_app.simulator.platform import BOT_USER_ID, USERS, Platform
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator", static_folder="static")
 API = "/line/v2/bot"
@@ -114,11 +115,14 @@ def _sent(messages: list[Any]) -> Response:
                                      for _ in messages]})
 
 
-def _checked(endpoint: str, schema: str) -> tuple[dict[str, Any] | None, Any]:
+def _checked(endpoint: str, schema: str, optional: bool = False
+             ) -> tuple[dict[str, Any] | None, Any]:
     platform = _platform()
     if not _authorized():
         return None, _error(401, "Authentication failed")
     body = request.get_json(silent=True)
+    if body is None and optional and not request.get_data():
+        body = {}
     platform.log_call(endpoint, dict(request.headers), body)
     if not isinstance(body, dict):
         return None, _error(400, "The request body has 1 error(s)")
@@ -282,3 +286,57 @@ def page_richmenu_image(menu_id: str) -> Response | tuple[Response, int]:
     if entry is None or not entry["image"]:
         return _error(404, "Not found")
     return Response(entry["image"], mimetype=entry["type"] or "image/png")
+
+
+# ---- the channel: bot info and the webhook endpoint ---------------------------------------
+@bp.get(f"{API}/info")
+def bot_info() -> Any:
+    """Bot info, as for a token check."""
+    if not _authorized():
+        return _error(401, "Authentication failed. Confirm that the access token in the "
+                      "authorization header is valid.")
+    return jsonify({"userId": BOT_USER_ID, "basicId": "@000simbot",
+                    "displayName": "セミナー案内ボット (シミュレーター)", "chatMode": "bot",
+                    "markAsReadMode": "auto"})
+
+
+@bp.get(f"{API}/channel/webhook/endpoint")
+def get_webhook() -> Any:
+    """The webhook URL on record."""
+    if not _authorized():
+        return _error(401, "Authentication failed")
+    endpoint = _platform().webhook_endpoint
+    return jsonify({"endpoint": endpoint, "active": bool(endpoint)})
+
+
+@bp.put(f"{API}/channel/webhook/endpoint")
+def set_webhook() -> Any:
+    """Set the webhook URL (the simulator then delivers there)."""
+    body, failure = _checked("webhook/endpoint", "SetWebhookEndpointRequest")
+    if failure:
+        return failure
+    if not str(body["endpoint"]).startswith("https://") and not _loopback(body["endpoint"]):
+        return _error(400, "Invalid webhook endpoint URL")
+    _platform().webhook_endpoint = body["endpoint"]
+    return jsonify({})
+
+
+@bp.post(f"{API}/channel/webhook/test")
+def test_webhook() -> Any:
+    """Send a signed webhook with no events to the endpoint and report what came back."""
+    body, failure = _checked("webhook/test", "TestWebhookEndpointRequest", optional=True)
+    if failure:
+        return failure
+    url = body.get("endpoint") or _platform().webhook_endpoint
+    status = _platform().deliver(None, url) if url else 0
+    return jsonify({"success": status == 200, "timestamp": _now_iso(), "statusCode": status,
+                    "reason": "OK" if status == 200 else "COULD_NOT_CONNECT" if not status
+                    else "ERROR_STATUS_CODE", "detail": str(status)})
+
+
+def _loopback(url: str) -> bool:
+    return url.startswith(("http://127.0.0.1", "http://localhost"))
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -75,6 +75,7 @@ class Platform:
     reply_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     retry_keys: set[str] = field(default_factory=set)
     any_reply_token: bool = False
+    webhook_endpoint: str = ""
     richmenus: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_richmenu: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -178,9 +179,12 @@ class Platform:
                    "quoteToken": ULID().hex}
         return self.event(user_id, "message", message=message)
 
-    def deliver(self, event: dict[str, Any], url: str) -> int:
-        """Sign the exact bytes and POST them to the bot's webhook; returns the status."""
-        body = json.dumps({"destination": BOT_USER_ID, "events": [event]},
+    def deliver(self, event: dict[str, Any] | None, url: str) -> int:
+        """Sign the exact bytes and POST them to the bot's webhook; returns the status.
+
+        With no event, the body has an empty events list: LINE's webhook test.
+        """
+        body = json.dumps({"destination": BOT_USER_ID, "events": [event] if event else []},
                           ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if self.webhook_spec:
             for problem in self.webhook_spec.errors("CallbackRequest", json.loads(body)):

@@ -1,0 +1,33 @@
+"""/healthz (liveness), /readyz (the sheet and the outbox), /_ah/warmup (App Engine)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+bp = Blueprint("health", __name__)
+OUTBOX_TOO_OLD_SECONDS = 300.0
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process answers."""
+    return Response("ok", mimetype="text/plain")
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Whether the sheet has been read and the outbox is draining; no personal data."""
+    store = current_app.extensions["seminar_bot"].services.store
+    org = store.organizer()
+    depth, age = store.outbox.health()
+    ready = store.loaded and age < OUTBOX_TOO_OLD_SECONDS
+    body = {"ready": ready, "sheet_loaded": store.loaded, "sheet_problems": len(org.problems),
+            "outbox_depth": depth, "outbox_oldest_seconds": round(age, 1)}
+    return jsonify(body), 200 if ready else 503
+
+
+@bp.get("/_ah/warmup")
+def warmup() -> Response:
+    """Read the sheet before the first user arrives."""
+    current_app.extensions["seminar_bot"].services.store.organizer()
+    return Response("warm", mimetype="text/plain")
