@@ -138,21 +138,19 @@ class Store:
     def registrations(self) -> list[Registration]:
         """Registrations in the sheet merged with those still in (or just out of) the outbox."""
         with self._merging:
-            merge = self._merged("registrations")
-            if merge.typed is None:
-                merge.typed = [_registration(r) for r in merge.rows.values()]
-            return list(merge.typed)
+            return list(self._merged("registrations").rows.values())
 
     def _merged(self, sheet: str) -> _Merge:
         org = self.organizer()
         merge = self._merges.get(sheet)
         if merge is None or merge.base is not org:
             start = self.outbox.first_unseen(self._loaded_at - 2.0) - 1
-            merge = _Merge(org, {r["id"]: r for r in _base_rows(org, sheet)}, start)
+            merge = _Merge(org, _base_rows(org, sheet), start)
             self._merges[sheet] = merge
+        overlay = _overlay_registration if sheet == "registrations" else _overlay
         for entry in self.outbox.after(merge.seq, sheet):
-            _overlay(merge.rows, entry)
-            merge.seq, merge.typed = entry.seq, None
+            overlay(merge.rows, entry)
+            merge.seq = entry.seq
         return merge
 
     # ---- writes ------------------------------------------------------------------------
@@ -250,30 +248,39 @@ def group_changes(entries: Sequence[Entry]) -> list[SheetChanges]:
 
 @dataclass
 class _Merge:
-    """One bot sheet as the cached copy had it, plus the outbox entries applied since."""
+    """One bot sheet as the cached copy had it, plus the outbox entries applied since.
+
+    Registrations are kept as Registration objects, other sheets as dicts, by id.
+    """
 
     base: Organizer
-    rows: dict[str, dict[str, Any]]
+    rows: dict[str, Any]
     seq: int
-    typed: list[Registration] | None = None
 
 
-def _base_rows(org: Organizer, sheet: str) -> list[dict[str, Any]]:
+def _base_rows(org: Organizer, sheet: str) -> dict[str, Any]:
     if sheet == "registrations":
-        return [dataclasses.asdict(r) for r in org.registrations]
-    return [dict(r) for r in org.bot_rows.get(sheet, [])]
+        return {r.id: r for r in org.registrations}
+    return {r["id"]: dict(r) for r in org.bot_rows.get(sheet, []) if r.get("id")}
 
 
 _REG_FIELDS = {f.name for f in dataclasses.fields(Registration)}
 
 
-def _registration(row: dict[str, Any]) -> Registration:
-    return Registration(**{k: str(v) for k, v in row.items() if k in _REG_FIELDS})
+def _values(entry: Entry) -> dict[str, str]:
+    return {k: "" if v is None else str(v) for k, v in entry.payload.items()}
 
 
-def _overlay(merged: dict[str, dict[str, Any]], entry: Entry) -> None:
-    values = {k: "" if v is None else str(v) for k, v in entry.payload.items()}
+def _overlay(merged: dict[str, Any], entry: Entry) -> None:
     if entry.op == "append":
-        merged[entry.row_id] = values
+        merged[entry.row_id] = _values(entry)
     elif entry.row_id in merged:
-        merged[entry.row_id] = {**merged[entry.row_id], **values}
+        merged[entry.row_id] = {**merged[entry.row_id], **_values(entry)}
+
+
+def _overlay_registration(merged: dict[str, Any], entry: Entry) -> None:
+    values = {k: v for k, v in _values(entry).items() if k in _REG_FIELDS}
+    if entry.op == "append":
+        merged[entry.row_id] = Registration(**values)
+    elif entry.row_id in merged:
+        merged[entry.row_id] = dataclasses.replace(merged[entry.row_id], **values)
