@@ -7,7 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from linebot_app import admin, checkin, events, facilities, faq, feedback, registration
+from linebot_app import (
+    admin,
+    checkin,
+    events,
+    facilities,
+    faq,
+    feedback,
+    registration,
+    surveys,
+)
 from linebot_app import messages as m
 from linebot_app.context import Ctx
 from sheets.dates import fold
@@ -59,6 +68,12 @@ COMMANDS: tuple[Command, ...] = (
     Command(("感想", "フィードバック", "feedback"), feedback.start,
             "感想 / feedback [ID]: 満足度と感想を送る"),
     Command(("出席", "チェックイン", "checkin"), checkin.checkin, "出席 / checkin: 当日の出席登録"),
+    Command(("アンケート", "survey"), surveys.start, "アンケート / survey [ID]: アンケートに答える"),
+    Command(("再開", "resume"), surveys.resume, "再開 / resume: 中断したアンケートの続き"),
+    Command(("回答状況", "responses"), surveys.responses, "回答状況 / responses ID: 回答数と完了率",
+            admin=True),
+    Command(("催促", "nudge"), surveys.nudge, "催促 / nudge ID: 未回答の人にお願いを送る",
+            admin=True),
     Command(("集計", "stats"), admin.stats, "集計 / stats [ID]: 登録・出席・感想の集計", admin=True),
     Command(("参加者", "attendees"), admin.attendees, "参加者 / attendees ID: 登録者の一覧",
             admin=True),
@@ -73,6 +88,7 @@ COMMANDS: tuple[Command, ...] = (
 FLOWS: dict[str, Flow] = {
     "consent": registration.consent_answer,
     "feedback": feedback.answer,
+    "survey": surveys.answer,
 }
 _BY_NAME = {fold(name): command for command in COMMANDS for name in command.names}
 

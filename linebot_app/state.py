@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     status TEXT NOT NULL DEFAULT 'pending', lease REAL NOT NULL DEFAULT 0, sent_at REAL,
     PRIMARY KEY (key, n));
 CREATE INDEX IF NOT EXISTS chunks_status ON chunks (status);
+CREATE TABLE IF NOT EXISTS survey_progress (
+    survey_id TEXT NOT NULL, user_id TEXT NOT NULL, started REAL NOT NULL, completed REAL,
+    row_id TEXT, nudged TEXT, PRIMARY KEY (survey_id, user_id));
 CREATE TABLE IF NOT EXISTS checkins (
     event_id TEXT NOT NULL, user_id TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (event_id, user_id));
@@ -130,6 +133,37 @@ class State:
                                  "AND n = ?", (self.clock(), key, n))
         else:
             self._conn().execute("UPDATE chunks SET lease = 0 WHERE key = ? AND n = ?", (key, n))
+
+    def survey_started(self, survey_id: str, user_id: str) -> None:
+        """Count a respondent as started (once)."""
+        self._conn().execute("INSERT OR IGNORE INTO survey_progress (survey_id, user_id, started)"
+                             " VALUES (?, ?, ?)", (survey_id, user_id, self.clock()))
+
+    def survey_row(self, survey_id: str, user_id: str) -> str | None:
+        """The answers row a user already sent for a survey, if any."""
+        row = self._conn().execute(
+            "SELECT row_id FROM survey_progress WHERE survey_id = ? AND user_id = ? "
+            "AND completed IS NOT NULL", (survey_id, user_id)).fetchone()
+        return row[0] if row else None
+
+    def survey_completed(self, survey_id: str, user_id: str, row_id: str) -> None:
+        """Record a confirmed response."""
+        self.survey_started(survey_id, user_id)
+        self._conn().execute("UPDATE survey_progress SET completed = ?, row_id = ? "
+                             "WHERE survey_id = ? AND user_id = ?",
+                             (self.clock(), row_id, survey_id, user_id))
+
+    def survey_counts(self, survey_id: str) -> tuple[int, int, float | None]:
+        """(started, completed, time of the last completion) for a survey."""
+        return self._conn().execute(
+            "SELECT COUNT(*), COUNT(completed), MAX(completed) FROM survey_progress "
+            "WHERE survey_id = ?", (survey_id,)).fetchone()
+
+    def known_users(self) -> list[str]:
+        """Everyone who has talked to the bot enough to consent or start a survey."""
+        rows = self._conn().execute("SELECT user_id FROM consents UNION "
+                                    "SELECT user_id FROM survey_progress")
+        return [r[0] for r in rows]
 
     def has_consent(self, user_id: str) -> bool:
         """Whether the user has agreed to the privacy notice."""

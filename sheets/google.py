@@ -162,7 +162,7 @@ class GoogleBackend:
     def write(self, changes: Sequence[SheetChanges]) -> None:
         """Append new rows and update changed ones, sheet by sheet."""
         for change in changes:
-            header = self._header(change.sheet)
+            header = self._columns(change.sheet, change.keys())
             appends = change.appends
             if change.verify and appends:
                 present = self._ids(change.sheet, header)
@@ -172,11 +172,20 @@ class GoogleBackend:
             if change.updates:
                 self._update(change.sheet, header, change.updates)
 
-    def _header(self, sheet: str) -> list[str]:
+    def _columns(self, sheet: str, keys: list[str]) -> list[str]:
+        """The sheet's header, with any of keys it lacks added at the right (one write)."""
+        header = self._header(sheet, keys)
+        missing = [k for k in keys if k not in header]
+        if missing:
+            self.put_rows(sheet, 1, [header + missing])
+            self.headers[sheet] = header = header + missing
+        return header
+
+    def _header(self, sheet: str, keys: list[str]) -> list[str]:
         if sheet not in self.sheet_titles():
             self.add_sheets([sheet])
-            self.put_rows(sheet, 1, [list(COLUMNS[sheet])])
-            self.headers[sheet] = list(COLUMNS[sheet])
+            self.put_rows(sheet, 1, [keys])
+            self.headers[sheet] = list(keys)
         if sheet not in self.headers:
             got = self._call("read", lambda: self.http.values_get(self.sid, f"{_quoted(sheet)}!1:1"))
             values = got.get("values") or [[]]

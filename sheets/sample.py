@@ -56,6 +56,26 @@ FACILITIES = [
 ]
 
 
+TELEMED_SURVEY = [
+    "telemed", "電話・オンライン診療の実施状況調査(サンプル)",
+    "電話や情報通信機器を使った診療の実施状況を伺います。5分ほどで終わります。",
+    "ご協力ありがとうございました。回答はそのまま集計表に入ります。", "anyone", "", "", "TRUE",
+]
+TELEMED_QUESTIONS = [
+    (1, "institution", "医療機関の名前を教えてください。", "text", "", "TRUE", "", 100, "", "", ""),
+    (2, "prefecture", "所在地の都道府県は?", "text", "", "TRUE", "", "", "", "例: 兵庫県", ""),
+    (3, "municipality", "所在地の市区町村は?", "text", "", "TRUE", "", "", "", "例: みなと市", ""),
+    (4, "postal_code", "郵便番号は?", "postal_code", "", "TRUE", "", "", "", "", ""),
+    (5, "phone", "代表の電話番号は?", "phone", "", "TRUE", "", "", "", "", ""),
+    (6, "online_care", "電話や情報通信機器を用いた診療を行っていますか?", "yes_no", "", "TRUE", "", "", "", "", ""),
+    (7, "since", "いつから行っていますか?", "date", "", "TRUE", "", "", "", "例: 令和8年4月1日", "online_care=いいえ"),
+    (8, "patients", "対象の患者を選んでください(複数可)。", "multi_choice", "初診の患者,再診の患者", "TRUE", "", "", "", "", "online_care=いいえ"),
+    (9, "prescription", "処方箋を FAX や郵送で薬局へ送っていますか?", "yes_no", "", "TRUE", "", "", "", "", "online_care=いいえ"),
+    (10, "contact_name", "ご担当者のお名前は?", "text", "", "TRUE", "", 50, "", "", ""),
+    (11, "contact_email", "ご担当者のメールアドレスは?", "email", "", "TRUE", "", "", "", "", ""),
+]
+
+
 def create_sample_workbook(path: Path | str, today: dt.date | None = None) -> Path:
     """Write the template workbook with the 2020 seminar, one upcoming hands-on and a FAQ."""
     today = today or dt.date.today()
@@ -68,6 +88,8 @@ def create_sample_workbook(path: Path | str, today: dt.date | None = None) -> Pa
     _sheet(wb, "faq", [[*row, "TRUE"] for row in FAQ])
     _sheet(wb, "settings", _settings())
     _sheet(wb, "facilities", [list(row) for row in FACILITIES])
+    _sheet(wb, "surveys", [TELEMED_SURVEY])
+    _sheet(wb, "questions", [["telemed", *row] for row in TELEMED_QUESTIONS])
     for name in ("registrations", "feedback", "attendance", "deliveries"):
         _sheet(wb, name, [])
     target = Path(path)

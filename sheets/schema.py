@@ -29,8 +29,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "facilities": ("name", "category", "address", "lat", "lng", "hours", "phone", "url"),
     "attendance": ("id", "created_at", "event_id", "user_id", "display_name"),
     "deliveries": ("id", "created_at", "event_id", "kind", "user_id", "summary", "retry_key"),
+    "surveys": ("id", "title", "intro", "outro", "audience", "opens", "closes", "enabled"),
+    "questions": ("survey_id", "order", "key", "text", "type", "choices", "required", "min",
+                  "max", "pattern", "help", "skip_if"),
 }
-ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings", "facilities")
+ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings", "facilities", "surveys",
+                    "questions")
 BOT_SHEETS = ("registrations", "feedback", "attendance", "deliveries")
 ALL_SHEETS = ORGANIZER_SHEETS + BOT_SHEETS
 READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance")  # not deliveries
@@ -156,6 +160,7 @@ class Organizer:
     settings: dict[str, str] = field(default_factory=dict)
     facilities: list[Facility] = field(default_factory=list)
     registrations: list[Registration] = field(default_factory=list)
+    surveys: dict[str, Any] = field(default_factory=dict)
     bot_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -350,6 +355,15 @@ def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
         rows = raw.get(sheet) or [[*COLUMNS[sheet]]]
         org.bot_rows[sheet] = [{k: cell_text(v) for k, v in row.items()}
                                for _, row in rows_as_dicts(sheet, rows, problems)]
+    from sheets.surveys import parse_surveys
+
+    org.surveys = parse_surveys(raw.get("surveys") or [[*COLUMNS["surveys"]]],
+                                raw.get("questions") or [[*COLUMNS["questions"]]], problems)
+    for sheet, rows in raw.items():
+        if sheet.startswith("answers_") and rows:
+            header = [fold(cell_text(h)) for h in rows[0]]
+            org.bot_rows[sheet] = [{k: cell_text(v) for k, v in zip(header, r, strict=False) if k}
+                                   for r in rows[1:] if any(cell_text(v) for v in r)]
     return org
 
 

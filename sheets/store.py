@@ -38,6 +38,13 @@ class SheetChanges:
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     verify: bool = False  # an earlier try may have landed: check ids before appending
 
+    def keys(self) -> list[str]:
+        """Every column the change writes, in first-seen order (the sheet's own first)."""
+        keys = list(COLUMNS.get(self.sheet, ()))
+        for values in [*self.appends, *(fields for _, fields in self.updates)]:
+            keys += [k for k in values if k not in keys]
+        return keys
+
 
 class Backend(Protocol):
     """What a storage backend provides."""
@@ -162,7 +169,8 @@ class Store:
 
     def add(self, sheet: str, row: dict[str, Any]) -> None:
         """Accept a new row: durable in the outbox at once, in the sheet at the next flush."""
-        self.outbox.add(sheet, {k: row.get(k, "") for k in COLUMNS[sheet]})
+        columns = COLUMNS.get(sheet) or tuple(row)  # answers_<survey>: the row's own keys
+        self.outbox.add(sheet, {k: row.get(k, "") for k in columns})
 
     def update(self, sheet: str, row_id: str, fields: dict[str, Any]) -> None:
         """Accept new values for the row with this id."""

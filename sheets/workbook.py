@@ -13,7 +13,7 @@ from typing import Any
 import openpyxl
 from openpyxl.worksheet.worksheet import Worksheet
 
-from sheets.schema import COLUMNS, cell_text
+from sheets.schema import cell_text
 from sheets.store import BackendBusy, BackendError, SheetChanges
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class WorkbookBackend:
         except Exception as err:
             raise BackendError(f"ワークブックを開けません: {err}") from err
         for change in changes:
-            _apply(_sheet(wb, change.sheet), change)
+            _apply(_sheet(wb, change.sheet, change.keys()), change)
         self._save(wb, before)
 
     def _save(self, wb: openpyxl.Workbook, before: tuple[int, int] | None) -> None:
@@ -101,17 +101,18 @@ class WorkbookBackend:
                 os.unlink(tmp)
 
 
-def _sheet(wb: openpyxl.Workbook, name: str) -> Worksheet:
+def _sheet(wb: openpyxl.Workbook, name: str, keys: list[str]) -> Worksheet:
     if name in wb.sheetnames:
         return wb[name]
     ws = wb.create_sheet(name)
-    ws.append(list(COLUMNS[name]))
+    ws.append(keys)
     return ws
 
 
-def _header(ws: Worksheet) -> dict[str, int]:
+def _header(ws: Worksheet, keys: list[str]) -> dict[str, int]:
+    """The header's columns by key; keys the sheet lacks are added at the right."""
     header = {cell_text(c.value).lower(): c.column for c in ws[1] if cell_text(c.value)}
-    for key in COLUMNS.get(ws.title, ()):
+    for key in keys:
         if key not in header:
             column = ws.max_column + 1 if any(c.value for c in ws[1]) else 1
             ws.cell(row=1, column=column, value=key)
@@ -120,7 +121,7 @@ def _header(ws: Worksheet) -> dict[str, int]:
 
 
 def _apply(ws: Worksheet, change: SheetChanges) -> None:
-    header = _header(ws)
+    header = _header(ws, change.keys())
     id_col = header["id"]
     rows_by_id = {
         cell_text(ws.cell(row=r, column=id_col).value): r for r in range(2, ws.max_row + 1)

@@ -1,0 +1,246 @@
+"""Surveys from the spreadsheet, asked as a LINE conversation; one confirmed row per response."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ulid import ULID
+
+from linebot_app import answers
+from linebot_app import messages as m
+from linebot_app.context import Ctx
+from linebot_app.delivery import Delivery
+from sheets.dates import fold
+from sheets.surveys import Question, Survey
+
+PAUSE_SECONDS = 24 * 3600
+BACK, QUIT, SKIP, SEND, FIX = "戻る", "やめる", "スキップ", "送信", "修正"
+
+
+def _paused_key(user_id: str) -> str:
+    return f"{user_id}#survey-paused"
+
+
+def audience_ok(ctx: Ctx, survey: Survey) -> bool:
+    """Whether this user may answer the survey."""
+    if survey.audience == "admins":
+        return ctx.is_admin
+    if survey.audience.startswith("registrants:"):
+        event_id = fold(survey.audience.split(":", 1)[1])
+        return any(fold(r.event_id) == event_id and r.user_id == ctx.user_id and r.active
+                   for r in ctx.services.store.registrations())
+    return True
+
+
+def _open_surveys(ctx: Ctx) -> list[Survey]:
+    today = ctx.now().date()
+    return [s for s in ctx.org.surveys.values()
+            if s.id != "feedback" and s.questions and s.is_open(today) and audience_ok(ctx, s)]
+
+
+def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """アンケート [id]: list the surveys this user may answer, or start one."""
+    if not args:
+        surveys = _open_surveys(ctx)
+        if not surveys:
+            return [m.text("いま回答できるアンケートはありません。")]
+        lines = [f"・{s.title} (アンケート {s.id})" for s in surveys]
+        quick = [m.message_action(f"アンケート {s.id}", s.title) for s in surveys]
+        return [m.text("回答できるアンケート:\n" + "\n".join(lines), quick)]
+    survey = next((s for s in _open_surveys(ctx) if fold(s.id) == fold(args[0])), None)
+    if survey is None:
+        return [m.text(f"「{args[0]}」というアンケートは、いま回答できません。")]
+    if ctx.services.state.survey_row(survey.id, ctx.user_id) and not survey.editable:
+        return [m.text(f"「{survey.title}」の回答はすでに受け付けています。ありがとうございました。")]
+    conv = {"flow": "survey", "survey": survey.id, "pos": 0, "answers": {}, "trail": [],
+            "mode": "ask"}
+    ctx.services.state.survey_started(survey.id, ctx.user_id)
+    intro = [m.text(f"【{survey.title}】\n{survey.intro}".strip())]
+    return intro + _step(ctx, survey, conv)
+
+
+def resume(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """再開: continue the survey left with やめる, within 24 hours."""
+    state = ctx.services.state
+    conv = state.conversation(_paused_key(ctx.user_id))
+    survey = ctx.org.surveys.get(conv["survey"]) if conv else None
+    if conv is None or survey is None:
+        return [m.text("再開できるアンケートはありません。「アンケート」で一覧を表示します。")]
+    state.end_conversation(_paused_key(ctx.user_id))
+    return [m.text(f"「{survey.title}」の続きから始めます。"), *_step(ctx, survey, conv)]
+
+
+def _skipped(q: Question, got: dict[str, str]) -> bool:
+    return bool(q.skip_if) and fold(got.get(q.skip_if[0], "")) == fold(q.skip_if[1])
+
+
+def _next_pos(survey: Survey, pos: int, got: dict[str, str]) -> int:
+    while pos < len(survey.questions) and _skipped(survey.questions[pos], got):
+        pos += 1
+    return pos
+
+
+def _step(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
+    """Save the conversation and ask the current question (or show the summary)."""
+    conv["pos"] = _next_pos(survey, conv["pos"], conv["answers"])
+    ctx.services.state.save_conversation(ctx.user_id, conv)
+    if conv["mode"] == "review" or conv["pos"] >= len(survey.questions):
+        conv["mode"] = "review"
+        ctx.services.state.save_conversation(ctx.user_id, conv)
+        return [summary(survey, conv["answers"])]
+    return [question_message(survey, conv["pos"])]
+
+
+def question_message(survey: Survey, pos: int) -> m.Message:
+    """The question, its help, what is expected, and quick replies."""
+    q = survey.questions[pos]
+    lines = [f"({pos + 1}/{len(survey.questions)}) {q.text}"]
+    lines += [q.help] if q.help else []
+    if q.type in ("choice", "multi_choice") and len(q.choices) > 10:
+        lines += [f"{n}. {c}" for n, c in enumerate(q.choices, start=1)]
+        lines.append("番号で答えられます" + ("(複数は「1,3」のように)" if q.type == "multi_choice" else ""))
+    lines.append(f"→ {answers.hint(q)}" + ("" if q.required else "(「スキップ」で飛ばせます)"))
+    return m.text("\n".join(lines), _quick(q, pos))
+
+
+def _quick(q: Question, pos: int) -> list[dict[str, Any]]:
+    options: list[str] = []
+    if q.type == "choice" and len(q.choices) <= 10:
+        options = list(q.choices)
+    elif q.type == "yes_no":
+        options = ["はい", "いいえ"]
+    elif q.type == "rating":
+        low, high = int(q.min or 1), int(q.max or 5)
+        options = [str(n) for n in range(low, high + 1)][:10]
+    options += [] if q.required else [SKIP]
+    options += ([BACK] if pos > 0 else []) + [QUIT]
+    return [m.message_action(o) for o in options]
+
+
+def summary(survey: Survey, got: dict[str, str]) -> m.Message:
+    """Every answer, with 送信 and a way to fix any one."""
+    lines = [f"【{survey.title}】回答の確認"]
+    asked = [(n, q) for n, q in enumerate(survey.questions, start=1) if not _skipped(q, got)]
+    lines += [f"{n}. {q.text}\n　→ {got.get(q.key) or '(未回答)'}" for n, q in asked]
+    lines.append("よろしければ「送信」を。直すときは「修正 番号」と送ってください。")
+    quick = [m.message_action(SEND)] + [m.message_action(f"{FIX} {n}") for n, _ in asked[:11]]
+    return m.text("\n".join(lines), quick + [m.message_action(QUIT)])
+
+
+def answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message]:
+    """One line from a user who is in the middle of a survey."""
+    survey = ctx.org.surveys.get(conv.get("survey", ""))
+    if survey is None:
+        ctx.services.state.end_conversation(ctx.user_id)
+        return [m.text("このアンケートは終了しました。")]
+    key = fold(text)
+    if key == QUIT:
+        return _pause(ctx, survey, conv)
+    if key == BACK:
+        conv["pos"], conv["mode"] = (conv["trail"].pop() if conv["trail"] else 0), "ask"
+        return _step(ctx, survey, conv)
+    if conv["mode"] == "review":
+        return _review(ctx, survey, conv, key)
+    return _take(ctx, survey, conv, text)
+
+
+def _pause(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
+    state = ctx.services.state
+    state.save_conversation(_paused_key(ctx.user_id), conv, ttl=PAUSE_SECONDS)
+    state.end_conversation(ctx.user_id)
+    return [m.text(f"「{survey.title}」を中断しました。24時間以内なら「再開」で続きから答えられます。",
+                   [m.message_action("再開")])]
+
+
+def _review(ctx: Ctx, survey: Survey, conv: dict[str, Any], key: str) -> list[m.Message]:
+    if key == SEND:
+        return submit(ctx, survey, conv)
+    if key.startswith(FIX) and key[len(FIX):].isdigit():
+        pos = int(key[len(FIX):]) - 1
+        if 0 <= pos < len(survey.questions):
+            conv["pos"], conv["mode"] = pos, "fix"
+            ctx.services.state.save_conversation(ctx.user_id, conv)
+            return [question_message(survey, pos)]
+    return [summary(survey, conv["answers"])]
+
+
+def _take(ctx: Ctx, survey: Survey, conv: dict[str, Any], text: str) -> list[m.Message]:
+    q = survey.questions[conv["pos"]]
+    try:
+        value = "" if fold(text) == SKIP and not q.required else answers.check(q, text)
+    except answers.Invalid as err:
+        return [m.text(f"もう一度お願いします: {err}"), question_message(survey, conv["pos"])]
+    conv["answers"][q.key] = value
+    if conv["mode"] == "fix":
+        conv["mode"] = "review"
+    else:
+        conv["trail"].append(conv["pos"])
+        conv["pos"] += 1
+    return _step(ctx, survey, conv)
+
+
+def submit(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
+    """Write the confirmed response: a new row, or an update when editing is allowed."""
+    state, store = ctx.services.state, ctx.services.store
+    got = {q.key: conv["answers"].get(q.key, "") for q in survey.questions}
+    existing = state.survey_row(survey.id, ctx.user_id)
+    state.end_conversation(ctx.user_id)
+    if existing and not survey.editable:
+        return [m.text("このアンケートの回答はすでに受け付けています。")]
+    if existing:
+        store.update(survey.sheet, existing, {**got, "created_at": ctx.stamp()})
+        row_id = existing
+    else:
+        row_id = f"S{ULID()}"
+        store.add(survey.sheet, {"id": row_id, "created_at": ctx.stamp(), "user_id": ctx.user_id,
+                                 "display_name": ctx.services.line.display_name(ctx.user_id),
+                                 **got})
+    state.survey_completed(survey.id, ctx.user_id, row_id)
+    return [m.text(survey.outro or "ご回答ありがとうございました。")]
+
+
+# ---- organizers -------------------------------------------------------------------------------
+def _survey_arg(ctx: Ctx, args: list[str]) -> Survey | m.Message:
+    survey = ctx.org.surveys.get(args[0]) if args else None
+    return survey or m.text("アンケートIDを指定してください(例: 回答状況 telemed)。")
+
+
+def responses(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """回答状況 <id>: responses, completion rate and the last response time."""
+    survey = _survey_arg(ctx, args)
+    if isinstance(survey, dict):
+        return [survey]
+    started, done, last = ctx.services.state.survey_counts(survey.id)
+    rate = f"{100 * done / started:.0f}%" if started else "-"
+    when = (dt.datetime.fromtimestamp(last, ctx.services.tz).strftime("%Y-%m-%d %H:%M")
+            if last else "なし")
+    return [m.text(f"【{survey.title}】\n回答 {done}件 / 開始 {started}人 (完了率 {rate})\n"
+                   f"最後の回答: {when}")]
+
+
+def nudge(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """催促 <id>: remind the audience who have not answered, at most once a day each."""
+    survey = _survey_arg(ctx, args)
+    if isinstance(survey, dict):
+        return [survey]
+    people = [u for u in _audience(ctx, survey)
+              if not ctx.services.state.survey_row(survey.id, u)]
+    today = ctx.now().date().isoformat()
+    message = m.text(f"「{survey.title}」へのご協力をお願いします。",
+                     [m.message_action(f"アンケート {survey.id}", "回答する")])
+    sent = sum(ctx.services.deliveries.deliver(Delivery(
+        f"nudge:{survey.id}:{user}:{today}", "", "survey-nudge", [user], [message],
+        f"アンケート催促 {survey.id}")) for user in people)
+    return [m.text(f"未回答の{len(people)}人のうち、今日まだ催促していない{sent}人に送りました。")]
+
+
+def _audience(ctx: Ctx, survey: Survey) -> list[str]:
+    if survey.audience == "admins":
+        listed = ctx.org.settings.get("admin_user_ids", "")
+        return [u.strip() for u in listed.replace("、", ",").split(",") if u.strip()]
+    regs = ctx.services.store.registrations()
+    if survey.audience.startswith("registrants:"):
+        event_id = fold(survey.audience.split(":", 1)[1])
+        return sorted({r.user_id for r in regs if fold(r.event_id) == event_id and r.active})
+    return sorted({r.user_id for r in regs} | set(ctx.services.state.known_users()))

@@ -1,0 +1,235 @@
+"""Surveys defined in the spreadsheet, answered in LINE, one row per confirmed response."""
+
+from __future__ import annotations
+
+import time
+
+import openpyxl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from linebot_app import answers
+from sheets.schema import Problem
+from sheets.surveys import TYPES, Question, parse_surveys
+from tests.conftest import ADMIN, BotHarness, build_harness
+
+U1 = "U" + "1" * 32
+
+
+def q(kind: str, **kw) -> Question:
+    return Question("s", 1, "k", "?", kind, **kw)
+
+
+@pytest.mark.parametrize("kind,typed,stored", [
+    ("phone", "０３－１２３４－５６７８", "03-1234-5678"),
+    ("phone", "09012345678", "09012345678"),
+    ("postal_code", "〒650-0001", "650-0001"),
+    ("postal_code", "６５００００１", "650-0001"),
+    ("date", "令和8年4月1日", "2026-04-01"),
+    ("date", "２０２６／４／１", "2026-04-01"),
+    ("time", "１４：３０", "14:30"),
+    ("integer", "１２", "12"),
+    ("number", "3.5", "3.5"),
+    ("email", "tanaka@example.jp", "tanaka@example.jp"),
+    ("yes_no", "はい", "はい"),
+    ("yes_no", "no", "いいえ"),
+    ("rating", "４", "4"),
+    ("rating", "★★★", "3"),
+    ("text", "  病院名  ", "病院名"),
+    ("long_text", "長い\n文章", "長い\n文章"),
+])
+def test_japanese_input_forms_are_normalised(kind: str, typed: str, stored: str) -> None:
+    assert answers.check(q(kind), typed) == stored
+
+
+def test_choices_accept_the_text_or_the_number() -> None:
+    question = q("choice", choices=("初診の患者", "再診の患者"))
+    assert answers.check(question, "2") == "再診の患者"
+    assert answers.check(question, "初診の患者") == "初診の患者"
+    multi = q("multi_choice", choices=("A", "B", "C"))
+    assert answers.check(multi, "C、a") == "A, C"
+
+
+@pytest.mark.parametrize("kind,typed,reason", [
+    ("phone", "12345", "10〜11桁"), ("postal_code", "650-00", "7桁"), ("date", "来週", "日付"),
+    ("email", "tanaka@", "メールアドレス"), ("integer", "1.5", "整数"), ("yes_no", "たぶん", "はい"),
+    ("rating", "6", "1〜5"), ("time", "25:99", "時刻"), ("number", "abc", "数字"),
+    ("choice", "3", "選択肢"), ("multi_choice", "", "1つ以上"), ("text", "", "必須"),
+])
+def test_invalid_answers_are_refused_with_a_reason(kind: str, typed: str, reason: str) -> None:
+    question = q(kind, choices=("はい", "いいえ"), required=True)
+    with pytest.raises(answers.Invalid) as err:
+        answers.check(question, typed)
+    assert reason in str(err.value)
+
+
+def test_limits_and_patterns_apply() -> None:
+    assert answers.check(q("integer", min=1, max=10), "10") == "10"
+    with pytest.raises(answers.Invalid):
+        answers.check(q("integer", min=1, max=10), "11")
+    with pytest.raises(answers.Invalid):
+        answers.check(q("text", max=3), "四文字だ")
+    with pytest.raises(answers.Invalid):
+        answers.check(q("text", pattern=r"[A-Z]{3}"), "abc")
+
+
+def _questions(rows: list[list]) -> list[Problem]:
+    problems: list[Problem] = []
+    head = ["survey_id", "order", "key", "text", "type", "choices", "required", "min", "max",
+            "pattern", "help", "skip_if"]
+    parse_surveys([["id", "title", "intro", "outro", "audience", "opens", "closes", "enabled"],
+                   ["s1", "t", "", "", "anyone", "", "", ""]], [head, *rows], problems)
+    return problems
+
+
+def test_check_reports_bad_survey_definitions() -> None:
+    problems = _questions([
+        ["s1", 1, "a", "A?", "colour"],
+        ["s1", 2, "b", "B?", "text"],
+        ["s1", 3, "b", "B again?", "text"],
+        ["s1", 4, "c", "C?", "text", "", "", "", "", "", "", "later=はい"],
+        ["s1", 5, "later", "L?", "integer", "", "", 10, 1],
+        ["s1", 6, "d", "D?", "choice"],
+        ["nope", 1, "e", "E?", "text"],
+    ])
+    found = {(p.row, p.column) for p in problems}
+    assert {(2, "type"), (4, "key"), (5, "skip_if"), (6, "min"), (7, "choices"),
+            (8, "survey_id")} <= found
+
+
+def _answer_all(bot: BotHarness, user: str, replies: list[str]) -> None:
+    for text in replies:
+        bot.say(text, user=user)
+
+
+TELEMED = ["みなと中央クリニック", "兵庫県", "みなと市", "〒650-0001", "０７８－１２３－４５６７",
+           "はい", "令和8年4月1日", "1,2", "いいえ", "田中", "tanaka@example.jp"]
+
+
+def _rows(bot: BotHarness, sheet: str) -> list[dict]:
+    bot.store.drain(seconds=5)
+    rows = list(openpyxl.load_workbook(bot.settings.workbook_path)[sheet].iter_rows(values_only=True))
+    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:] if any(r)]
+
+
+def test_the_telemed_survey_becomes_one_row_after_confirmation(bot: BotHarness) -> None:
+    assert "電話・オンライン診療" in bot.say("アンケート", user=U1)[0]
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, TELEMED)
+    summary = bot.line.last_texts()[-1]
+    assert "650-0001" in summary and "2026-04-01" in summary and "初診の患者, 再診の患者" in summary
+    assert not bot.store.outbox.has_pending()  # nothing is written before 送信
+    assert "ありがとう" in bot.say("送信", user=U1)[0]
+    (row,) = _rows(bot, "answers_telemed")
+    assert row["postal_code"] == "650-0001" and row["phone"] == "078-123-4567"
+    assert row["since"] == "2026-04-01" and row["user_id"] == U1
+    assert row["display_name"] == "表示名111"
+
+
+def test_an_invalid_answer_is_asked_again_with_the_reason(bot: BotHarness) -> None:
+    bot.say("survey telemed", user=U1)
+    _answer_all(bot, U1, TELEMED[:3])
+    reply = bot.say("65", user=U1)
+    assert "7桁" in reply[0] and "郵便番号" in reply[1]
+
+
+def test_skip_if_skips_the_follow_up_questions(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, TELEMED[:5] + ["いいえ"])
+    assert "ご担当者のお名前" in bot.line.last_texts()[-1]
+
+
+def test_back_goes_one_question_back(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, TELEMED[:2])
+    assert "都道府県" in bot.say("戻る", user=U1)[0]
+
+
+def test_fix_from_the_summary_then_send(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, TELEMED)
+    assert "医療機関の名前" in bot.say("修正 1", user=U1)[0]
+    assert "みなと西病院" in bot.say("みなと西病院", user=U1)[0]
+    bot.say("送信", user=U1)
+    assert _rows(bot, "answers_telemed")[0]["institution"] == "みなと西病院"
+
+
+def test_quit_keeps_progress_and_resume_continues_after_a_restart(tmp_path) -> None:
+    first = build_harness(tmp_path)
+    first.say("アンケート telemed", user=U1)
+    _answer_all(first, U1, TELEMED[:4])
+    assert "24時間" in first.say("やめる", user=U1)[0]
+    second = build_harness(tmp_path)  # the server restarted
+    assert "電話番号" in second.say("再開", user=U1)[-1]
+
+
+def test_answering_twice_is_refused_unless_editable(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, TELEMED + ["送信"])
+    assert "すでに受け付けています" in bot.say("アンケート telemed", user=U1)[0]
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["surveys"]["I1"], wb["surveys"]["I2"] = "editable", "TRUE"
+    wb.save(bot.settings.workbook_path)
+    bot.store.reload()
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, ["改名クリニック", *TELEMED[1:], "送信"])
+    rows = _rows(bot, "answers_telemed")
+    assert len(rows) == 1 and rows[0]["institution"] == "改名クリニック"
+
+
+def test_responses_and_nudge_for_admins(bot: BotHarness) -> None:
+    bot.consent("U" + "2" * 32)
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, TELEMED + ["送信"])
+    bot.say("アンケート telemed", user="U" + "2" * 32)
+    text = bot.say("回答状況 telemed", user=ADMIN)[0]
+    assert "回答 1件 / 開始 2人 (完了率 50%)" in text
+    assert bot.say("回答状況 telemed", user=U1) == ["権限がありません"]
+    assert "1人に送りました" in bot.say("催促 telemed", user=ADMIN)[0]
+    assert "0人に送りました" in bot.say("nudge telemed", user=ADMIN)[0]  # once a day
+    assert bot.line.received("U" + "2" * 32)
+
+
+def test_a_survey_added_while_the_bot_runs_is_answered_within_ten_seconds(bot: BotHarness
+                                                                          ) -> None:
+    bot.store.check_seconds = 1.0
+    bot.say("ヘルプ", user=U1)
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["surveys"].append(["lunch", "お昼のアンケート", "", "", "anyone", "", "", "TRUE"])
+    for row in ([1, "dish", "何を食べましたか?", "text", "", "TRUE"],
+                [2, "price", "いくらでしたか?", "integer", "", "TRUE", 0, 5000],
+                [3, "again", "また行きますか?", "yes_no", "", "TRUE"]):
+        wb["questions"].append(["lunch", *row])
+    wb.save(bot.settings.workbook_path)
+    deadline = time.monotonic() + 10
+    while "いま回答できません" in bot.say("アンケート lunch", user=U1)[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    _answer_all(bot, U1, ["カレー", "８５０", "はい", "送信"])
+    (row,) = _rows(bot, "answers_lunch")
+    assert (row["dish"], row["price"], row["again"]) == ("カレー", "850", "はい")
+
+
+ANSWER = st.one_of(st.text(max_size=30), st.sampled_from(
+    ["はい", "いいえ", "1", "2", "3", "12", "〒650-0001", "03-1234-5678", "令和8年4月1日",
+     "a@b.jp", "スキップ", "戻る", "14:30"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(TYPES), min_size=1, max_size=5),
+       typed=st.lists(ANSWER, max_size=25))
+def test_random_surveys_accept_only_valid_answers(bot: BotHarness, kinds: list[str],
+                                                  typed: list[str]) -> None:
+    questions = [Question("r", n, f"k{n}", f"質問{n}", kind, choices=("はい", "いいえ", "たぶん"),
+                          required=n % 2 == 0, min=1 if kind in ("integer", "rating") else None,
+                          max=5 if kind in ("integer", "rating") else None)
+                 for n, kind in enumerate(kinds)]
+    for text in typed:
+        for question in questions:
+            try:
+                value = answers.check(question, text)
+            except answers.Invalid:
+                continue
+            assert answers.check(question, value) == value  # a stored value is itself valid
