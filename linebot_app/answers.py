@@ -152,12 +152,22 @@ CHECKS: dict[str, Callable[[str, Question], str]] = {
 
 def check(q: Question, text: str) -> str:
     """The value to store, or Invalid with the reason."""
-    typed = text.strip() if q.type in ("text", "long_text") else normalized(text)
+    typed = text if q.type in ("text", "long_text") else normalized(text)  # text: as typed
     value = CHECKS[q.type](typed, q)
     if q.pattern and not re.fullmatch(q.pattern, value):
         raise Invalid("決められた形になっていません")
-    if q.required and value == "":
+    if q.required and not value.strip():
         raise Invalid("この質問は必須です")
+    return value
+
+
+def stored(q: Question, value: str) -> str | int | float:
+    """What goes into the sheet: numbers as numbers (so sums and averages work), else text."""
+    if value and q.type in ("integer", "rating"):
+        return int(value)
+    if value and q.type == "number":
+        number = float(value)
+        return int(number) if number.is_integer() else number
     return value
 
 

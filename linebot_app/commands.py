@@ -87,7 +87,6 @@ COMMANDS: tuple[Command, ...] = (
 )
 FLOWS: dict[str, Flow] = {
     "consent": registration.consent_answer,
-    "feedback": feedback.answer,
     "survey": surveys.answer,
 }
 _BY_NAME = {fold(name): command for command in COMMANDS for name in command.names}

@@ -1,37 +1,42 @@
-"""The feedback conversation: a 1–5 rating, then 雑感, 使えそうな業務 and 導入の課題."""
+"""感想: the post-event feedback, run as the survey named "feedback" (same sheet, same columns)."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
-from ulid import ULID
-
 from linebot_app import messages as m
+from linebot_app import surveys
 from linebot_app.context import Ctx
 from linebot_app.events import when
-from sheets.dates import fold
 from sheets.schema import Event
+from sheets.surveys import Question, Survey
 
 QUESTIONS = (
-    ("rating", "今回の満足度を1〜5で教えてください(5がいちばん良い)。"),
-    ("impression", "雑感: 参加してみての感想を自由にお書きください。"),
-    ("use_cases", "使えそうな業務: 今日の内容が使えそうな業務はありますか?"),
-    ("challenges", "導入の課題: 職場で導入するとしたら、どんな課題がありそうですか?"),
+    ("rating", "今回の満足度を1〜5で教えてください(5がいちばん良い)。", "rating", True),
+    ("impression", "雑感: 参加してみての感想を自由にお書きください。", "long_text", False),
+    ("use_cases", "使えそうな業務: 今日の内容が使えそうな業務はありますか?", "long_text", False),
+    ("challenges", "導入の課題: 職場で導入するとしたら、どんな課題がありそうですか?", "long_text", False),
 )
-SKIP = {"スキップ", "skip", "とばす", "なし"}
-QUIT = {"やめる", "quit", "中止", "stop"}
+
+
+def builtin() -> Survey:
+    """The feedback survey used when the spreadsheet does not define one named feedback."""
+    return Survey("feedback", "セミナーの感想", editable=True, questions=[
+        Question("feedback", n, key, text, kind, required=required)
+        for n, (key, text, kind, required) in enumerate(QUESTIONS, start=1)])
+
+
+def survey(ctx: Ctx) -> Survey:
+    """The sheet's feedback survey if organizers wrote one, else the built-in one."""
+    defined = ctx.org.surveys.get("feedback")
+    return defined if defined and defined.questions else builtin()
 
 
 def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
-    """感想 [event]: pick the event, then ask the first question."""
+    """感想 [event]: pick the event, then ask the feedback survey's questions."""
     event = ctx.org.event(args[0]) if args else _default_event(ctx)
     if event is None:
         return [_ask_event(ctx, args[0] if args else None)]
-    conv = {"flow": "feedback", "event_id": event.id, "step": 0, "answers": {}}
-    ctx.services.state.save_conversation(ctx.user_id, conv)
-    intro = f"「{event.title}」の感想をお聞かせください。各質問は「スキップ」で飛ばせます。"
-    return [m.text(intro), _question(0)]
+    intro = f"「{event.title}」の感想をお聞かせください。任意の質問は「スキップ」で飛ばせます。"
+    return surveys.begin(ctx, survey(ctx), {"event_id": event.id}, intro)
 
 
 def _default_event(ctx: Ctx) -> Event | None:
@@ -54,54 +59,3 @@ def _ask_event(ctx: Ctx, asked: str | None) -> m.Message:
     quick = [m.message_action(f"感想 {e.id}", e.title) for e in recent]
     lines = [f"{e.id}: {e.title} {when(e)}" for e in recent[: m.MAX_QUICK_REPLY]]
     return m.text(head + "どのイベントの感想ですか?\n" + "\n".join(lines), quick)
-
-
-def _question(step: int) -> m.Message:
-    key, body = QUESTIONS[step]
-    quick = [m.message_action(str(n)) for n in range(1, 6)] if key == "rating" else []
-    quick += [m.message_action("スキップ"), m.message_action("やめる")]
-    return m.text(f"({step + 1}/{len(QUESTIONS)}) {body}", quick)
-
-
-def parse_rating(text: str) -> int | None:
-    """1–5 from '4', '４', '★★★★' or '4点'; None when it is not a rating."""
-    key = fold(text)
-    if key and set(key) <= {"★", "☆"}:
-        stars = key.count("★")
-        return stars if 1 <= stars <= 5 else None
-    match = re.fullmatch(r"([1-5])(点|です)?", key)
-    return int(match[1]) if match else None
-
-
-def answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message]:
-    """Take one answer, then ask the next question or save the row."""
-    state = ctx.services.state
-    key = fold(text)
-    if key in QUIT:
-        state.end_conversation(ctx.user_id)
-        return [m.text("感想の入力をやめました。また「感想」でいつでも送れます。")]
-    step = int(conv.get("step", 0))
-    name = QUESTIONS[step][0]
-    if key in SKIP:
-        value: Any = ""
-    elif name == "rating":
-        value = parse_rating(text)
-        if value is None:
-            return [m.text("1〜5の数字で答えてください。"), _question(step)]
-    else:
-        value = text
-    conv["answers"][name] = value
-    conv["step"] = step + 1
-    if conv["step"] < len(QUESTIONS):
-        state.save_conversation(ctx.user_id, conv)
-        return [_question(conv["step"])]
-    return _finish(ctx, conv)
-
-
-def _finish(ctx: Ctx, conv: dict[str, Any]) -> list[m.Message]:
-    answers = conv["answers"]
-    row = {"id": f"F{ULID()}", "created_at": ctx.stamp(), "event_id": conv["event_id"],
-           "user_id": ctx.user_id, **{k: answers.get(k, "") for k, _ in QUESTIONS}}
-    ctx.services.store.add("feedback", row)
-    ctx.services.state.end_conversation(ctx.user_id)
-    return [m.text("ご回答ありがとうございました。今後の企画に活かします。")]

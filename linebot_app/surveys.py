@@ -51,20 +51,37 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
     survey = next((s for s in _open_surveys(ctx) if fold(s.id) == fold(args[0])), None)
     if survey is None:
         return [m.text(f"「{args[0]}」というアンケートは、いま回答できません。")]
-    if ctx.services.state.survey_row(survey.id, ctx.user_id) and not survey.editable:
+    return begin(ctx, survey, {}, f"【{survey.title}】\n{survey.intro}".strip())
+
+
+def begin(ctx: Ctx, survey: Survey, context: dict[str, str], intro: str) -> list[m.Message]:
+    """Start a survey; context (e.g. the event) goes into the row with the answers."""
+    progress = _progress_id(survey, context)
+    if ctx.services.state.survey_row(progress, ctx.user_id) and not survey.editable:
         return [m.text(f"「{survey.title}」の回答はすでに受け付けています。ありがとうございました。")]
     conv = {"flow": "survey", "survey": survey.id, "pos": 0, "answers": {}, "trail": [],
-            "mode": "ask"}
-    ctx.services.state.survey_started(survey.id, ctx.user_id)
-    intro = [m.text(f"【{survey.title}】\n{survey.intro}".strip())]
-    return intro + _step(ctx, survey, conv)
+            "mode": "ask", "context": context}
+    ctx.services.state.survey_started(progress, ctx.user_id)
+    return [m.text(intro), *_step(ctx, survey, conv)]
+
+
+def _progress_id(survey: Survey, context: dict[str, str]) -> str:
+    event = context.get("event_id")
+    return f"{survey.id}:{event}" if event else survey.id
+
+
+def find(ctx: Ctx, survey_id: str) -> Survey | None:
+    """A survey by id; 'feedback' falls back to the built-in one."""
+    from linebot_app import feedback
+
+    return feedback.survey(ctx) if survey_id == "feedback" else ctx.org.surveys.get(survey_id)
 
 
 def resume(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """再開: continue the survey left with やめる, within 24 hours."""
     state = ctx.services.state
     conv = state.conversation(_paused_key(ctx.user_id))
-    survey = ctx.org.surveys.get(conv["survey"]) if conv else None
+    survey = find(ctx, conv["survey"]) if conv else None
     if conv is None or survey is None:
         return [m.text("再開できるアンケートはありません。「アンケート」で一覧を表示します。")]
     state.end_conversation(_paused_key(ctx.user_id))
@@ -130,7 +147,7 @@ def summary(survey: Survey, got: dict[str, str]) -> m.Message:
 
 def answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message]:
     """One line from a user who is in the middle of a survey."""
-    survey = ctx.org.surveys.get(conv.get("survey", ""))
+    survey = find(ctx, conv.get("survey", ""))
     if survey is None:
         ctx.services.state.end_conversation(ctx.user_id)
         return [m.text("このアンケートは終了しました。")]
@@ -183,8 +200,10 @@ def _take(ctx: Ctx, survey: Survey, conv: dict[str, Any], text: str) -> list[m.M
 def submit(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
     """Write the confirmed response: a new row, or an update when editing is allowed."""
     state, store = ctx.services.state, ctx.services.store
-    got = {q.key: conv["answers"].get(q.key, "") for q in survey.questions}
-    existing = state.survey_row(survey.id, ctx.user_id)
+    got = {q.key: answers.stored(q, conv["answers"].get(q.key, "")) for q in survey.questions}
+    context = conv.get("context") or {}
+    progress = _progress_id(survey, context)
+    existing = state.survey_row(progress, ctx.user_id)
     state.end_conversation(ctx.user_id)
     if existing and not survey.editable:
         return [m.text("このアンケートの回答はすでに受け付けています。")]
@@ -193,10 +212,11 @@ def submit(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
         row_id = existing
     else:
         row_id = f"S{ULID()}"
-        store.add(survey.sheet, {"id": row_id, "created_at": ctx.stamp(), "user_id": ctx.user_id,
+        store.add(survey.sheet, {"id": row_id, "created_at": ctx.stamp(), **context,
+                                 "user_id": ctx.user_id,
                                  "display_name": ctx.services.line.display_name(ctx.user_id),
                                  **got})
-    state.survey_completed(survey.id, ctx.user_id, row_id)
+    state.survey_completed(progress, ctx.user_id, row_id)
     return [m.text(survey.outro or "ご回答ありがとうございました。")]
 
 

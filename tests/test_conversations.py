@@ -223,7 +223,8 @@ def test_feedback_conversation_makes_one_row(bot: BotHarness) -> None:
     bot.say("５", user=U1)
     bot.say("=HYPERLINK(\"http://x\")", user=U1)
     bot.say("スキップ", user=U1)
-    assert "ありがとう" in bot.say("窓口の予約管理", user=U1)[0]
+    assert "送信" in bot.say("窓口の予約管理", user=U1)[0]
+    assert "ありがとう" in bot.say("送信", user=U1)[0]
     (row,) = _rows(bot, "feedback")
     assert (row["event_id"], row["rating"], row["impression"], row["challenges"]) == (
         "E1", 5, "=HYPERLINK(\"http://x\")", "窓口の予約管理")
@@ -232,7 +233,7 @@ def test_feedback_conversation_makes_one_row(bot: BotHarness) -> None:
 
 def test_feedback_can_be_quit(bot: BotHarness) -> None:
     bot.say("feedback E1", user=U1)
-    assert "やめました" in bot.say("やめる", user=U1)[0]
+    assert "中断しました" in bot.say("やめる", user=U1)[0]
     assert _rows(bot, "feedback") == []
 
 

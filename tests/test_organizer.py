@@ -65,7 +65,7 @@ def test_stats_count_roles_levels_status_attendance_and_feedback(bot: BotHarness
                                  strict=True):
         _register(bot, user, role, level)
     bot.say("感想 E2", user=USERS[0])
-    for answer in ("4", "良かった", "スキップ", "スキップ"):
+    for answer in ("4", "良かった", "スキップ", "スキップ", "送信"):
         bot.say(answer, user=USERS[0])
     bot.clock.now = dt.datetime(2026, 12, 29, 13, 45, tzinfo=JST)
     bot.say("出席", user=USERS[1])

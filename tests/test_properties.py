@@ -8,13 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linebot_app import faq
+from linebot_app.answers import Invalid, check
 from linebot_app.commands import lookup, split
-from linebot_app.feedback import parse_rating
 from linebot_app.messages import fit, text, utf16_len
 from linebot_app.registration import parse_args
 from sheets.dates import parse_date, parse_time_range
 from sheets.sample import FAQ
 from sheets.schema import Faq
+from sheets.surveys import Question
 
 FAQS = [Faq(tuple(k.split(",")), q, a, c, u) for k, q, a, c, u in FAQ]
 
@@ -26,7 +27,10 @@ def test_command_parsing_never_crashes(typed: str) -> None:
     if words:
         lookup(words[0])
         parse_args(words[1:])
-    parse_rating(typed)
+    try:
+        check(Question("s", 1, "k", "?", "rating"), typed)
+    except Invalid:
+        pass
 
 
 @given(st.one_of(st.text(), st.integers(), st.floats(allow_nan=True), st.none()))
