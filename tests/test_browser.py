@@ -92,3 +92,37 @@ def test_the_rich_menu_and_a_location_work_in_the_page(live, page) -> None:
     page.select_option("#place", "34.7040,135.2060")
     page.click("#send-location")
     page.locator("[data-testid=flex-bubble]", has_text="港北中学校").wait_for()
+
+
+def test_answer_the_telemed_survey_with_a_mistake_and_a_correction(live, page) -> None:
+    url, app = live
+    page.goto(f"{url}/simulator")
+    page.locator(".users li", has_text="職員B").first.click()
+    page.locator(".chat-head", has_text="職員B").wait_for()
+
+    def say(text: str, expect: str) -> None:
+        page.fill("#text", text)
+        page.click("#send")
+        page.locator("[data-testid=bot-text]", has_text=expect).last.wait_for()
+
+    say("アンケート telemed", "医療機関の名前")
+    say("みなと中央クリニック", "都道府県")
+    say("兵庫県", "市区町村")
+    say("みなと市", "郵便番号")
+    say("65", "7桁")  # the invalid answer is asked again with its reason
+    say("〒650-0001", "電話番号")
+    say("０７８－１２３－４５６７", "行っていますか")
+    page.locator("[data-testid=quick-reply]", has_text="いいえ").click()
+    page.locator("[data-testid=bot-text]", has_text="ご担当者のお名前").last.wait_for()
+    say("田中", "メールアドレス")
+    say("tanaka@example.jp", "回答の確認")
+    page.get_by_role("button", name="修正 1", exact=True).click()
+    page.locator("[data-testid=bot-text]", has_text="医療機関の名前").last.wait_for()
+    say("みなと西病院", "回答の確認")
+    page.locator("[data-testid=quick-reply]", has_text="送信").click()
+    page.locator("[data-testid=bot-text]", has_text="ご協力ありがとうございました").wait_for()
+    store = app.extensions["seminar_bot"].services.store
+    assert store.drain(seconds=10)
+    rows = store.rows("answers_telemed")
+    assert len(rows) == 1 and rows[0]["institution"] == "みなと西病院"
+    assert rows[0]["postal_code"] == "650-0001" and rows[0]["since"] == ""

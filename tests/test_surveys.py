@@ -233,3 +233,59 @@ def test_random_surveys_accept_only_valid_answers(bot: BotHarness, kinds: list[s
             except answers.Invalid:
                 continue
             assert answers.check(question, value) == value  # a stored value is itself valid
+
+
+def test_200_people_answering_at_once_give_200_rows_on_google_sheets(tmp_path, emu) -> None:
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from linebot_app.simulator.platform import sign
+    from tests.conftest import SECRET, LiveServer, google_env, text_event
+
+    harness = build_harness(tmp_path, **google_env(emu))
+    book = emu.state.books["BOOK"]
+    sheet = {s.title: s for s in book.sheets}
+    sheet["surveys"].rows.append(["quick", "3問アンケート", "", "", "anyone", "", "", "TRUE"])
+    for row in ([1, "dish", "料理は?", "text", "", "TRUE"], [2, "price", "値段は?", "integer"],
+                [3, "again", "また?", "yes_no", "", "TRUE"]):
+        sheet["questions"].rows.append(["quick", *row])
+    harness.store.reload()
+
+    def talk(n: int) -> None:
+        user = f"U{n:032x}"
+        with requests.Session() as session:
+            for text in ("アンケート quick", f"料理{n}", str(n), "はい", "送信"):
+                body = json.dumps({"destination": "U0", "events": [text_event(text, user=user)]}
+                                  ).encode()
+                res = session.post(f"{server.url}/callback", data=body, timeout=30,
+                                   headers={"X-Line-Signature": sign(SECRET, body)})
+                assert res.status_code == 200
+
+    with LiveServer(harness.app) as server, ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(talk, range(1, 201)))
+    assert harness.store.drain(seconds=30)
+    rows = emu.rows("answers_quick")
+    assert len(rows) == 200
+    for row in rows:
+        n = int(row["user_id"][1:], 16)
+        assert (row["dish"], row["price"], row["again"]) == (f"料理{n}", n, "はい")
+
+
+def test_a_question_added_later_gets_its_own_column(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, TELEMED + ["送信"])
+    bot.store.drain(seconds=5)
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["questions"].append(["telemed", 12, "beds", "病床数は?", "integer"])
+    wb.save(bot.settings.workbook_path)
+    bot.store.reload()
+    other = "U" + "3" * 32
+    bot.say("アンケート telemed", user=other)
+    _answer_all(bot, other, TELEMED + ["19", "送信"])
+    rows = _rows(bot, "answers_telemed")
+    header = [c.value for c in openpyxl.load_workbook(bot.settings.workbook_path)
+              ["answers_telemed"][1]]
+    assert header[:4] == ["id", "created_at", "user_id", "display_name"]
+    assert header[-1] == "beds" and [r["beds"] for r in rows] == [None, 19]
