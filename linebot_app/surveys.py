@@ -114,7 +114,7 @@ def question_message(survey: Survey, pos: int) -> m.Message:
     q = survey.questions[pos]
     lines = [f"({pos + 1}/{len(survey.questions)}) {q.text}"]
     lines += [q.help] if q.help else []
-    if q.type in ("choice", "multi_choice") and len(q.choices) > 10:
+    if q.type == "multi_choice" or (q.type == "choice" and len(q.choices) > m.MAX_QUICK_REPLY):
         lines += [f"{n}. {c}" for n, c in enumerate(q.choices, start=1)]
         lines.append("番号で答えられます" + ("(複数は「1,3」のように)" if q.type == "multi_choice" else ""))
     lines.append(f"→ {answers.hint(q)}" + ("" if q.required else "(「スキップ」で飛ばせます)"))
@@ -122,16 +122,17 @@ def question_message(survey: Survey, pos: int) -> m.Message:
 
 
 def _quick(q: Question, pos: int) -> list[dict[str, Any]]:
+    """Answers as quick replies (up to 13 choices), then skip/back/quit while there is room."""
     options: list[str] = []
-    if q.type == "choice" and len(q.choices) <= 10:
+    if q.type == "choice" and len(q.choices) <= m.MAX_QUICK_REPLY:
         options = list(q.choices)
     elif q.type == "yes_no":
         options = ["はい", "いいえ"]
     elif q.type == "rating":
         low, high = int(q.min or 1), int(q.max or 5)
-        options = [str(n) for n in range(low, high + 1)][:10]
-    options += [] if q.required else [SKIP]
-    options += ([BACK] if pos > 0 else []) + [QUIT]
+        options = [str(n) for n in range(low, high + 1)][: m.MAX_QUICK_REPLY]
+    extras = ([] if q.required else [SKIP]) + ([BACK] if pos > 0 else []) + [QUIT]
+    options += extras[: max(0, m.MAX_QUICK_REPLY - len(options))]
     return [m.message_action(o) for o in options]
 
 

@@ -289,3 +289,39 @@ def test_a_question_added_later_gets_its_own_column(bot: BotHarness) -> None:
               ["answers_telemed"][1]]
     assert header[:4] == ["id", "created_at", "user_id", "display_name"]
     assert header[-1] == "beds" and [r["beds"] for r in rows] == [None, 19]
+
+
+QUESTION = st.builds(
+    lambda kind, required, n: (kind, required, n),
+    st.sampled_from(TYPES), st.booleans(), st.integers(min_value=0, max_value=3))
+MOVES = st.one_of(ANSWER, st.sampled_from(["戻る", "やめる", "再開", "送信", "修正 1", "修正 2"]))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(QUESTION, min_size=1, max_size=4), moves=st.lists(MOVES, max_size=15))
+def test_random_surveys_and_answer_sequences(bot: BotHarness, shape, moves) -> None:
+    from sheets.surveys import Survey
+
+    user = f"U{abs(hash((tuple(shape), tuple(moves)))) % 16**32:032x}"
+    questions = [Question("rand", n, f"q{n}", f"質問{n}", kind,
+                          choices=("はい", "いいえ", "たぶん")[: 1 + extra % 3], required=required,
+                          min=1 if kind in ("integer", "number") else None,
+                          max=9 if kind in ("integer", "number") else None,
+                          skip_if=("q0", "はい") if n == 2 and extra == 3 else None)
+                 for n, (kind, required, extra) in enumerate(shape)]
+    bot.store.organizer().surveys["rand"] = Survey("rand", "ランダム", questions=questions)
+    bot.store.check_seconds = 3600
+    assert bot.say("アンケート rand", user=user)
+    for move in moves:
+        reply = bot.say(move, user=user)
+        assert reply or not move.split()  # every non-blank line is answered: nothing crashed
+    bot.store.drain(seconds=5)
+    for row in bot.store.rows("answers_rand"):
+        assert row["user_id"] == user or row["user_id"]
+        for question in questions:
+            value = row.get(question.key, "")
+            if value != "":
+                assert answers.check(question, str(value)) == str(value)
+            else:
+                assert not question.required or question.skip_if
