@@ -101,10 +101,10 @@ def _next_pos(survey: Survey, pos: int, got: dict[str, str]) -> int:
 def _step(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
     """Save the conversation and ask the current question (or show the summary)."""
     conv["pos"] = _next_pos(survey, conv["pos"], conv["answers"])
-    ctx.services.state.save_conversation(ctx.user_id, conv)
-    if conv["mode"] == "review" or conv["pos"] >= len(survey.questions):
+    if conv["pos"] >= len(survey.questions):
         conv["mode"] = "review"
-        ctx.services.state.save_conversation(ctx.user_id, conv)
+    ctx.services.state.save_conversation(ctx.user_id, conv)
+    if conv["mode"] == "review":
         return [summary(survey, conv["answers"])]
     return [question_message(survey, conv["pos"])]
 
