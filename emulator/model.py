@@ -174,13 +174,6 @@ class Sheet:
         self.row_count = max(self.row_count, r)
         self.col_count = max(self.col_count, c)
 
-    def table_end(self, c1: int, c2: int) -> int:
-        """The last row holding a value in columns c1..c2 (0 when empty)."""
-        for r in range(len(self.rows), 0, -1):
-            if any(self.cell(r, c) not in ("", None) for c in range(c1, c2 + 1)):
-                return r
-        return 0
-
     def clear(self, box: tuple[int, int, int, int]) -> None:
         r1, c1, r2, c2 = box
         for r in range(r1, min(r2, len(self.rows)) + 1):

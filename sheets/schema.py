@@ -40,7 +40,6 @@ ALL_SHEETS = ORGANIZER_SHEETS + BOT_SHEETS
 READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance")  # not deliveries
 EVENT_STATUSES = ("open", "closed", "cancelled")
 ROLES = ("participant", "observer")
-LEVELS = ("beginner", "experienced")
 REG_STATUSES = ("confirmed", "waitlisted", "cancelled")
 FALSE_WORDS = {"false", "no", "0", "いいえ", "無効", "×", "off", "n"}
 

@@ -13,7 +13,6 @@ from sheets.schema import FALSE_WORDS, Problem, RowError, _cell, _required, cell
 
 TYPES = ("text", "long_text", "number", "integer", "choice", "multi_choice", "yes_no", "date",
          "time", "phone", "email", "postal_code", "rating")
-NUMERIC = ("number", "integer", "rating")
 ANSWER_COLUMNS = ("id", "created_at", "user_id", "display_name")
 TRUE_WORDS = {"true", "yes", "1", "はい", "必須", "○", "〇", "y", "on"}
 

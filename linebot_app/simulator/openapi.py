@@ -74,13 +74,6 @@ class SpecChecker:
     def _root(self) -> dict[str, Any]:
         return to_json_schema(self._doc)
 
-    def request_schema(self, method: str, path: str) -> str | None:
-        """The schema name of an operation's JSON request body."""
-        op = (self._doc.get("paths", {}).get(path) or {}).get(method.lower()) or {}
-        content = (op.get("requestBody") or {}).get("content", {})
-        ref = (content.get("application/json") or {}).get("schema", {}).get("$ref", "")
-        return ref[len(REF):] if ref.startswith(REF) else None
-
     def errors(self, schema: str, instance: Any) -> list[str]:
         """Every violation, as 'where: what' lines."""
         root = {**self._root, "$ref": REF + schema}

@@ -116,11 +116,6 @@ class Platform:
         with self._lock:
             return [e for e in self.entries[after:] if e["user"] == user_id]
 
-    def sent_messages(self) -> list[dict[str, Any]]:
-        """Every message the bot sent, to anyone."""
-        with self._lock:
-            return [msg for e in self.entries if e["direction"] == "bot" for msg in e["payload"]]
-
     # ---- the Messaging API side --------------------------------------------------------
     def check(self, endpoint: str, schema: str | None, body: Any) -> list[str]:
         """Validate a request body; violations are kept for the page and the tests."""
