@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
 
 from linebot_app.config import ConfigError, Settings
 from linebot_app.logs import configure
@@ -197,28 +196,15 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings is None:
         return 1
-    from gunicorn.app.base import BaseApplication
-
     from linebot_app import create_app, gunicorn_conf
+    from linebot_app.serving import run_gunicorn
 
     app = create_app(settings)
-    base = f"http://127.0.0.1:{settings.port}"
-    _announce(settings, base)
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"127.0.0.1:{settings.port}")
-            for key in ("worker_class", "threads", "timeout", "graceful_timeout",
-                        "control_socket_disable"):
-                self.cfg.set(key, getattr(gunicorn_conf, key))
-            self.cfg.set("workers", 1)
-            self.cfg.set("post_worker_init", gunicorn_conf.post_worker_init)
-            self.cfg.set("worker_exit", gunicorn_conf.worker_exit)
-
-        def load(self) -> Any:
-            return app
-
-    Server().run()
+    _announce(settings, f"http://127.0.0.1:{settings.port}")
+    options = {key: getattr(gunicorn_conf, key) for key in (
+        "worker_class", "threads", "timeout", "graceful_timeout", "control_socket_disable",
+        "post_worker_init", "worker_exit")}
+    run_gunicorn(app, {**options, "bind": f"127.0.0.1:{settings.port}", "workers": 1})
     return 0
 
 

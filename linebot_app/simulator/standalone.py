@@ -24,22 +24,11 @@ def create_simulator_app(secret: str, token: str, webhook_url: str, *, any_reply
 
 def run(args: argparse.Namespace) -> int:
     """Serve on loopback with gunicorn threads (one process: the simulator keeps state in memory)."""
-    from gunicorn.app.base import BaseApplication
+    from linebot_app.serving import run_gunicorn
 
     app = create_simulator_app(args.secret, args.token, args.webhook,
                                any_reply_token=args.any_reply_token,
                                validate=not args.no_validation)
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"127.0.0.1:{args.port}")
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("workers", 1)
-            self.cfg.set("threads", 16)
-            self.cfg.set("loglevel", "warning")
-
-        def load(self) -> Flask:
-            return app
-
-    Server().run()
+    run_gunicorn(app, {"bind": f"127.0.0.1:{args.port}", "worker_class": "gthread", "workers": 1,
+                       "threads": 16, "loglevel": "warning", "control_socket_disable": True})
     return 0
