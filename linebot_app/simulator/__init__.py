@@ -106,8 +106,15 @@ def _build(platform: Platform, user_id: str, kind: str, data: dict[str, Any]) ->
 
 
 # ---- the Messaging API the bot calls --------------------------------------------------------
-def _authorized() -> bool:
-    return request.headers.get("Authorization", "") == f"Bearer {_platform().token}"
+@bp.before_request
+def _authorized() -> tuple[Response, int] | None:
+    """Every Messaging API call needs the channel access token, as at LINE."""
+    if not request.path.startswith(f"{bp.url_prefix}/line/"):
+        return None
+    if request.headers.get("Authorization", "") == f"Bearer {_platform().token}":
+        return None
+    return _error(401, "Authentication failed. Confirm that the access token in the "
+                  "authorization header is valid.")
 
 
 def _sent(messages: list[Any]) -> Response:
@@ -118,8 +125,6 @@ def _sent(messages: list[Any]) -> Response:
 def _checked(endpoint: str, schema: str, optional: bool = False
              ) -> tuple[dict[str, Any] | None, Any]:
     platform = _platform()
-    if not _authorized():
-        return None, _error(401, "Authentication failed")
     body = request.get_json(silent=True)
     if body is None and optional and not request.get_data():
         body = {}
@@ -175,8 +180,6 @@ def multicast() -> Any:
 @bp.get(f"{API}/profile/<user_id>")
 def profile(user_id: str) -> Any:
     """Profile API for the simulated users."""
-    if not _authorized():
-        return _error(401, "Authentication failed")
     user = next((u for u in USERS if u.user_id == user_id), None)
     if user is None:
         return _error(404, "Not found")
@@ -213,8 +216,6 @@ def validate_richmenu() -> Any:
 @bp.post(f"{API}/richmenu/<menu_id>/content")
 def upload_richmenu_image(menu_id: str) -> Any:
     """Upload the menu's image (LINE takes it on its api-data host)."""
-    if not _authorized():
-        return _error(401, "Authentication failed")
     entry = _platform().richmenus.get(menu_id)
     if entry is None:
         return _error(404, "Not found")
@@ -226,8 +227,6 @@ def upload_richmenu_image(menu_id: str) -> Any:
 @bp.get(f"{API}/richmenu/list")
 def list_richmenus() -> Any:
     """Every rich menu."""
-    if not _authorized():
-        return _error(401, "Authentication failed")
     menus = [{"richMenuId": k, **v["menu"]} for k, v in _platform().richmenus.items()]
     return jsonify({"richmenus": menus})
 
@@ -235,8 +234,6 @@ def list_richmenus() -> Any:
 @bp.delete(f"{API}/richmenu/<menu_id>")
 def delete_richmenu(menu_id: str) -> Any:
     """Delete a rich menu."""
-    if not _authorized():
-        return _error(401, "Authentication failed")
     platform = _platform()
     if platform.richmenus.pop(menu_id, None) is None:
         return _error(404, "Not found")
@@ -248,8 +245,6 @@ def delete_richmenu(menu_id: str) -> Any:
 @bp.post(f"{API}/user/all/richmenu/<menu_id>")
 def set_default_richmenu(menu_id: str) -> Any:
     """Make a menu the default; like LINE, only once it has an image."""
-    if not _authorized():
-        return _error(401, "Authentication failed")
     entry = _platform().richmenus.get(menu_id)
     if entry is None:
         return _error(404, "Not found")
@@ -262,8 +257,6 @@ def set_default_richmenu(menu_id: str) -> Any:
 @bp.get(f"{API}/user/all/richmenu")
 def get_default_richmenu() -> Any:
     """The default menu's id."""
-    if not _authorized():
-        return _error(401, "Authentication failed")
     menu_id = _platform().default_richmenu
     return jsonify({"richMenuId": menu_id}) if menu_id else _error(404, "no default rich menu")
 
@@ -292,9 +285,6 @@ def page_richmenu_image(menu_id: str) -> Response | tuple[Response, int]:
 @bp.get(f"{API}/info")
 def bot_info() -> Any:
     """Bot info, as for a token check."""
-    if not _authorized():
-        return _error(401, "Authentication failed. Confirm that the access token in the "
-                      "authorization header is valid.")
     return jsonify({"userId": BOT_USER_ID, "basicId": "@000simbot",
                     "displayName": "セミナー案内ボット (シミュレーター)", "chatMode": "bot",
                     "markAsReadMode": "auto"})
@@ -303,8 +293,6 @@ def bot_info() -> Any:
 @bp.get(f"{API}/channel/webhook/endpoint")
 def get_webhook() -> Any:
     """The webhook URL on record."""
-    if not _authorized():
-        return _error(401, "Authentication failed")
     endpoint = _platform().webhook_endpoint
     return jsonify({"endpoint": endpoint, "active": bool(endpoint)})
 
