@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from ulid import ULID
 
 from linebot_app.config import Settings
+from linebot_app.logs import TRACE, trace_from
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -46,11 +48,6 @@ def create_app(
 
 
 def _trace() -> None:
-    from flask import request
-    from ulid import ULID
-
-    from linebot_app.logs import TRACE, trace_from
-
     TRACE.set(trace_from(request.headers.get("X-Cloud-Trace-Context"), ULID().hex))
 
 
