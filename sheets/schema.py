@@ -236,14 +236,16 @@ class RowError(Exception):
         self.message = message
 
 
-def _cell(row: dict[str, Any], column: str, parse: Callable[[Any], Any]) -> Any:
+def read_cell(row: dict[str, Any], column: str, parse: Callable[[Any], Any]) -> Any:
+    """A cell parsed, or RowError naming the column."""
     try:
         return parse(row.get(column))
     except (ValueError, TypeError, OverflowError) as err:
         raise RowError(column, str(err) or "読めない値です") from err
 
 
-def _required(row: dict[str, Any], column: str) -> str:
+def required_text(row: dict[str, Any], column: str) -> str:
+    """A cell that must not be blank."""
     text = cell_text(row.get(column))
     if not text:
         raise RowError(column, "空欄にはできません")
@@ -256,18 +258,18 @@ def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def build_event(row: dict[str, Any]) -> Event:
     """Parse one events row; raises RowError naming the bad column."""
-    start, end_from_start = _cell(row, "start", _optional(parse_time_range)) or (None, None)
-    end = _cell(row, "end", _optional(parse_time)) or end_from_start
+    start, end_from_start = read_cell(row, "start", _optional(parse_time_range)) or (None, None)
+    end = read_cell(row, "end", _optional(parse_time)) or end_from_start
     status = fold(cell_text(row.get("status"))) or "open"
     if status not in EVENT_STATUSES:
         raise RowError("status", f"open / closed / cancelled のいずれかにしてください: {status!r}")
-    deadline = _cell(row, "deadline", _optional(lambda v: parse_datetime(v, dt.time(23, 59))))
+    deadline = read_cell(row, "deadline", _optional(lambda v: parse_datetime(v, dt.time(23, 59))))
     return Event(
-        id=_required(row, "id"), title=_required(row, "title"),
-        date=_cell(row, "date", parse_date), start=start, end=end,
+        id=required_text(row, "id"), title=required_text(row, "title"),
+        date=read_cell(row, "date", parse_date), start=start, end=end,
         venue=cell_text(row.get("venue")), online_url=cell_text(row.get("online_url")),
-        capacity=_cell(row, "capacity", parse_count),
-        observer_capacity=_cell(row, "observer_capacity", parse_count),
+        capacity=read_cell(row, "capacity", parse_count),
+        observer_capacity=read_cell(row, "observer_capacity", parse_count),
         deadline=deadline, status=status,
         description=cell_text(row.get("description")),
         preparation=cell_text(row.get("preparation")),
@@ -277,11 +279,11 @@ def build_event(row: dict[str, Any]) -> Event:
 
 def build_schedule(row: dict[str, Any]) -> ScheduleItem:
     """Parse one schedule row."""
-    start, end_from_start = _cell(row, "start", parse_time_range)
+    start, end_from_start = read_cell(row, "start", parse_time_range)
     return ScheduleItem(
-        event_id=_required(row, "event_id"), start=start,
-        end=_cell(row, "end", _optional(parse_time)) or end_from_start,
-        title=_required(row, "title"), detail=cell_text(row.get("detail")),
+        event_id=required_text(row, "event_id"), start=start,
+        end=read_cell(row, "end", _optional(parse_time)) or end_from_start,
+        title=required_text(row, "title"), detail=cell_text(row.get("detail")),
     )
 
 
@@ -292,7 +294,7 @@ def build_faq(row: dict[str, Any]) -> Faq | None:
     words = cell_text(row.get("keywords")).replace("、", ",").replace("，", ",")
     return Faq(
         keywords=tuple(w.strip() for w in words.split(",") if w.strip()),
-        question=_required(row, "question"), answer=_required(row, "answer"),
+        question=required_text(row, "question"), answer=required_text(row, "answer"),
         category=cell_text(row.get("category")), url=cell_text(row.get("url")),
     )
 
@@ -309,9 +311,9 @@ def _coordinate(low: float, high: float) -> Callable[[Any], float]:
 def build_facility(row: dict[str, Any]) -> Facility:
     """Parse one facilities row."""
     return Facility(
-        name=_required(row, "name"), category=cell_text(row.get("category")),
+        name=required_text(row, "name"), category=cell_text(row.get("category")),
         address=cell_text(row.get("address")),
-        lat=_cell(row, "lat", _coordinate(-90, 90)), lng=_cell(row, "lng", _coordinate(-180, 180)),
+        lat=read_cell(row, "lat", _coordinate(-90, 90)), lng=read_cell(row, "lng", _coordinate(-180, 180)),
         hours=cell_text(row.get("hours")), phone=cell_text(row.get("phone")),
         url=cell_text(row.get("url")),
     )

@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sheets.dates import fold, parse_date
-from sheets.schema import FALSE_WORDS, Problem, RowError, _cell, _required, cell_text, rows_as_dicts
+from sheets.schema import (
+    FALSE_WORDS,
+    Problem,
+    RowError,
+    cell_text,
+    read_cell,
+    required_text,
+    rows_as_dicts,
+)
 
 TYPES = ("text", "long_text", "number", "integer", "choice", "multi_choice", "yes_no", "date",
          "time", "phone", "email", "postal_code", "rating")
@@ -97,11 +105,11 @@ def build_question(row: dict[str, Any]) -> Question:
     except re.error as err:
         raise RowError("pattern", f"正規表現として読めません: {err}") from err
     question = Question(
-        survey_id=_required(row, "survey_id"), order=_cell(row, "order", _number) or 0.0,
-        key=_required(row, "key"), text=_required(row, "text"), type=kind, choices=choices,
-        required=_flag(row.get("required"), False), min=_cell(row, "min", _number),
-        max=_cell(row, "max", _number), pattern=pattern, help=cell_text(row.get("help")),
-        skip_if=_cell(row, "skip_if", _skip_if))
+        survey_id=required_text(row, "survey_id"), order=read_cell(row, "order", _number) or 0.0,
+        key=required_text(row, "key"), text=required_text(row, "text"), type=kind, choices=choices,
+        required=_flag(row.get("required"), False), min=read_cell(row, "min", _number),
+        max=read_cell(row, "max", _number), pattern=pattern, help=cell_text(row.get("help")),
+        skip_if=read_cell(row, "skip_if", _skip_if))
     if question.min is not None and question.max is not None and question.min > question.max:
         raise RowError("min", f"min ({question.min:g}) が max ({question.max:g}) より大きいです")
     return question
@@ -116,9 +124,9 @@ def build_survey(row: dict[str, Any]) -> Survey | None:
         raise RowError("audience", "anyone / registrants:<イベントID> / admins のいずれかにしてください")
     optional_date = lambda v: parse_date(v) if cell_text(v) else None  # noqa: E731
     return Survey(
-        id=_required(row, "id"), title=_required(row, "title"),
+        id=required_text(row, "id"), title=required_text(row, "title"),
         intro=cell_text(row.get("intro")), outro=cell_text(row.get("outro")), audience=audience,
-        opens=_cell(row, "opens", optional_date), closes=_cell(row, "closes", optional_date),
+        opens=read_cell(row, "opens", optional_date), closes=read_cell(row, "closes", optional_date),
         editable=_flag(row.get("editable"), False))
 
 
