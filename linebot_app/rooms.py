@@ -25,8 +25,24 @@ def _split(people: list[Registration], size: int, label: str) -> list[tuple[str,
     return [(f"{label}{n}", ids) for n, ids in enumerate(rooms, start=1)]
 
 
+def _seat_observers(rooms: list[tuple[str, list[str]]], observers: list[Registration],
+                    size: int) -> list[tuple[str, list[str]]]:
+    """Observers to the emptiest room with a free seat; the rest get rooms of their own."""
+    left = []
+    for reg in observers:
+        free = [room for room in rooms if len(room[1]) < size]
+        if free:
+            min(free, key=lambda room: len(room[1]))[1].append(reg.id)
+        else:
+            left.append(reg)
+    return rooms + _split(left, size, "見学")
+
+
 def assign(regs: Sequence[Registration], event_id: str, size: int) -> dict[str, str]:
-    """Registration id -> room name for the event's confirmed people; deterministic."""
+    """Registration id -> room name for the event's confirmed people; deterministic.
+
+    No room ever holds more than `size` people, observers included.
+    """
     size = max(1, size)
     confirmed = _order([r for r in regs if r.event_id == event_id and r.status == "confirmed"])
     rooms: list[tuple[str, list[str]]] = []
@@ -34,8 +50,5 @@ def assign(regs: Sequence[Registration], event_id: str, size: int) -> dict[str, 
         group = [r for r in confirmed if r.role == "participant" and (r.level or "beginner") == level]
         rooms += _split(group, size, label)
     observers = [r for r in confirmed if r.role == "observer"]
-    if not rooms and observers:
-        rooms = [("見学1", [])]
-    for reg in observers:  # to the emptiest room, so rooms stay even in total too
-        min(rooms, key=lambda room: len(room[1]))[1].append(reg.id)
+    rooms = _seat_observers(rooms, observers, size)
     return {reg_id: name for name, ids in rooms for reg_id in ids}

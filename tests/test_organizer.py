@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import Counter
 
 import openpyxl
 import pytest
@@ -129,6 +130,49 @@ def test_rooms_never_mix_levels_and_each_person_is_told(bot: BotHarness) -> None
     assert len(bot.line.pushes) + len(bot.line.multicasts) == sent  # same rooms: nobody re-told
 
 
+def _four_and_an_observer(bot: BotHarness) -> dict[str, str]:
+    """Two beginners, two experienced, one observer in rooms of two; user -> room."""
+    for user, level in zip(USERS[:4], ["初心者", "初心者", "経験者", "経験者"], strict=True):
+        _register(bot, user, "参加", level)
+    _register(bot, USERS[4], "見学", "初心者")
+    bot.say("部屋割り E2 2", user=ADMIN)
+    return {r["user_id"]: r["room"] for r in _sheet(bot, "registrations")}
+
+
+def test_rooms_never_exceed_the_size_asked_observers_included(bot: BotHarness) -> None:
+    plan = _four_and_an_observer(bot)
+    text = bot.line.last_texts()[0]
+    assert "1部屋2名まで" in text and "3名" not in text
+    assert all(plan[u] for u in USERS[:5])
+    sizes = Counter(plan[u] for u in USERS[:5])
+    assert max(sizes.values()) <= 2 and len(sizes) == 3
+    assert plan[USERS[0]] == plan[USERS[1]] and plan[USERS[2]] == plan[USERS[3]]
+    assert plan[USERS[0]] != plan[USERS[2]]
+
+
+def test_rooms_assign_opens_a_room_when_the_others_are_full() -> None:
+    regs = [Registration(f"R{n}", f"2026-01-01T00:00:0{n}", "E2", f"U{n}", "", role, level,
+                         "confirmed")
+            for n, (role, level) in enumerate([("participant", "beginner")] * 2
+                                              + [("participant", "experienced")] * 2
+                                              + [("observer", "beginner")] * 3)]
+    plan = rooms.assign(regs, "E2", 2)
+    assert max(Counter(plan.values()).values()) <= 2
+    assert plan["R0"] == plan["R1"] != plan["R2"] == plan["R3"]
+    assert {plan["R4"], plan["R5"], plan["R6"]}.isdisjoint({plan["R0"], plan["R2"]})
+
+
+def test_each_person_is_told_their_room_with_its_members(bot: BotHarness) -> None:
+    plan = _four_and_an_observer(bot)
+    for user in USERS[:5]:
+        notice = bot.line.received(user)[-1]
+        assert f"「{plan[user]}」" in notice
+        mates = [u for u in USERS[:5] if plan[u] == plan[user]]
+        assert all(bot.line.display_name(u) in notice for u in mates)
+        others = [u for u in USERS[:5] if plan[u] != plan[user]]
+        assert not any(bot.line.display_name(u) in notice for u in others)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["participant", "observer"]),
                           st.sampled_from(["beginner", "experienced"])), max_size=60),
@@ -143,6 +187,7 @@ def test_room_assignment_properties(mix: list[tuple[str, str]], size: int) -> No
         sizes = [sum(1 for r in regs if r.role == "participant" and plan[r.id] == name)
                  for name in set(plan.values()) if name.startswith(label)]
         assert not sizes or max(sizes) - min(sizes) <= 1 and max(sizes) <= size
+    assert all(n <= size for n in Counter(plan.values()).values())  # observers included
     for reg in regs:
         if reg.role == "participant":
             assert plan[reg.id].startswith(rooms.LEVEL_ROOM[reg.level])
