@@ -129,13 +129,17 @@ def _room_size(ctx: Ctx, args: list[str]) -> int:
 
 
 def _tell_rooms(ctx: Ctx, event: Event, regs: list[Registration], plan: dict[str, str]) -> None:
-    users = {r.id: r.user_id for r in regs}
-    by_room: dict[str, list[str]] = {}
+    """Push each room's people their room name and who is in it (once per room and members)."""
+    by_id = {r.id: r for r in regs}
+    by_room: dict[str, list[Registration]] = {}
     for reg_id, room in plan.items():
-        by_room.setdefault(room, []).append(users[reg_id])
-    for room, people in by_room.items():
+        by_room.setdefault(room, []).append(by_id[reg_id])
+    for room, members_regs in by_room.items():
+        people = [r.user_id for r in members_regs]
         members = hashlib.sha1(",".join(sorted(people)).encode()).hexdigest()[:16]
         key = f"rooms:{event.id}:{room}:{members}"  # the same room, same people: told once
-        text = f"【{event.title}】あなたの部屋は「{room}」です。"
+        names = "、".join(r.display_name.strip() or f"…{r.user_id[-4:]}" for r in members_regs)
+        text = (f"【{event.title}】あなたの部屋は「{room}」です。\n"
+                f"メンバー({len(members_regs)}名): {names}")
         ctx.services.deliveries.deliver(Delivery(key, event.id, "room", people, [m.text(text)],
                                                  f"部屋割り {room}"))

@@ -173,6 +173,14 @@ def test_each_person_is_told_their_room_with_its_members(bot: BotHarness) -> Non
         assert not any(bot.line.display_name(u) in notice for u in others)
 
 
+def test_a_room_notice_names_people_without_a_display_name_by_a_short_id(
+        bot: BotHarness) -> None:
+    users = _seed(bot, 2)
+    bot.say("部屋割り E2 2", user=ADMIN)
+    notice = bot.line.received(users[0])[-1]
+    assert "メンバー(2名)" in notice and all(u[-4:] in notice for u in users)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["participant", "observer"]),
                           st.sampled_from(["beginner", "experienced"])), max_size=60),
