@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,16 +90,32 @@ class WorkbookBackend:
         self._save(wb, before)
 
     def _save(self, wb: openpyxl.Workbook, before: tuple[int, int] | None) -> None:
+        """Save through a temporary file that replaces the workbook, keeping its mode and owner."""
         fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".xlsx", dir=self.path.parent)
         os.close(fd)
         try:
             wb.save(tmp)
+            _copy_mode_and_owner(self.path, tmp)
             if self.version() != before or self.lock_file() is not None:
                 raise BackendBusy("保存の直前にワークブックが変更されました")
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _copy_mode_and_owner(original: Path, tmp: str) -> None:
+    """Give the new file the workbook's permissions (mkstemp makes 0600) and, if allowed, owner."""
+    try:
+        st = original.stat()
+    except FileNotFoundError:
+        return
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except PermissionError:  # not root: the file stays ours, with the original mode
+            log.debug("could not keep the owner of %s", original)
 
 
 def _sheet(wb: openpyxl.Workbook, name: str, keys: list[str]) -> Worksheet:

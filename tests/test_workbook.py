@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -184,6 +185,23 @@ def test_display_name_that_looks_like_a_formula_stays_text(bot: BotHarness) -> N
     bot.store.flush()
     cell = openpyxl.load_workbook(bot.settings.workbook_path)["registrations"]["E2"]
     assert cell.value == "=HYPERLINK(\"http://x\")" and cell.data_type == "s"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o664])
+def test_a_save_keeps_the_workbook_mode_and_owner(bot: BotHarness, mode: int) -> None:
+    path = bot.settings.workbook_path
+    path.chmod(mode)
+    owner = (path.stat().st_uid, path.stat().st_gid)
+    if os.geteuid() == 0:
+        os.chown(path, 1234, 5678)
+        owner = (1234, 5678)
+    bot.consent(U1)
+    bot.say("参加登録 E2 参加 初心者", user=U1)
+    assert bot.store.flush() == 1
+    st = path.stat()
+    assert openpyxl.load_workbook(path)["registrations"].max_row == 2  # really saved
+    assert stat.S_IMODE(st.st_mode) == mode
+    assert (st.st_uid, st.st_gid) == owner
 
 
 def test_rows_survive_a_crash_before_the_flush(tmp_path) -> None:
