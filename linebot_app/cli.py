@@ -158,7 +158,7 @@ def export_event(args: argparse.Namespace) -> int:
     regs, feedback = collect(store, event.id)
     out = args.out or Path(f"export-{event.id}.{args.format}")
     if args.format == "csv":
-        write_csv(out, regs)
+        write_csv(out, regs, feedback)
     else:
         write_xlsx(out, regs, feedback)
     print(f"✓ {out}: 登録 {len(regs)} 件, 感想 {len(feedback)} 件 / registrations, feedback")

@@ -17,6 +17,7 @@ REG_COLUMNS = ("id", "created_at", "user_id", "display_name", "role", "level", "
                "checked_in_at", "rating", "impression", "use_cases", "challenges")
 FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "rating", "impression", "use_cases",
                     "challenges")
+NUMERIC_COLUMNS = frozenset({"rating"})
 PROGRESS_EVERY = 1000
 
 
@@ -39,8 +40,33 @@ def collect(store: Store, event_id: str) -> tuple[list[dict[str, Any]], list[dic
             row = {**reg.__dict__, "checked_in_at": attended.get(reg.user_id, "")}
             answer = latest.get(reg.user_id, {})
             row.update({k: answer.get(k, "") for k in FEEDBACK_COLUMNS[3:]})
+            row["feedback_id"] = answer.get("id", "")  # not a column: which answer is shown
             regs.append(row)
     return regs, feedback
+
+
+def unshown_feedback(regs: list[dict[str, Any]],
+                     feedback: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Feedback rows no registration row shows (no registration, or an older answer), as rows."""
+    shown = {r.get("feedback_id") for r in regs if r.get("feedback_id")}
+    names = {r["user_id"]: r.get("display_name", "") for r in regs}
+    return [{"created_at": f.get("created_at", ""), "user_id": f.get("user_id", ""),
+             "display_name": names.get(f.get("user_id", ""), ""),
+             **{k: f.get(k, "") for k in FEEDBACK_COLUMNS[3:]}}
+            for f in feedback if f.get("id") not in shown]
+
+
+def as_number(column: str, value: Any) -> Any:
+    """A numeric column's text ("4", "4.5") as a number; anything else unchanged."""
+    if column not in NUMERIC_COLUMNS or not isinstance(value, str):
+        return value
+    text = value.strip()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return value
 
 
 def _progress(total: int, out: Any = sys.stderr) -> Callable[[int], None]:
@@ -57,17 +83,22 @@ def _rows(items: list[dict[str, Any]], columns: Iterable[str]) -> Iterable[list[
         report(n)
 
 
-def write_csv(path: Path, regs: list[dict[str, Any]]) -> None:
-    """One row per registration; UTF-8 with BOM so Excel reads Japanese; formulas neutralised."""
+def write_csv(path: Path, regs: list[dict[str, Any]],
+              feedback: list[dict[str, Any]] | None = None) -> None:
+    """One row per registration, then one per feedback no registration row shows.
+
+    UTF-8 with BOM so Excel reads Japanese; formulas neutralised.
+    """
+    items = regs + unshown_feedback(regs, feedback or [])
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(REG_COLUMNS)
-        for row in _rows(regs, REG_COLUMNS):
+        for row in _rows(items, REG_COLUMNS):
             writer.writerow([neutralize(v) for v in row])
 
 
 def write_xlsx(path: Path, regs: list[dict[str, Any]], feedback: list[dict[str, Any]]) -> None:
-    """Two sheets; every text cell is stored as text (never a formula) and neutralised."""
+    """Two sheets; numbers stay numbers, text is stored as text (never a formula), neutralised."""
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     for title, items, columns in (("registrations", regs, REG_COLUMNS),
@@ -75,7 +106,7 @@ def write_xlsx(path: Path, regs: list[dict[str, Any]], feedback: list[dict[str, 
         ws = wb.create_sheet(title)
         ws.append(list(columns))
         for row in _rows(items, columns):
-            ws.append([neutralize(v) for v in row])
+            ws.append([neutralize(as_number(c, v)) for c, v in zip(columns, row, strict=True)])
             for cell in ws[ws.max_row]:
                 if isinstance(cell.value, str):
                     cell.data_type = "s"

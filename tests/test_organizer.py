@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 
@@ -12,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linebot_app import rooms
+from linebot_app.export import collect, write_csv, write_xlsx
 from sheets.schema import Registration
-from tests.conftest import ADMIN, JST, BotHarness
+from tests.conftest import ADMIN, JST, ROOT, BotHarness
 
 USERS = [f"U{n:032x}" for n in range(1, 7)]
 
@@ -307,3 +312,67 @@ def test_checkin_works_in_a_group_chat_too(bot: BotHarness) -> None:
     bot.clock.now = dt.datetime(2026, 12, 29, 14, 5, tzinfo=JST)
     assert "記録しました" in bot.say("出席", user=USERS[0], chat="group")[0]
     assert "受け付けているイベントはありません" in bot.say("checkin", user=USERS[1], chat="group")[0]
+
+
+def _feedback(bot: BotHarness, user: str, rating: str, event: str = "E1") -> None:
+    """One survey answer: the rating, three short texts, then 送信."""
+    bot.say(f"感想 {event}", user=user)
+    for answer in (rating, f"感想{user[-3:]}", "使い道", "課題", "送信"):
+        bot.say(answer, user=user)
+
+
+def test_export_keeps_feedback_of_people_without_a_registration(bot: BotHarness,
+                                                                tmp_path) -> None:
+    _feedback(bot, USERS[0], "4")
+    _feedback(bot, USERS[1], "5")
+    bot.store.flush()
+    regs, feedback = collect(bot.store, "E1")
+    assert regs == [] and len(feedback) == 2
+    out = tmp_path / "e1.csv"
+    write_csv(out, regs, feedback)
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert sorted((r["user_id"], r["rating"]) for r in rows) == [(USERS[0], "4"), (USERS[1], "5")]
+    assert rows[0]["impression"].startswith("感想")
+
+
+def test_export_csv_shows_each_answer_once_registered_or_not(bot: BotHarness,
+                                                             tmp_path) -> None:
+    _register(bot, USERS[0])
+    _feedback(bot, USERS[0], "5", "E2")
+    _feedback(bot, USERS[1], "2", "E2")
+    out = tmp_path / "e2.csv"
+    write_csv(out, *collect(bot.store, "E2"))
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert [(r["user_id"], r["rating"]) for r in rows] == [(USERS[0], "5"), (USERS[1], "2")]
+    assert rows[0]["id"] and rows[0]["status"] == "confirmed" and not rows[1]["id"]
+
+
+def test_export_xlsx_stores_ratings_as_numbers(bot: BotHarness, tmp_path) -> None:
+    _register(bot, USERS[0])
+    _feedback(bot, USERS[0], "4", "E2")
+    _feedback(bot, USERS[1], "5", "E2")
+    bot.store.drain(seconds=5)
+    bot.store.reload()
+    out = tmp_path / "e2.xlsx"
+    write_xlsx(out, *collect(bot.store, "E2"))
+    wb = openpyxl.load_workbook(out)
+    ratings = [c for c in next(wb["feedback"].iter_cols(min_col=4, max_col=4, min_row=2))]
+    assert sorted(c.value for c in ratings) == [4, 5] and {c.data_type for c in ratings} == {"n"}
+    reg_rating = wb["registrations"]["J2"]
+    assert reg_rating.value == 4 and reg_rating.data_type == "n"
+
+
+def test_export_command_writes_feedback_without_registrations(bot: BotHarness,
+                                                              tmp_path) -> None:
+    _feedback(bot, USERS[0], "4")
+    _feedback(bot, USERS[1], "5")
+    bot.store.drain(seconds=5)
+    env = {**os.environ, "WORKBOOK_PATH": str(bot.settings.workbook_path),
+           "DATA_DIR": str(tmp_path / "cli-var")}
+    out = tmp_path / "e1.csv"
+    result = subprocess.run([sys.executable, "-m", "linebot_app", "export", "E1", "--format",
+                             "csv", "--out", str(out)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "感想 2 件" in result.stdout
+    assert len(out.read_text(encoding="utf-8-sig").splitlines()) == 3
