@@ -14,13 +14,13 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(
-    settings: Settings | None = None, *, store: Any = None, line: Any = None, clock: Any = None
+    settings: Settings | None = None, *, store: Any = None, line: Any = None, clock: Any = None,
+    on_error: Any = None,
 ) -> Flask:
-    """Build the app; tests pass fakes, production passes nothing."""
-    from linebot.v3.webhook import WebhookParser
-
+    """Build the app; tests pass fakes (and an on_error that fails them), production nothing."""
     from linebot_app import health, tasks, webhook
     from linebot_app.context import Services, system_now
+    from linebot_app.core import Bot, log_error
     from linebot_app.line_client import LineClient
     from linebot_app.state import State
     from linebot_app.wiring import build_store
@@ -33,8 +33,8 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["seminar_settings"] = settings
-    app.extensions["seminar_bot"] = webhook.Bot(
-        WebhookParser(settings.channel_secret), services, line.reply)
+    app.extensions["seminar_bot"] = Bot(settings.channel_secret.encode("utf-8"), services,
+                                        line.reply, on_error or log_error)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(health.bp)

@@ -30,10 +30,22 @@ class Invalid(ValueError):
     """The answer does not fit; the message says why, in Japanese."""
 
 
+MAX_DIGITS = 30  # longer numbers are typos (and int() refuses more than 4,300 digits)
+
+
 def normalized(text: str) -> str:
-    """NFKC (full-width digits and letters become half-width), trimmed, dashes unified."""
+    """NFKC, any script's decimal digits as ASCII, trimmed, dashes unified."""
     text = unicodedata.normalize("NFKC", text).strip()
-    return re.sub(r"[‐‑‒–—―−ー－]", "-", text) if re.search(r"\d", text) else text
+    text = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+    return re.sub(r"[‐‑‒–—―−ー－]", "-", text) if re.search(r"[0-9]", text) else text
+
+
+def whole_number(text: str) -> int | None:
+    """An ASCII whole number of sane length, else None (never raises)."""
+    digits = text.lstrip("+-")
+    if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_DIGITS:
+        return None
+    return int(text)
 
 
 def _bounded(value: float, q: Question, unit: str = "") -> None:
@@ -49,18 +61,18 @@ def _text(text: str, q: Question) -> str:
 
 
 def _number(text: str, q: Question) -> str:
-    try:
-        value = float(text.replace(",", ""))
-    except ValueError as err:
-        raise Invalid("数字として読めません") from err
+    plain = text.replace(",", "")
+    if len(plain) > MAX_DIGITS or not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", plain):
+        raise Invalid("数字として読めません(例: 12.5)")
+    value = float(plain)
     _bounded(value, q)
     return f"{value:g}"
 
 
 def _integer(text: str, q: Question) -> str:
-    if not re.fullmatch(r"[+-]?\d+", text.replace(",", "")):
-        raise Invalid("整数で入力してください")
-    value = int(text.replace(",", ""))
+    value = whole_number(text.replace(",", ""))
+    if value is None:
+        raise Invalid(f"{MAX_DIGITS}桁までの整数で入力してください")
     _bounded(value, q)
     return str(value)
 
@@ -68,8 +80,8 @@ def _integer(text: str, q: Question) -> str:
 def _rating(text: str, q: Question) -> str:
     low, high = q.min if q.min is not None else 1, q.max if q.max is not None else 5
     value = text.count("★") if text and set(text) <= {"★", "☆"} else None
-    if value is None and re.fullmatch(r"\d+", text):
-        value = int(text)
+    if value is None:
+        value = whole_number(text)
     if value is None or not low <= value <= high:
         raise Invalid(f"{low:g}〜{high:g}の数字で答えてください")
     return str(value)
@@ -79,8 +91,9 @@ def _choice_index(text: str, q: Question) -> str:
     folded = {c.casefold(): c for c in q.choices}
     if text.casefold() in folded:
         return folded[text.casefold()]
-    if text.isdigit() and 1 <= int(text) <= len(q.choices):
-        return q.choices[int(text) - 1]
+    number = whole_number(text)
+    if number is not None and 1 <= number <= len(q.choices):
+        return q.choices[number - 1]
     raise Invalid(f"選択肢にありません: {text}")
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import threading
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,39 @@ TOKEN = "test-access-token"
 JST = dt.timezone(dt.timedelta(hours=9))
 TODAY = dt.date(2026, 12, 1)
 ADMIN = "U" + "0" * 28 + "a001"
+
+
+HANDLER_ERRORS: list[tuple[BaseException, Any]] = []
+
+
+def record_error(error: BaseException, event: Any) -> None:
+    """The on_error hook of every test bot: remember the failure so the test fails on it."""
+    HANDLER_ERRORS.append((error, event))
+
+
+class _CoreErrors(logging.Handler):
+    """Failures reported by the production hook of apps a test builds without record_error."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR and record.exc_info:
+            HANDLER_ERRORS.append((record.exc_info[1], record.getMessage()))
+
+
+@pytest.fixture(autouse=True)
+def fail_on_handler_errors() -> Iterator[list[tuple[BaseException, Any]]]:
+    """Any handler exception fails the test; a test that causes one on purpose clears the list."""
+    HANDLER_ERRORS.clear()
+    watcher = _CoreErrors()
+    core_log = logging.getLogger("linebot_app.core")
+    core_log.addHandler(watcher)
+    try:
+        yield HANDLER_ERRORS
+    finally:
+        core_log.removeHandler(watcher)
+    found, HANDLER_ERRORS[:] = list(HANDLER_ERRORS), []
+    if found:
+        lines = ["".join(traceback.format_exception(err)) for err, _ in found]
+        pytest.fail(f"{len(found)} handler exception(s):\n" + "\n".join(lines), pytrace=False)
 
 
 def fixture_path(*parts: str) -> Path:
@@ -233,7 +267,7 @@ def build_harness(tmp: Path, spec: SpecChecker | None = None, **env: str) -> Bot
     store = make_store(settings)
     line = RecordingLine(spec)
     clock = Clock(dt.datetime(2026, 12, 1, 10, 0, tzinfo=JST))
-    app = create_app(settings, store=store, line=line, clock=clock)
+    app = create_app(settings, store=store, line=line, clock=clock, on_error=record_error)
     return BotHarness(app, line, store, clock, settings)
 
 

@@ -8,7 +8,7 @@ import logging
 
 from ulid import ULID
 
-from linebot_app import create_app
+from linebot_app import create_app, facilities
 from linebot_app.simulator.platform import sign
 from tests.conftest import SECRET, BotHarness, build_harness, fixture_path, text_event
 
@@ -60,15 +60,22 @@ def test_every_event_in_a_batch_is_handled(bot: BotHarness) -> None:
     assert len(bot.line.replies) == 3
 
 
-def test_one_failing_event_does_not_stop_the_others(bot: BotHarness, caplog) -> None:
+def test_one_failing_event_does_not_stop_the_others(bot: BotHarness, fail_on_handler_errors,
+                                                    monkeypatch) -> None:
     def broken(*args: object) -> None:
-        raise RuntimeError("boom")
+        raise RuntimeError("the location lookup broke")
 
-    bot.app.extensions["seminar_bot"].services.state.conversation = broken
-    good = text_event("ヘルプ")
-    res = bot.post(text_event("イベント"), good)
+    monkeypatch.setattr(facilities, "on_location", broken)
+    bad = text_event("x")
+    bad["message"] = {"id": "3", "type": "location", "latitude": 34.69, "longitude": 135.19,
+                      "address": "神戸市"}
+    res = bot.post(text_event("ヘルプ"), bad, text_event("予定 E1"))
     assert res.status_code == 200
-    assert any("failed" in r.getMessage() for r in caplog.records)
+    assert [str(err) for err, _ in fail_on_handler_errors] == ["the location lookup broke"]
+    fail_on_handler_errors.clear()
+    assert len(bot.line.replies) == 2
+    assert "使い方" in bot.line.replies[0][1][0]["text"]
+    assert "E1" in bot.line.last_texts()[0] or "2020" in bot.line.last_texts()[0]
 
 
 def test_event_missing_a_common_field_is_skipped_and_the_rest_handled(bot: BotHarness) -> None:

@@ -1,0 +1,190 @@
+"""The bot core, without Flask: verify, parse, drop redeliveries, dispatch each event, report errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from linebot.v3.webhooks import (
+    Event,
+    FollowEvent,
+    JoinEvent,
+    LocationMessageContent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+)
+
+from linebot_app import facilities
+from linebot_app import messages as m
+from linebot_app.commands import handle_text, starts_with_command
+from linebot_app.context import Ctx, Services
+from linebot_app.logs import mask
+
+log = logging.getLogger(__name__)
+HINT = "テキストで話しかけてください。「ヘルプ」で使い方を表示します。"
+MAX_DEPTH = 32  # LINE's events nest about 6 deep; anything far deeper is not from LINE
+
+ErrorHook = Callable[[BaseException, Event], None]
+
+
+class BadRequest(Exception):
+    """A webhook body that cannot be used; the message says why (sent back with 400)."""
+
+
+class InvalidSignature(BadRequest):
+    """The X-Line-Signature header does not match the body."""
+
+
+def log_error(error: BaseException, event: Event) -> None:
+    """The production error hook: log the failure with its traceback and go on."""
+    log.error("event %s (%s) failed", getattr(event, "webhook_event_id", None),
+              getattr(event, "type", "?"), exc_info=error)
+
+
+@dataclass
+class Bot:
+    """The channel secret, the services, how to reply, and where handler failures go."""
+
+    secret: bytes
+    services: Services
+    reply: Callable[[str, list[m.Message]], Any]
+    on_error: ErrorHook = log_error
+
+    def handle(self, body: bytes, signature: str) -> int:
+        """Verify and handle one webhook delivery; returns how many events were handled."""
+        events = parse(self.secret, body, signature)
+        for event in events:
+            self.handle_event(event)
+        return len(events)
+
+    def handle_event(self, event: Event) -> None:
+        """Handle one event; a failure goes to on_error and the rest of the batch goes on."""
+        event_id = getattr(event, "webhook_event_id", None) or None  # "" is treated as absent
+        if event_id and not self.services.state.claim_event(event_id):
+            log.info("redelivered event %s skipped", event_id)
+            return
+        try:
+            replies = dispatch(self.services, event)
+            token = getattr(event, "reply_token", None)
+            if replies and token:
+                self.reply(token, replies)
+        except Exception as err:  # one door for every handler failure
+            self.on_error(err, event)
+
+
+def verify(secret: bytes, body: bytes, signature: str) -> None:
+    """LINE's signature: base64 of HMAC-SHA256 over the raw body bytes."""
+    expected = base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest())
+    if not signature or not hmac.compare_digest(expected, signature.encode("ascii", "replace")):
+        raise InvalidSignature("bad signature" if signature else "missing signature")
+
+
+def parse(secret: bytes, body: bytes, signature: str) -> list[Event]:
+    """Signed bytes to SDK events; one event that does not parse does not sink the batch."""
+    verify(secret, body, signature)
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise BadRequest("body is not UTF-8") from err
+    except RecursionError as err:
+        raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels") from err
+    except json.JSONDecodeError as err:
+        raise BadRequest(f"body is not JSON: {err.msg} at {err.pos}") from err
+    if depth(payload) > MAX_DEPTH:
+        raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels")
+    raw = payload.get("events") if isinstance(payload, dict) else None
+    if not isinstance(raw, list):
+        raise BadRequest("no events list")
+    return [event for event in map(_event, raw) if event is not None]
+
+
+def depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively, no recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        node, level = todo.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                todo += [(child, level + 1) for child in (
+                    node.values() if isinstance(node, dict) else node)]
+    return deepest
+
+
+def _event(item: Any) -> Event | None:
+    try:
+        return Event.from_dict(item)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        log.warning("skipped a webhook event that does not parse")
+        return None
+
+
+def _ctx(services: Services, event: Event) -> Ctx:
+    source = event.source
+    user_id = getattr(source, "user_id", None) or ""
+    return Ctx(user_id=user_id, chat=getattr(source, "type", "user") or "user", services=services)
+
+
+def on_message(ctx: Ctx, event: MessageEvent) -> list[m.Message]:
+    """Text goes to the commands; a location to the facilities; other kinds get a hint 1:1."""
+    message = event.message
+    if isinstance(message, LocationMessageContent) and ctx.chat == "user":
+        return facilities.on_location(ctx, message.latitude, message.longitude)
+    if not isinstance(message, TextMessageContent):
+        return [m.text(HINT)] if ctx.chat == "user" else []
+    text, mentioned = strip_mention(message)
+    if ctx.chat != "user" and not (mentioned or starts_with_command(text)):
+        return []
+    log.info("text from %s in %s chat", mask(ctx.user_id), ctx.chat)
+    return handle_text(ctx, text, addressed=ctx.chat == "user" or mentioned)
+
+
+def strip_mention(message: TextMessageContent) -> tuple[str, bool]:
+    """The text without the bot's @mention, and whether the bot was mentioned."""
+    text = message.text
+    mentionees = message.mention.mentionees if message.mention else []
+    mine = [x for x in mentionees if getattr(x, "is_self", False)]
+    for x in sorted(mine, key=lambda x: x.index, reverse=True):
+        text = text[: x.index] + text[x.index + x.length:]
+    return text, bool(mine)
+
+
+def on_postback(ctx: Ctx, event: PostbackEvent) -> list[m.Message]:
+    """Postback data is a command line, so buttons and typed text share one path."""
+    return handle_text(ctx, event.postback.data, addressed=True)
+
+
+def on_follow(ctx: Ctx, event: FollowEvent) -> list[m.Message]:
+    """Greet a new friend with the welcome message from settings."""
+    welcome = ctx.org.settings.get("welcome_message") or "友だち追加ありがとうございます。"
+    return [m.text(welcome, [m.message_action("イベント"), m.message_action("ヘルプ")])]
+
+
+def on_join(ctx: Ctx, event: JoinEvent) -> list[m.Message]:
+    """Say how to talk to the bot in a group."""
+    return [m.text("招待ありがとうございます。グループでは「イベント」「予定」などのコマンドか、"
+                   "メンションで話しかけてください。")]
+
+
+EVENT_HANDLERS: dict[type, Callable[[Ctx, Any], list[m.Message]]] = {
+    MessageEvent: on_message,
+    PostbackEvent: on_postback,
+    FollowEvent: on_follow,
+    JoinEvent: on_join,
+}
+
+
+def dispatch(services: Services, event: Event) -> list[m.Message]:
+    """Find the handler for the event's type; other types are acknowledged silently."""
+    handler = EVENT_HANDLERS.get(type(event))
+    if handler is None:
+        log.debug("no handler for %s", getattr(event, "type", type(event).__name__))
+        return []
+    return handler(_ctx(services, event), event)
