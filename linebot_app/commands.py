@@ -21,6 +21,9 @@ from linebot_app import messages as m
 from linebot_app.context import Ctx
 from sheets.dates import fold
 
+NO_USER_ID = ("この操作には、ボットを友だち追加して 1 対 1 のトークで話しかけてください。"
+              "(このトークからは、あなたを見分けられないため)")
+
 Handler = Callable[[Ctx, list[str]], list[m.Message]]
 Flow = Callable[[Ctx, str, dict[str, Any]], "list[m.Message] | str"]
 
@@ -33,6 +36,7 @@ class Command:
     handler: Handler
     usage: str
     admin: bool = False
+    public: bool = False  # answers people LINE gives no userId (public information only)
 
 
 def show_help(ctx: Ctx, args: list[str]) -> list[m.Message]:
@@ -55,12 +59,12 @@ def reload_sheets(ctx: Ctx, args: list[str]) -> list[m.Message]:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command(("ヘルプ", "使い方", "help"), show_help, "ヘルプ / help: この説明"),
+    Command(("ヘルプ", "使い方", "help"), show_help, "ヘルプ / help: この説明", public=True),
     Command(("イベント", "イベント一覧", "events"), events.list_events,
-            "イベント / events: 開催予定のイベント"),
-    Command(("詳細", "details"), events.details, "詳細 / details [ID]: イベントの詳細"),
+            "イベント / events: 開催予定のイベント", public=True),
+    Command(("詳細", "details"), events.details, "詳細 / details [ID]: イベントの詳細", public=True),
     Command(("予定", "スケジュール", "schedule"), events.schedule,
-            "予定 / schedule [ID|4/30|今日|明日]: タイムテーブル"),
+            "予定 / schedule [ID|4/30|今日|明日]: タイムテーブル", public=True),
     Command(("参加登録", "登録", "申込", "register"), registration.register,
             "参加登録 / register [ID] [参加|見学] [初心者|経験者]"),
     Command(("キャンセル", "cancel"), registration.cancel, "キャンセル / cancel [ID]: 登録の取り消し"),
@@ -112,7 +116,7 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
     """Route one message: an open conversation, a command, or the FAQ."""
     words = split(text)
     whole = lookup(text)
-    conv = ctx.services.state.conversation(ctx.user_id)
+    conv = ctx.services.state.conversation(ctx.user_id) if ctx.user_id else None
     if conv and conv.get("flow") in FLOWS and whole is None:
         result = FLOWS[conv["flow"]](ctx, text, conv)
         return handle_text(ctx, result) if isinstance(result, str) else result
@@ -128,6 +132,8 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
 
 def run(ctx: Ctx, command: Command, args: list[str]) -> list[m.Message]:
     """Run a command, refusing admin commands to non-admins and outside 1:1 chats."""
+    if not ctx.user_id and not command.public:
+        return [m.text(NO_USER_ID)]
     if command.admin and (ctx.chat != "user" or not ctx.is_admin):
         return [m.text("権限がありません")]
     return command.handler(ctx, args)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -10,7 +12,6 @@ from typing import Protocol
 from linebot_app.delivery import Deliverer
 from linebot_app.messages import Message
 from linebot_app.state import State
-from sheets.dates import fold
 from sheets.schema import Organizer
 from sheets.store import Store
 
@@ -21,6 +22,16 @@ class Line(Protocol):
     def push(self, to: str, messages: list[Message], key: str) -> bool: ...
     def multicast(self, to: list[str], messages: list[Message], key: str) -> bool: ...
     def display_name(self, user_id: str) -> str: ...
+
+
+USER_ID = re.compile(r"U[0-9a-f]{32}")
+
+
+def admin_ids(settings: dict[str, str]) -> set[str]:
+    """The well-formed LINE user ids in settings.admin_user_ids; blank or malformed ones are
+    ignored (check reports them)."""
+    listed = unicodedata.normalize("NFKC", settings.get("admin_user_ids", "")).replace("、", ",")
+    return {x.strip() for x in listed.split(",") if USER_ID.fullmatch(x.strip())}
 
 
 def system_now() -> dt.datetime:
@@ -78,6 +89,5 @@ class Ctx:
 
     @property
     def is_admin(self) -> bool:
-        """Whether this user is listed in settings.admin_user_ids."""
-        listed = self.org.settings.get("admin_user_ids", "")
-        return fold(self.user_id) in {fold(x) for x in listed.replace("、", ",").split(",")}
+        """Whether this user is listed in settings.admin_user_ids (blank entries never match)."""
+        return bool(self.user_id) and self.user_id in admin_ids(self.org.settings)

@@ -9,7 +9,7 @@ from ulid import ULID
 
 from linebot_app import answers
 from linebot_app import messages as m
-from linebot_app.context import Ctx
+from linebot_app.context import Ctx, admin_ids
 from linebot_app.delivery import Delivery
 from sheets.dates import fold
 from sheets.surveys import Question, Survey
@@ -258,8 +258,7 @@ def nudge(ctx: Ctx, args: list[str]) -> list[m.Message]:
 
 def _audience(ctx: Ctx, survey: Survey) -> list[str]:
     if survey.audience == "admins":
-        listed = ctx.org.settings.get("admin_user_ids", "")
-        return [u.strip() for u in listed.replace("、", ",").split(",") if u.strip()]
+        return sorted(admin_ids(ctx.org.settings))
     regs = ctx.services.store.registrations()
     if survey.audience.startswith("registrants:"):
         event_id = fold(survey.audience.split(":", 1)[1])
