@@ -93,6 +93,10 @@ FLOWS: dict[str, Flow] = {
     "consent": registration.consent_answer,
     "survey": surveys.answer,
 }
+REPEAT: dict[str, Callable[[Ctx, dict[str, Any]], list[m.Message]]] = {
+    "consent": registration.repeat_consent,
+    "survey": surveys.repeat,
+}
 _BY_NAME = {fold(name): command for command in COMMANDS for name in command.names}
 
 
@@ -116,18 +120,33 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
     """Route one message: an open conversation, a command, or the FAQ."""
     words = split(text)
     whole = lookup(text)
-    conv = ctx.services.state.conversation(ctx.user_id) if ctx.user_id else None
-    if conv and conv.get("flow") in FLOWS and whole is None:
-        result = FLOWS[conv["flow"]](ctx, text, conv)
-        return handle_text(ctx, result) if isinstance(result, str) else result
     command = whole or (lookup(words[0]) if words else None)
+    args = words[1:] if whole is None else []
+    conv = (ctx.services.state.conversation(ctx.user_id) or surveys.restore_interrupted(ctx)
+            if ctx.user_id else None)
+    if conv and conv.get("flow") in FLOWS:
+        if command is not None and command.handler is surveys.resume:
+            return REPEAT[conv["flow"]](ctx, conv)
+        if command is None:
+            result = FLOWS[conv["flow"]](ctx, text, conv)
+            return handle_text(ctx, result) if isinstance(result, str) else result
+        return interrupt(ctx, conv, command, args)
     if command is not None:
-        if conv:
-            ctx.services.state.end_conversation(ctx.user_id)
-        return run(ctx, command, words[1:] if whole is None else [])
+        return run(ctx, command, args)
     if not addressed or not words:
         return []
     return facilities.by_category(ctx, text) or faq.answer(ctx, text)
+
+
+def interrupt(ctx: Ctx, conv: dict[str, Any], command: Command, args: list[str]) -> list[m.Message]:
+    """A command during a conversation runs, and the conversation is kept to continue."""
+    replies = run(ctx, command, args)
+    if conv["flow"] != "survey":
+        return replies  # consent stays pending; only registration asks for it again
+    if ctx.services.state.conversation(ctx.user_id) != conv:  # the command began another one
+        surveys.keep_paused(ctx, conv, interrupted=True)
+        return replies
+    return m.with_quick(replies, m.message_action("再開", surveys.CONTINUE))
 
 
 def run(ctx: Ctx, command: Command, args: list[str]) -> list[m.Message]:

@@ -78,6 +78,16 @@ def text(body: str, quick: list[dict[str, Any]] | None = None) -> Message:
     return msg
 
 
+def with_quick(messages: list[Message], action: dict[str, Any]) -> list[Message]:
+    """The messages with one more quick reply on the last (it replaces the 13th when full)."""
+    if not messages:
+        return [text("…", [action])]
+    last = dict(messages[-1])
+    items = list((last.get("quickReply") or {}).get("items", []))[: MAX_QUICK_REPLY - 1]
+    last["quickReply"] = {"items": [*items, {"type": "action", "action": action}]}
+    return [*messages[:-1], last]
+
+
 def flex(alt: str, contents: dict[str, Any], quick: list[dict[str, Any]] | None = None) -> Message:
     """A Flex message around one bubble or a carousel."""
     if contents.get("type") == "carousel":

@@ -231,6 +231,11 @@ def ask_consent(ctx: Ctx, then: str) -> list[m.Message]:
                    "同意いただける場合は「同意する」を押してください。", quick)]
 
 
+def repeat_consent(ctx: Ctx, conv: dict[str, Any]) -> list[m.Message]:
+    """再開 while the privacy notice waits: show it again."""
+    return ask_consent(ctx, str(conv.get("then") or "参加登録"))
+
+
 def consent_answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message] | str:
     """The answer to the privacy notice: a command line to run next, or a reply."""
     key = fold(text)

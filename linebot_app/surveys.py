@@ -16,6 +16,7 @@ from sheets.surveys import Question, Survey
 
 PAUSE_SECONDS = 24 * 3600
 BACK, QUIT, SKIP, SEND, FIX = "戻る", "やめる", "スキップ", "送信", "修正"
+CONTINUE = "アンケートの続き"
 
 
 def _paused_key(user_id: str) -> str:
@@ -84,8 +85,38 @@ def resume(ctx: Ctx, args: list[str]) -> list[m.Message]:
     survey = find(ctx, conv["survey"]) if conv else None
     if conv is None or survey is None:
         return [m.text("再開できるアンケートはありません。「アンケート」で一覧を表示します。")]
+    conv.pop("interrupted", None)
     state.end_conversation(_paused_key(ctx.user_id))
     return [m.text(f"「{survey.title}」の続きから始めます。"), *_step(ctx, survey, conv)]
+
+
+def repeat(ctx: Ctx, conv: dict[str, Any]) -> list[m.Message]:
+    """再開 during an open survey: ask the current question (or show the summary) again."""
+    survey = find(ctx, conv.get("survey", ""))
+    if survey is None:
+        ctx.services.state.end_conversation(ctx.user_id)
+        return [m.text("このアンケートは終了しました。")]
+    if conv.get("mode") == "fix":
+        return [question_message(survey, conv["pos"])]
+    return [m.text(f"「{survey.title}」の続きです。"), *_step(ctx, survey, conv)]
+
+
+def keep_paused(ctx: Ctx, conv: dict[str, Any], interrupted: bool = False) -> None:
+    """Keep a survey aside for 24 h; one another conversation interrupted comes back by itself
+    once that conversation ends, and one left with やめる waits for 再開."""
+    saved = {**conv, "interrupted": interrupted}
+    ctx.services.state.save_conversation(_paused_key(ctx.user_id), saved, ttl=PAUSE_SECONDS)
+
+
+def restore_interrupted(ctx: Ctx) -> dict[str, Any] | None:
+    """The survey an ended conversation had interrupted, open again (None when there is none)."""
+    state = ctx.services.state
+    conv = state.conversation(_paused_key(ctx.user_id))
+    if not conv or not conv.pop("interrupted", False):
+        return None
+    state.save_conversation(ctx.user_id, conv)
+    state.end_conversation(_paused_key(ctx.user_id))
+    return conv
 
 
 def _skipped(q: Question, got: dict[str, str]) -> bool:
@@ -164,9 +195,8 @@ def answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message]:
 
 
 def _pause(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
-    state = ctx.services.state
-    state.save_conversation(_paused_key(ctx.user_id), conv, ttl=PAUSE_SECONDS)
-    state.end_conversation(ctx.user_id)
+    keep_paused(ctx, conv)
+    ctx.services.state.end_conversation(ctx.user_id)
     return [m.text(f"「{survey.title}」を中断しました。24時間以内なら「再開」で続きから答えられます。",
                    [m.message_action("再開")])]
 

@@ -1,0 +1,62 @@
+"""A command, a rich-menu tap or a postback during a survey runs, and the survey's answers are kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import BotHarness
+from tests.test_surveys import TELEMED, _rows
+
+U1 = "U" + "1" * 32
+MENU = [a["action"]["text"] for a in json.loads(
+    (Path(__file__).resolve().parent.parent / "deploy" / "richmenu.json").read_text())["areas"]]
+
+
+def _quick_labels(bot: BotHarness) -> list[str]:
+    last = bot.line.replies[-1][1][-1]
+    return [i["action"]["label"] for i in last.get("quickReply", {}).get("items", [])]
+
+
+def test_every_rich_menu_tap_mid_survey_keeps_every_answer(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    for text in TELEMED[:5]:
+        bot.say(text, user=U1)
+    for word in MENU:
+        assert bot.say(word, user=U1), word
+        if word == "参加登録":  # the privacy notice takes over; the survey waits for 再開
+            assert "同意" in bot.say("同意しない", user=U1)[0]
+        else:
+            assert "アンケートの続き" in _quick_labels(bot), word
+    resumed = bot.say("再開", user=U1)
+    assert "(6/" in resumed[-1], resumed
+    for text in TELEMED[5:]:
+        bot.say(text, user=U1)
+    assert "ありがとう" in bot.say("送信", user=U1)[0]
+    (row,) = _rows(bot, "answers_telemed")
+    assert row["postal_code"] == "650-0001" and row["phone"] == "078-123-4567"
+    assert row["since"] == "2026-04-01"
+
+
+def test_a_carousel_postback_mid_survey_runs_and_keeps_the_survey(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    bot.say(TELEMED[0], user=U1)
+    reply = bot.tap("詳細 E2", user=U1)
+    assert "【" in reply[0] and "アンケートの続き" in _quick_labels(bot)
+    assert "(2/" in bot.say("再開", user=U1)[-1]
+
+
+def test_resume_mid_survey_repeats_the_current_question(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    asked = bot.say(TELEMED[0], user=U1)
+    again = bot.say("resume", user=U1)
+    assert again[-1] == asked[-1]
+    assert "ありません" not in " ".join(again)
+
+
+def test_consent_pending_blocks_only_registration(bot: BotHarness) -> None:
+    assert "同意" in bot.say("参加登録 E2 参加 初心者", user=U1)[0]
+    assert "【" in bot.tap("詳細 E2", user=U1)[0]
+    assert "📅" in bot.say("予定 E2", user=U1)[0]
+    assert "同意" in bot.say("参加登録 E2", user=U1)[0]
+    assert "参加の形" in " ".join(bot.say("同意する", user=U1))  # the latest request goes on
