@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from statistics import mean
 
@@ -95,10 +96,12 @@ def announce(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if len(args) < 2:
         return [m.text("お知らせの本文を続けて書いてください(例: お知らせ E2 会場が変わりました)。")]
     people = [r.user_id for r in _regs(ctx, event) if r.active]
-    body = f"【お知らせ】{event.title}\n" + " ".join(args[1:])
+    parts = re.split(r"\s+", ctx.text.strip(), maxsplit=2)  # command, event, the text as typed
+    text = parts[2] if len(parts) == 3 else " ".join(args[1:])
+    body = f"【お知らせ】{event.title}\n{text}"
     sent = ctx.services.deliveries.deliver(Delivery(
         f"announce:{event.id}:{ULID()}", event.id, "announcement", people, [m.text(body)],
-        " ".join(args[1:])[:100]))
+        " ".join(text.split())[:100]))
     return [m.text(f"お知らせを{sent}名に送りました。")]
 
 

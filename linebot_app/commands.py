@@ -118,6 +118,7 @@ def starts_with_command(text: str) -> bool:
 
 def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Message]:
     """Route one message: an open conversation, a command, or the FAQ."""
+    ctx.text = text
     words = split(text)
     whole = lookup(text)
     command = whole or (lookup(words[0]) if words else None)

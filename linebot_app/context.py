@@ -70,6 +70,7 @@ class Ctx:
     user_id: str
     chat: str
     services: Services
+    text: str = ""  # the message as typed, line breaks kept (for お知らせ)
     _org: Organizer | None = field(default=None, repr=False)
 
     @property

@@ -231,7 +231,9 @@ def _take(ctx: Ctx, survey: Survey, conv: dict[str, Any], text: str) -> list[m.M
 def submit(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
     """Write the confirmed response: a new row, or an update when editing is allowed."""
     state, store = ctx.services.state, ctx.services.store
-    got = {q.key: answers.stored(q, conv["answers"].get(q.key, "")) for q in survey.questions}
+    given = conv["answers"]  # an answer a later fix made skipped is not stored
+    got = {q.key: "" if _skipped(q, given) else answers.stored(q, given.get(q.key, ""))
+           for q in survey.questions}
     context = conv.get("context") or {}
     progress = _progress_id(survey, context)
     existing = state.survey_row(progress, ctx.user_id)

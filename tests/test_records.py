@@ -1,0 +1,29 @@
+"""What is stored is what the person confirmed, and what the organizer typed."""
+
+from __future__ import annotations
+
+from tests.conftest import ADMIN, BotHarness
+from tests.test_surveys import TELEMED, _rows
+
+U1 = "U" + "1" * 32
+
+
+def test_a_fix_that_skips_later_questions_removes_their_answers(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    for text in TELEMED:
+        bot.say(text, user=U1)
+    bot.say("修正 6", user=U1)
+    summary = bot.say("いいえ", user=U1)[-1]
+    assert "2026-04-01" not in summary  # the confirmed summary no longer shows the skipped ones
+    bot.say("送信", user=U1)
+    (row,) = _rows(bot, "answers_telemed")
+    assert row["since"] in (None, "") and row["patients"] in (None, "")
+    assert row["institution"] == TELEMED[0]
+
+
+def test_announce_keeps_the_organizers_line_breaks(bot: BotHarness) -> None:
+    bot.consent(U1)
+    bot.say("参加登録 E2 参加 初心者", user=U1)
+    bot.say("お知らせ E2 会場が変わりました。\n新しい会場: 5階 大会議室\n\n持ち物も確認を", user=ADMIN)
+    assert bot.line.received(U1)[-1].endswith(
+        "会場が変わりました。\n新しい会場: 5階 大会議室\n\n持ち物も確認を")
