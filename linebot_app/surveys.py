@@ -58,12 +58,28 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
 def begin(ctx: Ctx, survey: Survey, context: dict[str, str], intro: str) -> list[m.Message]:
     """Start a survey; context (e.g. the event) goes into the row with the answers."""
     progress = _progress_id(survey, context)
-    if ctx.services.state.survey_row(progress, ctx.user_id) and not survey.editable:
+    earlier = ctx.services.state.survey_row(progress, ctx.user_id)
+    if earlier and not survey.editable:
         return [m.text(f"「{survey.title}」の回答はすでに受け付けています。ありがとうございました。")]
     conv = {"flow": "survey", "survey": survey.id, "pos": 0, "answers": {}, "trail": [],
             "mode": "ask", "context": context}
     ctx.services.state.survey_started(progress, ctx.user_id)
+    if earlier:
+        conv["answers"], conv["mode"] = _earlier_answers(ctx, survey, earlier), "edit?"
+        ctx.services.state.save_conversation(ctx.user_id, conv)
+        return [m.text(intro), EDIT_PROMPT]
     return [m.text(intro), *_step(ctx, survey, conv)]
+
+
+EDIT_PROMPT = m.text("前回の回答を修正しますか?「はい」で前回の答えから始めます"
+                     "(「スキップ」で前回の答えのままにできます)。",
+                     [m.message_action("はい"), m.message_action(QUIT)])
+
+
+def _earlier_answers(ctx: Ctx, survey: Survey, row_id: str) -> dict[str, str]:
+    """The answers of the row this user sent before, as the conversation holds them."""
+    row = next((r for r in ctx.services.store.rows(survey.sheet) if r.get("id") == row_id), {})
+    return {q.key: str(row[q.key]) for q in survey.questions if row.get(q.key) not in (None, "")}
 
 
 def _progress_id(survey: Survey, context: dict[str, str]) -> str:
@@ -98,6 +114,8 @@ def repeat(ctx: Ctx, conv: dict[str, Any]) -> list[m.Message]:
         return [m.text("このアンケートは終了しました。")]
     if conv.get("mode") == "fix":
         return [question_message(survey, conv["pos"])]
+    if conv.get("mode") == "edit?":
+        return [EDIT_PROMPT]
     return [m.text(f"「{survey.title}」の続きです。"), *_step(ctx, survey, conv)]
 
 
@@ -191,6 +209,11 @@ def answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message]:
         return _step(ctx, survey, conv)
     if conv["mode"] == "review":
         return _review(ctx, survey, conv, key)
+    if conv["mode"] == "edit?":
+        if key not in answers.YES:
+            return [EDIT_PROMPT]
+        conv["mode"] = "ask"
+        return _step(ctx, survey, conv)
     return _take(ctx, survey, conv, text)
 
 
@@ -216,7 +239,8 @@ def _review(ctx: Ctx, survey: Survey, conv: dict[str, Any], key: str) -> list[m.
 def _take(ctx: Ctx, survey: Survey, conv: dict[str, Any], text: str) -> list[m.Message]:
     q = survey.questions[conv["pos"]]
     try:
-        value = "" if fold(text) == SKIP and not q.required else answers.check(q, text)
+        skip = fold(text) == SKIP and (not q.required or q.key in conv["answers"])
+        value = conv["answers"].get(q.key, "") if skip else answers.check(q, text)
     except answers.Invalid as err:
         return [m.text(f"もう一度お願いします: {err}"), question_message(survey, conv["pos"])]
     conv["answers"][q.key] = value

@@ -27,3 +27,21 @@ def test_announce_keeps_the_organizers_line_breaks(bot: BotHarness) -> None:
     bot.say("お知らせ E2 会場が変わりました。\n新しい会場: 5階 大会議室\n\n持ち物も確認を", user=ADMIN)
     assert bot.line.received(U1)[-1].endswith(
         "会場が変わりました。\n新しい会場: 5階 大会議室\n\n持ち物も確認を")
+
+
+def _feedback(bot: BotHarness, *answers: str) -> list[str]:
+    replies = [bot.say(text, user=U1) for text in answers]
+    return replies[-1]
+
+
+def test_a_second_feedback_edits_the_first_and_a_skip_keeps_the_earlier_answer(
+        bot: BotHarness) -> None:
+    bot.say("感想 E1", user=U1)
+    _feedback(bot, "4", "とてもよかった", "スキップ", "スキップ", "送信")
+    assert "前回の回答を修正しますか" in bot.say("感想 E1", user=U1)[-1]
+    assert "満足度" in bot.say("はい", user=U1)[-1]
+    summary = _feedback(bot, "スキップ", "スキップ", "会議録の要約", "スキップ")[-1]
+    assert "4" in summary and "とてもよかった" in summary and "会議録の要約" in summary
+    bot.say("送信", user=U1)
+    (row,) = [r for r in _rows(bot, "feedback") if r["user_id"] == U1]
+    assert (row["rating"], row["impression"], row["use_cases"]) == (4, "とてもよかった", "会議録の要約")

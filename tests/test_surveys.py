@@ -173,7 +173,7 @@ def test_answering_twice_is_refused_unless_editable(bot: BotHarness) -> None:
     wb.save(bot.settings.workbook_path)
     bot.store.reload()
     bot.say("アンケート telemed", user=U1)
-    _answer_all(bot, U1, ["改名クリニック", *TELEMED[1:], "送信"])
+    _answer_all(bot, U1, ["はい", "改名クリニック", *TELEMED[1:], "送信"])
     rows = _rows(bot, "answers_telemed")
     assert len(rows) == 1 and rows[0]["institution"] == "改名クリニック"
 
