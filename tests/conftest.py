@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import socket
 import threading
 import traceback
@@ -77,7 +78,10 @@ def fixture_path(*parts: str) -> Path:
     """A file under ../shared/fixtures, or skip the test saying why."""
     path = FIXTURES.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared fixtures not found at {path}")
+        reason = f"shared fixtures not found at {path}"
+        if os.environ.get("REQUIRE_FIXTURES") == "1":
+            pytest.fail(f"{reason} (REQUIRE_FIXTURES=1)", pytrace=False)
+        pytest.skip(reason)
     return path
 
 
@@ -275,6 +279,8 @@ def build_harness(tmp: Path, spec: SpecChecker | None = None, **env: str) -> Bot
 def bot(tmp_path: Path) -> Iterator[BotHarness]:
     """A bot whose every sent message is checked against LINE's schema when it is there."""
     spec_file = FIXTURES / "line-openapi" / "messaging-api.yml"
+    if os.environ.get("REQUIRE_FIXTURES") == "1":
+        fixture_path("line-openapi", "messaging-api.yml")  # fails instead of losing validation
     harness = build_harness(tmp_path, SpecChecker(spec_file) if spec_file.exists() else None)
     yield harness
     assert harness.line.violations == []

@@ -8,11 +8,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from emulator.server import create_emulator
-from tests.conftest import FIXTURES, LiveServer
+from tests.conftest import FIXTURES, LiveServer, fixture_path
 
 CASSETTES = FIXTURES / "gspread-cassettes"
 SHEETS = "https://sheets.googleapis.com"
@@ -143,8 +142,7 @@ def _adopt_sheet_ids(emulator: Any, got: dict[str, Any], want: dict[str, Any]) -
 
 
 def test_emulator_answers_like_google_for_every_endpoint_we_use() -> None:
-    if not CASSETTES.is_dir():
-        pytest.skip(f"gspread cassettes not found at {CASSETTES}")
+    fixture_path("gspread-cassettes")  # skips (or fails with REQUIRE_FIXTURES=1) without them
     app = create_emulator(read_quota=10**6, write_quota=10**6)
     seen: Counter = Counter()
     failures: list[str] = []
