@@ -156,6 +156,21 @@ class LineClient:
         return False
 
 
+def sdk_model_errors(schema: str, body: Any) -> list[str]:
+    """Validation by the SDK's own request model (which carries LINE's max_items), for when
+    LINE's OpenAPI file is not at hand; [] for a body the model accepts."""
+    from linebot.v3 import messaging
+
+    model = getattr(messaging, schema, None)
+    if model is None or not hasattr(model, "from_dict"):
+        return []
+    try:
+        model.from_dict(body)
+    except (ValueError, TypeError, AttributeError) as err:
+        return [f"(SDK {schema}) {' '.join(str(err).split())[:300]}"]
+    return []
+
+
 def _reason(err: Exception) -> str:
     body = getattr(err, "body", None)
     return str(body)[:300] if body else type(err).__name__

@@ -125,6 +125,7 @@ def test_invalid_message_is_refused_and_shown_as_a_violation(sim: Sim) -> None:
     page = requests.get(f"{sim.url}/simulator/api/history", params={"user": STAFF_A},
                         timeout=10).json()
     assert page["validating"] and page["violations"][0]["endpoint"] == "reply"
+    assert page["validation"].startswith("LINE OpenAPI" if sim.platform.api_spec else "line-bot-sdk")
     sim.platform.violations.clear()
 
 
@@ -173,3 +174,12 @@ def test_page_is_in_japanese(sim: Sim) -> None:
     html = requests.get(f"{sim.url}/simulator", timeout=10).text
     assert 'lang="ja"' in html and "ユーザーを選ぶ" in html
     assert dt.date.today()  # the page needs no server-side date
+
+
+def test_without_the_openapi_file_the_sdk_models_still_refuse_bad_messages() -> None:
+    platform = Platform(secret="s", token="t", webhook_url=None)
+    platform.api_spec = None  # as on a clone without ../shared
+    bad = {"replyToken": "r", "messages": [{"type": "text", "text": "x"}] * 6}
+    assert platform.check("reply", "ReplyMessageRequest", bad)
+    assert platform.check("reply", "ReplyMessageRequest", {**bad, "messages": bad["messages"][:5]}) == []
+    assert platform.validation.startswith("line-bot-sdk")

@@ -55,7 +55,7 @@ def history() -> Response:
     after = request.args.get("after", default=0, type=int)
     return jsonify({"entries": platform.history(request.args.get("user", ""), after),
                     "violations": platform.violations[-50:],
-                    "validating": platform.api_spec is not None})
+                    "validating": True, "validation": platform.validation})
 
 
 @bp.get("/api/calls")

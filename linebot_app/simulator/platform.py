@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from ulid import ULID
 
+from linebot_app.line_client import sdk_model_errors
 from linebot_app.simulator.openapi import SpecChecker, limit_errors
 from sheets.sample import SIM_ORGANIZER_ID
 
@@ -86,6 +87,13 @@ class Platform:
         self.api_spec = SpecChecker(api) if api else None
         self.webhook_spec = SpecChecker(hook) if hook else None
         self._preset_richmenu()
+        log.info("simulator validates Messaging API requests with %s", self.validation)
+
+    @property
+    def validation(self) -> str:
+        """Which validation is active: LINE's OpenAPI file, or the SDK's request models."""
+        return (f"LINE OpenAPI ({self.api_spec.path})" if self.api_spec
+                else "line-bot-sdk request models (OpenAPI file not found)")
 
     def _preset_richmenu(self) -> None:
         """Show the repo's menu from the start, as if `python -m linebot_app richmenu` had run."""
@@ -120,8 +128,9 @@ class Platform:
     def check(self, endpoint: str, schema: str | None, body: Any) -> list[str]:
         """Validate a request body; violations are kept for the page and the tests."""
         problems = []
-        if self.api_spec and schema:
-            problems = self.api_spec.errors(schema, body)
+        if schema:
+            problems = (self.api_spec.errors(schema, body) if self.api_spec
+                        else sdk_model_errors(schema, body))
         problems += limit_errors(body) if isinstance(body, dict) else []
         if problems:
             with self._lock:

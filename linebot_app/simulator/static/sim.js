@@ -162,10 +162,10 @@ function renderEntry(entry) {
   renderQuick(entry.payload[entry.payload.length - 1] || {});
 }
 
-function renderViolations(list, validating) {
-  $("validating").textContent = validating
-    ? "送信されたメッセージを messaging-api.yml で検証しています。"
-    : "仕様ファイルが見つからないため、検証は無効です。";
+function renderViolations(list, validation) {
+  $("validating").textContent = validation.startsWith("LINE OpenAPI")
+    ? "送信されたメッセージを LINE の messaging-api.yml で検証しています。"
+    : "messaging-api.yml が見つからないため、line-bot-sdk のリクエストモデルと文字数の上限で検証しています。";
   const ul = $("violations");
   ul.innerHTML = "";
   if (!list.length) { ul.appendChild(el("li", "ok", "違反はありません")); return; }
@@ -179,7 +179,7 @@ async function poll() {
   if (user !== state.user) return;
   data.entries.forEach((e) => { if (e.seq > state.after) { renderEntry(e); state.after = e.seq; } });
   if (data.entries.length) $("messages").scrollTop = $("messages").scrollHeight;
-  renderViolations(data.violations, data.validating);
+  renderViolations(data.violations, data.validation);
 }
 
 $("composer").addEventListener("submit", (ev) => {
