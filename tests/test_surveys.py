@@ -317,8 +317,9 @@ def test_random_surveys_and_answer_sequences(bot: BotHarness, shape, moves) -> N
         reply = bot.say(move, user=user)
         assert reply or not move.split()  # every non-blank line is answered: nothing crashed
     bot.store.drain(seconds=5)
-    for row in bot.store.rows("answers_rand"):
-        assert row["user_id"] == user or row["user_id"]
+    mine = [row for row in bot.store.rows("answers_rand") if row["user_id"] == user]
+    assert len(mine) <= 1  # one confirmed row per respondent, however the moves went
+    for row in mine:
         for question in questions:
             value = row.get(question.key, "")
             if value != "":
