@@ -91,4 +91,4 @@ class Ctx:
     @property
     def is_admin(self) -> bool:
         """Whether this user is listed in settings.admin_user_ids (blank entries never match)."""
-        return bool(self.user_id) and self.user_id in admin_ids(self.org.settings)
+        return self.user_id in admin_ids(self.org.settings)

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
-from linebot_app.core import BadRequest, Bot, InvalidSignature
+from linebot_app.core import BadRequest, Bot
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -19,10 +19,7 @@ def callback() -> Response:
     body = request.get_data()  # larger than MAX_CONTENT_LENGTH: 413 from Werkzeug
     try:
         bot.handle(body, request.headers.get("X-Line-Signature", ""))
-    except InvalidSignature as err:
+    except BadRequest as err:  # a bad signature, or a signed body that cannot be used
         log.warning("webhook refused: %s", err)
-        return Response(str(err), status=400)
-    except BadRequest as err:
-        log.warning("signed webhook body refused: %s", err)
         return Response(str(err), status=400)
     return Response("OK", status=200)
