@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime as dt
 import json
 import logging
 import os
 import socket
+import tempfile
 import threading
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import requests
@@ -22,9 +26,8 @@ from werkzeug.serving import make_server
 from emulator.server import create_emulator
 from linebot_app import create_app
 from linebot_app.config import Settings
-from linebot_app.messages import fit
-from linebot_app.simulator.openapi import SpecChecker, limit_errors
-from linebot_app.simulator.platform import sign
+from linebot_app.simulator.openapi import SpecChecker
+from linebot_app.simulator.platform import Platform, sign
 from linebot_app.wiring import build_backend
 from sheets.init_sheet import initialize
 from sheets.outbox import Outbox
@@ -41,7 +44,29 @@ TODAY = dt.date(2026, 12, 1)
 ADMIN = "U" + "0" * 28 + "a001"
 
 
+T = TypeVar("T")
+
 HANDLER_ERRORS: list[tuple[BaseException, Any]] = []
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, every: float = 0.05) -> T:
+    """Call check until it returns something truthy without failing an assert; return that.
+
+    The one way tests wait for something: past timeout seconds the test fails, naming the last
+    falsy result or assertion.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+            last = f"it returned {value!r}"
+        except AssertionError as err:
+            last = f"it failed: {err}"
+        if time.monotonic() >= deadline:
+            pytest.fail(f"not true within {timeout:g}s: {last}")
+        time.sleep(every)
 
 
 def record_error(error: BaseException, event: Any) -> None:
@@ -106,7 +131,13 @@ class Clock:
 
 @dataclass
 class RecordingLine:
-    """A fake Messaging API client that records what the bot sends and checks it."""
+    """A fake Messaging API client: it records exactly what the bot hands it, unchanged.
+
+    Fitting messages to LINE's limits is the real client's job, so nothing here trims or
+    splits. Each message is still checked on its own with the simulator's validator (LINE's
+    OpenAPI file, else the SDK's models); limits of a whole request (five messages, 5,000
+    UTF-16 units a text) are for tests that drive the real client against the simulator.
+    """
 
     spec: SpecChecker | None = None
     replies: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
@@ -116,27 +147,32 @@ class RecordingLine:
     retry_keys: set[str] = field(default_factory=set)
     fail_on_call: int | None = None  # raise on this (1-based) multicast, after LINE took it
 
-    def _check(self, schema: str, body: dict[str, Any]) -> None:
-        found = limit_errors(body) + (self.spec.errors(schema, body) if self.spec else [])
-        self.violations += found
+    def __post_init__(self) -> None:
+        self._platform = Platform(secret=SECRET, token=TOKEN)
+        self._platform.api_spec = self.spec  # None: the SDK's models, as the simulator does
+
+    def _check(self, messages: list[dict[str, Any]]) -> None:
+        for n, message in enumerate(messages):
+            found = self._platform.check("message", "Message", message)
+            self.violations += [f"messages[{n}]{p}" for p in found]
 
     def reply(self, token: str, messages: list[dict[str, Any]]) -> bool:
-        messages = fit(messages)
-        self._check("ReplyMessageRequest", {"replyToken": token, "messages": messages})
+        messages = copy.deepcopy(messages)
+        self._check(messages)
         self.replies.append((token, messages))
         return True
 
     def push(self, to: str, messages: list[dict[str, Any]], key: str) -> bool:
-        messages = fit(messages)
-        self._check("PushMessageRequest", {"to": to, "messages": messages})
+        messages = copy.deepcopy(messages)
+        self._check(messages)
         if key not in self.retry_keys:  # LINE answers 409 to a repeated key and sends nothing
             self.retry_keys.add(key)
             self.pushes.append((to, messages, key))
         return True
 
     def multicast(self, to: list[str], messages: list[dict[str, Any]], key: str) -> bool:
-        messages = fit(messages)
-        self._check("MulticastRequest", {"to": to, "messages": messages})
+        messages = copy.deepcopy(messages)
+        self._check(messages)
         assert len(to) <= 500
         if key not in self.retry_keys:
             self.retry_keys.add(key)
@@ -157,7 +193,7 @@ class RecordingLine:
         return f"表示名{user_id[-3:]}"
 
     def last_texts(self) -> list[str]:
-        """Texts of the last reply (alt text for Flex)."""
+        """Texts of the last reply as the bot handed it over (alt text for Flex)."""
         _, messages = self.replies[-1]
         return [m.get("text") or m.get("altText", "") for m in messages]
 
@@ -182,13 +218,15 @@ def make_store(settings: Settings, **kw: Any) -> Store:
     return Store(WorkbookBackend(settings.workbook_path), outbox, flush_interval=0, **kw)
 
 
+ORGANIZER_CALLER = {"Authorization": "Bearer organizer@example.com"}
+
+
 class Emu:
-    """A Sheets API emulator on loopback, and helpers to look inside it."""
+    """A Sheets API emulator on loopback, reached only through its HTTP APIs."""
 
     def __init__(self, server: LiveServer) -> None:
         self.url = server.url
         self.host = server.url.removeprefix("http://")
-        self.state = server.server.app.extensions["sheets_emulator"]
 
     def create(self, sid: str = "BOOK", **kw: Any) -> str:
         requests.post(f"{self.url}/_emulator/spreadsheets", json={"id": sid, **kw}, timeout=10)
@@ -210,6 +248,28 @@ class Emu:
 
     def faults(self, **kw: Any) -> None:
         requests.post(f"{self.url}/_emulator/faults", json=kw, timeout=10)
+
+    def quota(self, **kw: float) -> None:
+        """Set the emulated minute (seconds) and the read/write quotas per caller."""
+        requests.post(f"{self.url}/_emulator/quota", json=kw, timeout=10).raise_for_status()
+
+    def frozen_rows(self, sheet: str, sid: str = "BOOK") -> int:
+        dump = requests.get(f"{self.url}/_emulator/spreadsheets/{sid}", timeout=10).json()
+        return dump["sheets"][sheet]["frozenRowCount"]
+
+    def edit(self, sheet: str, cell: str, value: Any, sid: str = "BOOK") -> None:
+        """An organizer types a value into one cell (through the Sheets API, as a person)."""
+        res = requests.put(f"{self.url}/v4/spreadsheets/{sid}/values/{sheet}!{cell}",
+                           params={"valueInputOption": "RAW"}, json={"values": [[value]]},
+                           headers=ORGANIZER_CALLER, timeout=10)
+        res.raise_for_status()
+
+    def append(self, sheet: str, rows: list[list[Any]], sid: str = "BOOK") -> None:
+        """An organizer adds rows under a sheet's table (through the Sheets API)."""
+        res = requests.post(f"{self.url}/v4/spreadsheets/{sid}/values/{sheet}!A1:append",
+                            params={"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"},
+                            json={"values": rows}, headers=ORGANIZER_CALLER, timeout=10)
+        res.raise_for_status()
 
 
 @pytest.fixture
@@ -275,15 +335,31 @@ def build_harness(tmp: Path, spec: SpecChecker | None = None, **env: str) -> Bot
     return BotHarness(app, line, store, clock, settings)
 
 
-@pytest.fixture
-def bot(tmp_path: Path) -> Iterator[BotHarness]:
-    """A bot whose every sent message is checked against LINE's schema when it is there."""
+def _message_spec() -> SpecChecker | None:
     spec_file = FIXTURES / "line-openapi" / "messaging-api.yml"
     if os.environ.get("REQUIRE_FIXTURES") == "1":
         fixture_path("line-openapi", "messaging-api.yml")  # fails instead of losing validation
-    harness = build_harness(tmp_path, SpecChecker(spec_file) if spec_file.exists() else None)
+    return SpecChecker(spec_file) if spec_file.exists() else None
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[BotHarness]:
+    """A bot whose every sent message is checked against LINE's schema when it is there."""
+    harness = build_harness(tmp_path, _message_spec())
     yield harness
     assert harness.line.violations == []
+
+
+@contextlib.contextmanager
+def fresh_bot(**env: str) -> Iterator[BotHarness]:
+    """A bot of its own in a temporary directory: one per Hypothesis example, since
+    function-scoped fixtures such as `bot` are shared by every example of a test."""
+    with tempfile.TemporaryDirectory() as tmp:
+        harness = build_harness(Path(tmp), _message_spec(), **env)
+        yield harness
+        found, HANDLER_ERRORS[:] = list(HANDLER_ERRORS), []
+        assert not found, f"handler exception(s): {[repr(err) for err, _ in found]}"
+        assert harness.line.violations == []
 
 
 def _base(kind: str, user: str, chat: str = "user", **fields: Any) -> dict[str, Any]:

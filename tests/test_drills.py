@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,16 @@ import requests
 from bench import procs
 from linebot_app.simulator.platform import sign
 from linebot_app.state import State
-from tests.conftest import SECRET, TOKEN, Emu, google_env, make_settings, make_store, text_event
+from tests.conftest import (
+    SECRET,
+    TOKEN,
+    Emu,
+    eventually,
+    google_env,
+    make_settings,
+    make_store,
+    text_event,
+)
 
 pytestmark = pytest.mark.slow
 USERS = [f"U{n:032x}" for n in range(1, 401)]
@@ -62,13 +70,11 @@ def _burst(port: int, users: list[str], acked: list[str]) -> None:
 
 
 def _wait_rows(emu: Emu, count: int, seconds: float = 30) -> list[str]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def landed() -> list[str]:
         users = [r["user_id"] for r in emu.rows("registrations")]
-        if len(users) >= count:
-            return users
-        time.sleep(0.3)
-    return [r["user_id"] for r in emu.rows("registrations")]
+        return users if len(users) >= count else []
+
+    return eventually(landed, timeout=seconds, every=0.3)
 
 
 def test_kill_9_during_a_burst_loses_no_acknowledged_registration(stack: dict) -> None:
@@ -76,9 +82,7 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_registration(stack: dict) -
     acked: list[str] = []
     sender = threading.Thread(target=_burst, args=(stack["port"], USERS, acked))
     sender.start()
-    deadline = time.monotonic() + 30
-    while len(acked) < 50 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: len(acked) >= 50, timeout=30, every=0.01)
     procs.stop(bot, signal.SIGKILL)
     sender.join(timeout=60)
     assert 0 < len(acked) < len(USERS)

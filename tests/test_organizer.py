@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 
 from linebot_app import rooms
 from linebot_app.export import collect, write_csv, write_xlsx
+from linebot_app.messages import MAX_TEXT_UTF16, utf16_len
 from sheets.schema import Registration
 from tests.conftest import ADMIN, JST, ROOT, BotHarness
+from tests.test_simulator import ORGANIZER, Sim, sim  # noqa: F401  (the live simulator)
 
 USERS = [f"U{n:032x}" for n in range(1, 7)]
 
@@ -82,11 +84,26 @@ def test_stats_count_roles_levels_status_attendance_and_feedback(bot: BotHarness
     assert "出席: 1" in text and "感想: 1件 (平均 4.0)" in text
 
 
-def test_attendees_lists_everyone_within_line_limits(bot: BotHarness) -> None:
-    _seed(bot, 400)
-    bot.say("参加者 E2", user=ADMIN)
-    replied = bot.line.replies[-1][1]
-    assert 2 <= len(replied) <= 5 and "登録 400名" in replied[0]["text"]
+def test_attendees_lists_everyone_in_order(bot: BotHarness) -> None:
+    users = _seed(bot, 400)
+    (listing,) = bot.say("参加者 E2", user=ADMIN)
+    lines = listing.splitlines()
+    assert "登録 400名" in lines[0] and len(lines) == 401
+    assert [line.split()[1] for line in lines[1:]] == [u[-6:] for u in users]
+
+
+def test_attendees_reach_line_within_its_limits(sim: Sim) -> None:  # noqa: F811
+    store = sim.app.extensions["seminar_bot"].services.store
+    for n in range(400):
+        store.add("registrations", {
+            "id": f"R{n:06d}", "created_at": f"2026-11-01T10:00:00.{n:03d}+09:00",
+            "event_id": "E2", "user_id": f"U{10_000 + n:032x}", "role": "participant",
+            "level": "beginner", "status": "confirmed"})
+    assert sim.send(ORGANIZER, kind="text", text="参加者 E2") == 200
+    (reply,) = [e["payload"] for e in sim.history(ORGANIZER) if e["kind"] == "reply"]
+    assert 2 <= len(reply) <= 5 and "登録 400名" in reply[0]["text"]
+    assert all(utf16_len(x["text"]) <= MAX_TEXT_UTF16 for x in reply)
+    assert sim.platform.violations == []
 
 
 def test_remind_pushes_confirmed_people_and_tells_the_waitlist(bot: BotHarness) -> None:

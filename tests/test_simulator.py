@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import requests
 from linebot_app import create_app
 from linebot_app.config import Settings
 from linebot_app.simulator.platform import USERS, Platform
-from tests.conftest import FIXTURES, LiveServer, fixture_path, free_port
+from tests.conftest import FIXTURES, LiveServer, eventually, fixture_path, free_port
 
 BY_NAME = {u.name: u.user_id for u in USERS}
 STAFF_A, STAFF_B, RESIDENT, ORGANIZER = (BY_NAME[n] for n in ("職員A", "職員B", "住民", "運営者"))
@@ -43,11 +42,12 @@ class Sim:
 def wait_until_flushed(sim: Sim, seconds: float = 10) -> None:
     """Flush until the outbox is empty (the server's own flusher may hold the lease)."""
     store = sim.app.extensions["seminar_bot"].services.store
-    deadline = time.monotonic() + seconds
-    while store.outbox.has_pending() and time.monotonic() < deadline:
+
+    def flushed() -> bool:
         store.flush()
-        time.sleep(0.2)
-    assert not store.outbox.has_pending()
+        return not store.outbox.has_pending()
+
+    eventually(flushed, seconds, every=0.2)
 
 
 @pytest.fixture

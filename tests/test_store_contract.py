@@ -51,12 +51,7 @@ def _workbook(tmp_path) -> Backed:
 def _google(tmp_path, emu: Emu) -> Backed:
     store = make_store(make_settings(tmp_path, **google_env(emu)))
 
-    def edit(sheet: str, cell: str, value: Any) -> None:
-        book = emu.state.books["BOOK"]
-        target = next(s for s in book.sheets if s.title == sheet)
-        target.put(int(cell[1:]), ord(cell[0]) - 64, [[value]])
-
-    return Backed(store, emu.rows, lambda sheet: len(emu.formulas(sheet)), edit)
+    return Backed(store, emu.rows, lambda sheet: len(emu.formulas(sheet)), emu.edit)
 
 
 @pytest.fixture(params=["workbook", "google"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +10,7 @@ from hypothesis import strategies as st
 from linebot_app import answers
 from sheets.schema import Problem
 from sheets.surveys import TYPES, Question, parse_surveys
-from tests.conftest import ADMIN, BotHarness, build_harness
+from tests.conftest import ADMIN, BotHarness, build_harness, eventually, fresh_bot
 
 U1 = "U" + "1" * 32
 
@@ -202,10 +200,8 @@ def test_a_survey_added_while_the_bot_runs_is_answered_within_ten_seconds(bot: B
                 [3, "again", "また行きますか?", "yes_no", "", "TRUE"]):
         wb["questions"].append(["lunch", *row])
     wb.save(bot.settings.workbook_path)
-    deadline = time.monotonic() + 10
-    while "いま回答できません" in bot.say("アンケート lunch", user=U1)[0]:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    eventually(lambda: "いま回答できません" not in bot.say("アンケート lunch", user=U1)[0],
+               timeout=10, every=0.5)
     _answer_all(bot, U1, ["カレー", "８５０", "はい", "送信"])
     (row,) = _rows(bot, "answers_lunch")
     assert (row["dish"], row["price"], row["again"]) == ("カレー", 850, "はい")
@@ -216,12 +212,10 @@ ANSWER = st.one_of(st.text(max_size=30), st.sampled_from(
      "a@b.jp", "スキップ", "戻る", "14:30"]))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kinds=st.lists(st.sampled_from(TYPES), min_size=1, max_size=5),
        typed=st.lists(ANSWER, max_size=25))
-def test_random_surveys_accept_only_valid_answers(bot: BotHarness, kinds: list[str],
-                                                  typed: list[str]) -> None:
+def test_random_surveys_accept_only_valid_answers(kinds: list[str], typed: list[str]) -> None:
     questions = [Question("r", n, f"k{n}", f"質問{n}", kind, choices=("はい", "いいえ", "たぶん"),
                           required=n % 2 == 0, min=1 if kind in ("integer", "rating") else None,
                           max=5 if kind in ("integer", "rating") else None)
@@ -245,12 +239,10 @@ def test_200_people_answering_at_once_give_200_rows_on_google_sheets(tmp_path, e
     from tests.conftest import SECRET, LiveServer, google_env, text_event
 
     harness = build_harness(tmp_path, **google_env(emu))
-    book = emu.state.books["BOOK"]
-    sheet = {s.title: s for s in book.sheets}
-    sheet["surveys"].rows.append(["quick", "3問アンケート", "", "", "anyone", "", "", "TRUE"])
-    for row in ([1, "dish", "料理は?", "text", "", "TRUE"], [2, "price", "値段は?", "integer"],
-                [3, "again", "また?", "yes_no", "", "TRUE"]):
-        sheet["questions"].rows.append(["quick", *row])
+    emu.append("surveys", [["quick", "3問アンケート", "", "", "anyone", "", "", "TRUE"]])
+    emu.append("questions", [["quick", *row] for row in (
+        [1, "dish", "料理は?", "text", "", "TRUE"], [2, "price", "値段は?", "integer"],
+        [3, "again", "また?", "yes_no", "", "TRUE"])])
     harness.store.reload()
 
     def talk(n: int) -> None:
@@ -297,29 +289,28 @@ QUESTION = st.builds(
 MOVES = st.one_of(ANSWER, st.sampled_from(["戻る", "やめる", "再開", "送信", "修正 1", "修正 2"]))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[
-    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=st.lists(QUESTION, min_size=1, max_size=4), moves=st.lists(MOVES, max_size=15))
-def test_random_surveys_and_answer_sequences(bot: BotHarness, shape, moves) -> None:
+def test_random_surveys_and_answer_sequences(shape, moves) -> None:
     from sheets.surveys import Survey
 
-    user = f"U{abs(hash((tuple(shape), tuple(moves)))) % 16**32:032x}"
     questions = [Question("rand", n, f"q{n}", f"質問{n}", kind,
                           choices=("はい", "いいえ", "たぶん")[: 1 + extra % 3], required=required,
                           min=1 if kind in ("integer", "number") else None,
                           max=9 if kind in ("integer", "number") else None,
                           skip_if=("q0", "はい") if n == 2 and extra == 3 else None)
                  for n, (kind, required, extra) in enumerate(shape)]
-    bot.store.organizer().surveys["rand"] = Survey("rand", "ランダム", questions=questions)
-    bot.store.check_seconds = 3600
-    assert bot.say("アンケート rand", user=user)
-    for move in moves:
-        reply = bot.say(move, user=user)
-        assert reply or not move.split()  # every non-blank line is answered: nothing crashed
-    bot.store.drain(seconds=5)
-    mine = [row for row in bot.store.rows("answers_rand") if row["user_id"] == user]
-    assert len(mine) <= 1  # one confirmed row per respondent, however the moves went
-    for row in mine:
+    with fresh_bot() as bot:  # a bot per example: nothing carries over from the last one
+        bot.store.organizer().surveys["rand"] = Survey("rand", "ランダム", questions=questions)
+        bot.store.check_seconds = 3600
+        assert bot.say("アンケート rand", user=U1)
+        for move in moves:
+            reply = bot.say(move, user=U1)
+            assert reply or not move.split()  # every non-blank line is answered
+        bot.store.drain(seconds=5)
+        rows = bot.store.rows("answers_rand")
+    assert len(rows) <= 1 and all(r["user_id"] == U1 for r in rows)  # one row, however it went
+    for row in rows:
         for question in questions:
             value = row.get(question.key, "")
             if value != "":

@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 
 import openpyxl
 import pytest
@@ -18,7 +17,7 @@ from sheets.sample import create_sample_workbook
 from sheets.schema import parse_workbook
 from sheets.store import Store
 from sheets.workbook import WorkbookBackend
-from tests.conftest import ROOT, BotHarness, build_harness
+from tests.conftest import ROOT, BotHarness, build_harness, eventually
 
 U1 = "U" + "1" * 32
 
@@ -113,12 +112,7 @@ def test_a_saved_edit_shows_within_ten_seconds_without_restart(bot: BotHarness) 
     wb = openpyxl.load_workbook(bot.settings.workbook_path)
     wb["faq"]["C2"] = "燃えるごみは火曜と金曜です。"
     wb.save(bot.settings.workbook_path)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if "火曜と金曜" in bot.say("ごみ")[0]:
-            break
-        time.sleep(0.5)
-    assert "火曜と金曜" in bot.line.last_texts()[0]
+    eventually(lambda: "火曜と金曜" in bot.say("ごみ")[0], timeout=10, every=0.5)
 
 
 def test_no_workbook_read_while_the_cache_is_warm(bot: BotHarness) -> None:
