@@ -22,6 +22,15 @@ _TIME_PATTERNS = (
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 
+class Unreadable(ValueError):
+    """A typed value that cannot be read; the message is in Japanese and shows the value."""
+
+
+def shown(value: object) -> str:
+    """A typed value as the organizer sees it, for messages."""
+    return "" if value is None else str(value).strip()
+
+
 def fold(text: str) -> str:
     """NFKC-normalise, lower-case and strip white space inside and around."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
@@ -43,18 +52,31 @@ def parse_date(value: object) -> dt.date:
     for pattern in _DATE_PATTERNS:
         match = pattern.match(text)
         if match:
-            return _date_from_match(match)
-    raise ValueError(f"日付として読めません: {value!r}")
+            return _date_from_match(match, shown(value))
+    raise Unreadable(f"「{shown(value)}」は日付として読めません (例: 2026-04-30, 令和8年4月30日)")
 
 
-def _date_from_match(match: re.Match[str]) -> dt.date:
+def _date_from_match(match: re.Match[str], typed: str) -> dt.date:
     parts = match.groupdict()
     year_text = parts["y"]
     if parts.get("era"):
         year = ERAS[parts["era"]] + (1 if year_text == "元" else int(year_text))
     else:
         year = int(year_text)
-    return dt.date(year, int(parts["m"]), int(parts["d"]))
+    return _checked_date(year, int(parts["m"]), int(parts["d"]), typed)
+
+
+def _checked_date(year: int, month: int, day: int, typed: str) -> dt.date:
+    # datetime's own errors ("month must be in 1..12") are English; say it in Japanese.
+    reason = f"{month}月{day}日はありません"
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        reason = f"年は{dt.MINYEAR}〜{dt.MAXYEAR}"
+    elif not 1 <= month <= 12:
+        reason = "月は1〜12"
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        raise Unreadable(f"「{typed}」は日付として読めません ({reason})") from None
 
 
 def parse_time(value: object) -> dt.time:
@@ -72,8 +94,16 @@ def parse_time(value: object) -> dt.time:
         if match:
             minute = match.groupdict().get("m")
             minute_value = 30 if text.endswith("半") else int(minute or 0)
-            return dt.time(int(match["h"]), minute_value)
-    raise ValueError(f"時刻として読めません: {value!r}")
+            return _checked_time(int(match["h"]), minute_value, shown(value))
+    raise Unreadable(f"「{shown(value)}」は時刻として読めません (例: 19:00, 19時半)")
+
+
+def _checked_time(hour: int, minute: int, typed: str) -> dt.time:
+    if not 0 <= hour <= 23:
+        raise Unreadable(f"「{typed}」は時刻として読めません (0〜23時)")
+    if not 0 <= minute <= 59:
+        raise Unreadable(f"「{typed}」は時刻として読めません (分は0〜59)")
+    return dt.time(hour, minute)
 
 
 def parse_time_range(value: object) -> tuple[dt.time, dt.time | None]:

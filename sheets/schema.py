@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-from collections.abc import Callable, Iterable, Sequence
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sheets.dates import fold, parse_date, parse_datetime, parse_time, parse_time_range
+from sheets.dates import Unreadable, fold, parse_date, parse_datetime, parse_time, parse_time_range
+from sheets.rows import FALSE_WORDS, Cells, Problem, cell_text, optional, parse_rows, rows_as_dicts
+from sheets.surveys import QUESTION_COLUMNS, SURVEY_COLUMNS, Survey, parse_surveys
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "events": (
@@ -29,9 +32,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "facilities": ("name", "category", "address", "lat", "lng", "hours", "phone", "url"),
     "attendance": ("id", "created_at", "event_id", "user_id", "display_name"),
     "deliveries": ("id", "created_at", "event_id", "kind", "user_id", "summary", "retry_key"),
-    "surveys": ("id", "title", "intro", "outro", "audience", "opens", "closes", "enabled"),
-    "questions": ("survey_id", "order", "key", "text", "type", "choices", "required", "min",
-                  "max", "pattern", "help", "skip_if"),
+    "surveys": SURVEY_COLUMNS,
+    "questions": QUESTION_COLUMNS,
 }
 ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings", "facilities", "surveys",
                     "questions")
@@ -41,21 +43,7 @@ READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance")  # 
 EVENT_STATUSES = ("open", "closed", "cancelled")
 ROLES = ("participant", "observer")
 REG_STATUSES = ("confirmed", "waitlisted", "cancelled")
-FALSE_WORDS = {"false", "no", "0", "いいえ", "無効", "×", "off", "n"}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in a sheet, located by sheet, row and column."""
-
-    sheet: str
-    row: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.sheet}!{self.column or '-'} 行{self.row}"
-        return f"{where}: {self.message}"
+USER_ID = re.compile(r"U[0-9a-f]{32}")  # the same rule as linebot_app.context.admin_ids
 
 
 @dataclass(frozen=True)
@@ -159,7 +147,7 @@ class Organizer:
     settings: dict[str, str] = field(default_factory=dict)
     facilities: list[Facility] = field(default_factory=list)
     registrations: list[Registration] = field(default_factory=list)
-    surveys: dict[str, Any] = field(default_factory=dict)
+    surveys: dict[str, Survey] = field(default_factory=dict)
     bot_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -169,166 +157,104 @@ class Organizer:
         return next((e for e in self.events if fold(e.id) == key), None)
 
 
-def cell_text(value: Any) -> str:
-    """A cell as text: numbers without a spurious .0, None as empty."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    return str(value).strip()
-
-
 def parse_count(value: Any) -> int | None:
     """A capacity cell: blank is unlimited, otherwise a whole number of 0 or more."""
     text = fold(cell_text(value)).removesuffix("名").removesuffix("人")
     if not text:
         return None
-    number = int(text)
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
     if number < 0:
-        raise ValueError("0以上の整数にしてください")
+        raise Unreadable(f"「{cell_text(value)}」は人数として読めません (0以上の整数、空欄は定員なし)")
     return number
 
 
-def rows_as_dicts(
-    sheet: str, rows: Sequence[Sequence[Any]], problems: list[Problem]
-) -> Iterable[tuple[int, dict[str, Any]]]:
-    """Yield (row number, {key: cell}) for every non-blank row under the header."""
-    if not rows:
-        problems.append(Problem(sheet, 1, "", "ヘッダー行がありません"))
-        return
-    header = [fold(cell_text(h)) for h in rows[0]]
-    missing = [c for c in COLUMNS[sheet] if c not in header]
-    for column in missing:
-        problems.append(Problem(sheet, 1, column, "ヘッダーに列がありません"))
-    for key in header:
-        guess = difflib.get_close_matches(key, missing, n=1)
-        if key and guess:
-            problems.append(Problem(sheet, 1, key, f"不明な列名です。'{guess[0]}' の誤りでは?"))
-    for number, row in enumerate(rows[1:], start=2):
-        if all(cell_text(v) == "" for v in row):
-            continue
-        yield number, {key: row[i] if i < len(row) else None for i, key in enumerate(header) if key}
-
-
-def _parse_rows(
-    sheet: str,
-    rows: Sequence[Sequence[Any]],
-    build: Callable[[dict[str, Any]], Any],
-    problems: list[Problem],
-) -> list[tuple[int, Any]]:
-    parsed: list[tuple[int, Any]] = []
-    for number, row in rows_as_dicts(sheet, rows, problems):
-        try:
-            parsed.append((number, build(row)))
-        except RowError as err:
-            problems.append(Problem(sheet, number, err.column, err.message))
-    return parsed
-
-
-class RowError(Exception):
-    """A cell that cannot be read; the row is skipped and reported."""
-
-    def __init__(self, column: str, message: str) -> None:
-        super().__init__(f"{column}: {message}")
-        self.column = column
-        self.message = message
-
-
-def read_cell(row: dict[str, Any], column: str, parse: Callable[[Any], Any]) -> Any:
-    """A cell parsed, or RowError naming the column."""
-    try:
-        return parse(row.get(column))
-    except (ValueError, TypeError, OverflowError) as err:
-        raise RowError(column, str(err) or "読めない値です") from err
-
-
-def required_text(row: dict[str, Any], column: str) -> str:
-    """A cell that must not be blank."""
-    text = cell_text(row.get(column))
-    if not text:
-        raise RowError(column, "空欄にはできません")
-    return text
-
-
-def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if cell_text(value) == "" else parse(value)
-
-
 def build_event(row: dict[str, Any]) -> Event:
-    """Parse one events row; raises RowError naming the bad column."""
-    start, end_from_start = read_cell(row, "start", _optional(parse_time_range)) or (None, None)
-    end = read_cell(row, "end", _optional(parse_time)) or end_from_start
-    status = fold(cell_text(row.get("status"))) or "open"
-    if status not in EVENT_STATUSES:
-        raise RowError("status", f"open / closed / cancelled のいずれかにしてください: {status!r}")
-    deadline = read_cell(row, "deadline", _optional(lambda v: parse_datetime(v, dt.time(23, 59))))
-    return Event(
-        id=required_text(row, "id"), title=required_text(row, "title"),
-        date=read_cell(row, "date", parse_date), start=start, end=end,
-        venue=cell_text(row.get("venue")), online_url=cell_text(row.get("online_url")),
-        capacity=read_cell(row, "capacity", parse_count),
-        observer_capacity=read_cell(row, "observer_capacity", parse_count),
-        deadline=deadline, status=status,
-        description=cell_text(row.get("description")),
-        preparation=cell_text(row.get("preparation")),
-        recording_url=cell_text(row.get("recording_url")),
+    """Parse one events row; raises RowError listing every bad cell."""
+    cells = Cells(row)
+    start, end_from_start = cells.read("start", optional(parse_time_range)) or (None, None)
+    end = cells.read("end", optional(parse_time)) or end_from_start
+    status = cells.one_of("status", fold(cells.text("status")) or "open", EVENT_STATUSES)
+    return cells.build(
+        Event, id=cells.required("id"), title=cells.required("title"),
+        date=cells.read("date", parse_date), start=start, end=end,
+        venue=cells.text("venue"), online_url=cells.text("online_url"),
+        capacity=cells.read("capacity", parse_count),
+        observer_capacity=cells.read("observer_capacity", parse_count),
+        deadline=cells.read("deadline", optional(lambda v: parse_datetime(v, dt.time(23, 59)))),
+        status=status, description=cells.text("description"),
+        preparation=cells.text("preparation"), recording_url=cells.text("recording_url"),
     )
 
 
 def build_schedule(row: dict[str, Any]) -> ScheduleItem:
     """Parse one schedule row."""
-    start, end_from_start = read_cell(row, "start", parse_time_range)
-    return ScheduleItem(
-        event_id=required_text(row, "event_id"), start=start,
-        end=read_cell(row, "end", _optional(parse_time)) or end_from_start,
-        title=required_text(row, "title"), detail=cell_text(row.get("detail")),
+    cells = Cells(row)
+    start, end_from_start = cells.read("start", parse_time_range) or (None, None)
+    return cells.build(
+        ScheduleItem, event_id=cells.required("event_id"), start=start,
+        end=cells.read("end", optional(parse_time)) or end_from_start,
+        title=cells.required("title"), detail=cells.text("detail"),
     )
 
 
 def build_faq(row: dict[str, Any]) -> Faq | None:
     """Parse one FAQ row; a disabled row gives None."""
-    if fold(cell_text(row.get("enabled"))) in FALSE_WORDS:
+    cells = Cells(row)
+    if fold(cells.text("enabled")) in FALSE_WORDS:
         return None
-    words = cell_text(row.get("keywords")).replace("、", ",").replace("，", ",")
-    return Faq(
-        keywords=tuple(w.strip() for w in words.split(",") if w.strip()),
-        question=required_text(row, "question"), answer=required_text(row, "answer"),
-        category=cell_text(row.get("category")), url=cell_text(row.get("url")),
+    words = cells.text("keywords").replace("、", ",").replace("，", ",")
+    return cells.build(
+        Faq, keywords=tuple(w.strip() for w in words.split(",") if w.strip()),
+        question=cells.required("question"), answer=cells.required("answer"),
+        category=cells.text("category"), url=cells.text("url"),
     )
 
 
-def _coordinate(low: float, high: float) -> Callable[[Any], float]:
+def _coordinate(name: str, low: float, high: float) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
-        number = float(cell_text(value))
-        if not low <= number <= high:
-            raise ValueError(f"{low}〜{high} の範囲にしてください")
+        text = fold(cell_text(value))
+        try:
+            number = float(text)
+        except ValueError:
+            number = float("nan")
+        if not low <= number <= high:  # also false for nan
+            raise Unreadable(f"「{cell_text(value)}」は{name}として読めません ({low:g}〜{high:g})")
         return number
     return parse
 
 
 def build_facility(row: dict[str, Any]) -> Facility:
     """Parse one facilities row."""
-    return Facility(
-        name=required_text(row, "name"), category=cell_text(row.get("category")),
-        address=cell_text(row.get("address")),
-        lat=read_cell(row, "lat", _coordinate(-90, 90)), lng=read_cell(row, "lng", _coordinate(-180, 180)),
-        hours=cell_text(row.get("hours")), phone=cell_text(row.get("phone")),
-        url=cell_text(row.get("url")),
+    cells = Cells(row)
+    return cells.build(
+        Facility, name=cells.required("name"), category=cells.text("category"),
+        address=cells.text("address"), lat=cells.read("lat", _coordinate("緯度", -90, 90)),
+        lng=cells.read("lng", _coordinate("経度", -180, 180)), hours=cells.text("hours"),
+        phone=cells.text("phone"), url=cells.text("url"),
     )
 
 
 def build_registration(row: dict[str, Any]) -> Registration:
     """Parse one registrations row (written by the bot, perhaps edited by hand)."""
-    values = {key: cell_text(row.get(key)) for key in COLUMNS["registrations"]}
-    if not values["id"] or not values["event_id"] or not values["user_id"]:
-        raise RowError("id", "id / event_id / user_id が空欄です")
-    if values["status"] not in REG_STATUSES:
-        raise RowError("status", f"confirmed / waitlisted / cancelled のいずれかにしてください: {values['status']!r}")
-    if values["role"] not in ROLES:
-        raise RowError("role", f"participant / observer のいずれかにしてください: {values['role']!r}")
-    return Registration(**values)
+    cells = Cells(row)
+    values = {key: cells.text(key) for key in COLUMNS["registrations"]}
+    for key in ("id", "event_id", "user_id"):
+        cells.required(key)
+    cells.one_of("status", values["status"], REG_STATUSES)
+    cells.one_of("role", values["role"], ROLES)
+    return cells.build(Registration, **values)
+
+
+def _sheet(raw: dict[str, Sequence[Sequence[Any]]], sheet: str) -> Sequence[Sequence[Any]]:
+    return raw.get(sheet) or [[*COLUMNS[sheet]]]
+
+
+def _parse(raw: dict[str, Sequence[Sequence[Any]]], sheet: str,
+           build: Callable[[dict[str, Any]], Any], problems: list[Problem]) -> list[tuple[int, Any]]:
+    return parse_rows(sheet, COLUMNS[sheet], _sheet(raw, sheet), build, problems)
 
 
 def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
@@ -338,28 +264,18 @@ def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
         if sheet not in raw:
             problems.append(Problem(sheet, 0, "", "シートがありません"))
     org = Organizer(problems=problems)
-    org.events = _unique_events(_parse_rows("events", raw.get("events") or [[*COLUMNS["events"]]],
-                                            build_event, problems), problems)
+    org.events = _unique_events(_parse(raw, "events", build_event, problems), problems)
     known = {fold(e.id) for e in org.events}
-    schedule = _parse_rows("schedule", raw.get("schedule") or [[*COLUMNS["schedule"]]],
-                           build_schedule, problems)
-    org.schedule = _known_schedule(schedule, known, problems)
-    faq = _parse_rows("faq", raw.get("faq") or [[*COLUMNS["faq"]]], build_faq, problems)
-    org.faq = [f for _, f in faq if f is not None]
-    org.settings = _settings(raw.get("settings") or [[*COLUMNS["settings"]]], problems)
-    org.facilities = [f for _, f in _parse_rows(
-        "facilities", raw.get("facilities") or [[*COLUMNS["facilities"]]], build_facility, problems)]
-    org.registrations = [r for _, r in _parse_rows(
-        "registrations", raw.get("registrations") or [[*COLUMNS["registrations"]]],
-        build_registration, problems)]
+    org.schedule = _known_schedule(_parse(raw, "schedule", build_schedule, problems), known,
+                                   problems)
+    org.faq = [f for _, f in _parse(raw, "faq", build_faq, problems)]
+    org.settings = _settings(_sheet(raw, "settings"), problems)
+    org.facilities = [f for _, f in _parse(raw, "facilities", build_facility, problems)]
+    org.registrations = [r for _, r in _parse(raw, "registrations", build_registration, problems)]
     for sheet in ("feedback", "attendance"):
-        rows = raw.get(sheet) or [[*COLUMNS[sheet]]]
-        org.bot_rows[sheet] = [{k: cell_text(v) for k, v in row.items()}
-                               for _, row in rows_as_dicts(sheet, rows, problems)]
-    from sheets.surveys import parse_surveys
-
-    org.surveys = parse_surveys(raw.get("surveys") or [[*COLUMNS["surveys"]]],
-                                raw.get("questions") or [[*COLUMNS["questions"]]], problems)
+        org.bot_rows[sheet] = [{k: cell_text(v) for k, v in row.items()} for _, row in
+                               rows_as_dicts(sheet, COLUMNS[sheet], _sheet(raw, sheet), problems)]
+    org.surveys = parse_surveys(_sheet(raw, "surveys"), _sheet(raw, "questions"), problems)
     for sheet, rows in raw.items():
         if sheet.startswith("answers_") and rows:
             header = [fold(cell_text(h)) for h in rows[0]]
@@ -394,10 +310,27 @@ def _known_schedule(
 
 
 def _settings(rows: Sequence[Sequence[Any]], problems: list[Problem]) -> dict[str, str]:
-    return {
-        fold(cell_text(row.get("key"))): cell_text(row.get("value"))
-        for _, row in rows_as_dicts("settings", rows, problems)
-        if cell_text(row.get("key"))
-    }
+    settings: dict[str, str] = {}
+    for number, row in rows_as_dicts("settings", COLUMNS["settings"], rows, problems):
+        key = fold(cell_text(row.get("key")))
+        if key == "admin_user_ids":
+            problems.extend(Problem("settings", number, "value", message)
+                            for message in admin_id_problems(cell_text(row.get("value"))))
+        if key:
+            settings[key] = cell_text(row.get("value"))
+    return settings
 
 
+def admin_id_problems(listed: str) -> list[str]:
+    """What is wrong in a comma-separated admin_user_ids value (the bot ignores such entries)."""
+    if not listed.strip():
+        return []  # no admins at all is allowed
+    entries = unicodedata.normalize("NFKC", listed).replace("、", ",").split(",")
+    found = []
+    for place, entry in enumerate((e.strip() for e in entries), start=1):
+        if not entry:
+            found.append(f"admin_user_ids の {place} 番目が空です (無視します)。余分な「,」を消してください")
+        elif not USER_ID.fullmatch(entry):
+            found.append(f"admin_user_ids の「{entry}」は LINE のユーザーID (U + 小文字の16進数32桁) "
+                         "ではないので無視します")
+    return found

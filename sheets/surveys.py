@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sheets.dates import fold, parse_date
-from sheets.schema import (
-    FALSE_WORDS,
-    Problem,
-    RowError,
-    cell_text,
-    read_cell,
-    required_text,
-    rows_as_dicts,
-)
+from sheets.dates import Unreadable, fold, parse_date
+from sheets.rows import FALSE_WORDS, Cells, Problem, cell_text, optional, parse_rows
 
+SURVEY_COLUMNS = ("id", "title", "intro", "outro", "audience", "opens", "closes", "enabled")
+QUESTION_COLUMNS = ("survey_id", "order", "key", "text", "type", "choices", "required", "min",
+                    "max", "pattern", "help", "skip_if")
 TYPES = ("text", "long_text", "number", "integer", "choice", "multi_choice", "yes_no", "date",
          "time", "phone", "email", "postal_code", "rating")
 ANSWER_COLUMNS = ("id", "created_at", "user_id", "display_name")
@@ -77,7 +73,15 @@ def _flag(value: Any, default: bool) -> bool:
 
 def _number(value: Any) -> float | None:
     text = fold(cell_text(value))
-    return float(text) if text else None
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise Unreadable(f"「{cell_text(value)}」は数値として読めません")
+    return number
 
 
 def _skip_if(value: Any) -> tuple[str, str] | None:
@@ -86,62 +90,61 @@ def _skip_if(value: Any) -> tuple[str, str] | None:
         return None
     key, sep, answer = text.partition("=")
     if not sep or not key.strip():
-        raise ValueError("「キー=答え」の形にしてください (例: online_care=いいえ)")
+        raise Unreadable(f"「{text}」は「キー=答え」の形にしてください (例: online_care=いいえ)")
     return key.strip(), answer.strip()
 
 
-def build_question(row: dict[str, Any]) -> Question:
-    """Parse one questions row."""
-    kind = fold(cell_text(row.get("type"))) or "text"
-    if kind not in TYPES:
-        raise RowError("type", f"不明な種類です: {kind!r} ({', '.join(TYPES)})")
-    choices = tuple(c.strip() for c in re.split(r"[,、，]", cell_text(row.get("choices")))
-                    if c.strip())
-    if kind in ("choice", "multi_choice") and not choices:
-        raise RowError("choices", "選択肢を「,」区切りで書いてください")
-    pattern = cell_text(row.get("pattern"))
+def _pattern(value: Any) -> str:
+    pattern = cell_text(value)
     try:
         re.compile(pattern)
     except re.error as err:
-        raise RowError("pattern", f"正規表現として読めません: {err}") from err
-    question = Question(
-        survey_id=required_text(row, "survey_id"), order=read_cell(row, "order", _number) or 0.0,
-        key=required_text(row, "key"), text=required_text(row, "text"), type=kind, choices=choices,
-        required=_flag(row.get("required"), False), min=read_cell(row, "min", _number),
-        max=read_cell(row, "max", _number), pattern=pattern, help=cell_text(row.get("help")),
-        skip_if=read_cell(row, "skip_if", _skip_if))
-    if question.min is not None and question.max is not None and question.min > question.max:
-        raise RowError("min", f"min ({question.min:g}) が max ({question.max:g}) より大きいです")
-    return question
+        # re.error's text is English; its position is enough to find the mistake.
+        where = f" ({err.pos + 1}文字目)" if err.pos is not None else ""
+        raise Unreadable(f"「{pattern}」は正規表現として読めません{where}") from err
+    return pattern
+
+
+def _kind(value: Any) -> str:
+    kind = fold(cell_text(value)) or "text"
+    if kind not in TYPES:
+        raise Unreadable(f"「{kind}」は不明な種類です ({', '.join(TYPES)})")
+    return kind
+
+
+def build_question(row: dict[str, Any]) -> Question:
+    """Parse one questions row; raises RowError listing every bad cell."""
+    cells = Cells(row)
+    kind = cells.read("type", _kind)
+    choices = tuple(c.strip() for c in re.split(r"[,、，]", cells.text("choices")) if c.strip())
+    if kind in ("choice", "multi_choice") and not choices:
+        cells.fail("choices", "選択肢を「,」区切りで書いてください")
+    low, high = cells.read("min", _number), cells.read("max", _number)
+    if low is not None and high is not None and low > high:
+        cells.fail("min", f"min ({low:g}) が max ({high:g}) より大きいです")
+    return cells.build(
+        Question, survey_id=cells.required("survey_id"), order=cells.read("order", _number) or 0.0,
+        key=cells.required("key"), text=cells.required("text"), type=kind, choices=choices,
+        required=_flag(row.get("required"), False), min=low, max=high,
+        pattern=cells.read("pattern", _pattern), help=cells.text("help"),
+        skip_if=cells.read("skip_if", _skip_if))
 
 
 def build_survey(row: dict[str, Any]) -> Survey | None:
     """Parse one surveys row; a disabled one gives None."""
     if not _flag(row.get("enabled"), True):
         return None
-    audience = cell_text(row.get("audience")) or "anyone"
+    cells = Cells(row)
+    audience = cells.text("audience") or "anyone"
     if not re.fullmatch(r"anyone|admins|registrants:\S+", audience):
-        raise RowError("audience", "anyone / registrants:<イベントID> / admins のいずれかにしてください")
-    optional_date = lambda v: parse_date(v) if cell_text(v) else None  # noqa: E731
-    return Survey(
-        id=required_text(row, "id"), title=required_text(row, "title"),
-        intro=cell_text(row.get("intro")), outro=cell_text(row.get("outro")), audience=audience,
-        opens=read_cell(row, "opens", optional_date), closes=read_cell(row, "closes", optional_date),
+        cells.fail("audience", f"「{audience}」は anyone / registrants:<イベントID> / admins の"
+                               "いずれかにしてください")
+    return cells.build(
+        Survey, id=cells.required("id"), title=cells.required("title"),
+        intro=cells.text("intro"), outro=cells.text("outro"), audience=audience,
+        opens=cells.read("opens", optional(parse_date)),
+        closes=cells.read("closes", optional(parse_date)),
         editable=_flag(row.get("editable"), False))
-
-
-def _rows(sheet: str, rows: Sequence[Sequence[Any]], build: Any, problems: list[Problem]
-          ) -> list[tuple[int, Any]]:
-    parsed = []
-    for number, row in rows_as_dicts(sheet, rows, problems):
-        try:
-            item = build(row)
-        except RowError as err:
-            problems.append(Problem(sheet, number, err.column, err.message))
-            continue
-        if item is not None:
-            parsed.append((number, item))
-    return parsed
 
 
 def _attach(survey: Survey, questions: list[tuple[int, Question]], problems: list[Problem]
@@ -162,8 +165,9 @@ def _attach(survey: Survey, questions: list[tuple[int, Question]], problems: lis
 def parse_surveys(survey_rows: Sequence[Sequence[Any]], question_rows: Sequence[Sequence[Any]],
                   problems: list[Problem]) -> dict[str, Survey]:
     """Surveys by id, each with its valid questions; every problem is reported."""
-    surveys = {s.id: s for _, s in _rows("surveys", survey_rows, build_survey, problems)}
-    questions = _rows("questions", question_rows, build_question, problems)
+    surveys = {s.id: s for _, s in parse_rows("surveys", SURVEY_COLUMNS, survey_rows, build_survey,
+                                              problems)}
+    questions = parse_rows("questions", QUESTION_COLUMNS, question_rows, build_question, problems)
     for survey in surveys.values():
         _attach(survey, [(n, q) for n, q in questions if q.survey_id == survey.id], problems)
     for number, q in questions:
