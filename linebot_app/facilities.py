@@ -12,6 +12,7 @@ from sheets.schema import Facility
 
 EARTH_RADIUS_M = 6_371_000
 NEAREST = 3
+UNREADABLE_LOCATION = "位置情報を読み取れませんでした。もう一度送ってください。"
 
 
 def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
@@ -57,8 +58,15 @@ def bubble(facility: Facility, meters: float | None) -> dict[str, Any]:
                  "action": a} for i, a in enumerate(buttons)]}}
 
 
+def is_place(lat: float, lng: float) -> bool:
+    """Whether lat and lng are on the globe; false for inf (JSON's 1e400) and nan."""
+    return -90 <= lat <= 90 and -180 <= lng <= 180
+
+
 def on_location(ctx: Ctx, lat: float, lng: float) -> list[m.Message]:
     """The three nearest facilities to a sent location."""
+    if not is_place(lat, lng):
+        return [m.text(UNREADABLE_LOCATION)]
     found = nearest(ctx.org.facilities, lat, lng)
     if not found:
         return [m.text("施設の情報がまだ登録されていません。")]
