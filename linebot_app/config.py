@@ -45,6 +45,8 @@ class Settings:
     sheets_quota_window: float = 60.0
     tasks_token: str = ""
     sheets_backoff_cap: float = 64.0
+    scheduler: bool = True
+    scheduler_seconds: float = 60.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -66,6 +68,10 @@ class Settings:
         quota = _number(env, "SHEETS_QUOTA_PER_MINUTE", 60, problems)
         window = _number(env, "SHEETS_QUOTA_WINDOW_SECONDS", 60.0, problems)
         backoff = _number(env, "SHEETS_BACKOFF_CAP_SECONDS", 64.0, problems)
+        scheduler = _switch(env, "SCHEDULER", problems)
+        every = _number(env, "SCHEDULER_SECONDS", 60.0, problems)
+        if not 1 <= every <= 3600:
+            problems.append(f"SCHEDULER_SECONDS must be between 1 and 3600, not {every}")
         if backend == "google" and not env.get("GOOGLE_SPREADSHEET_ID"):
             problems.append("GOOGLE_SPREADSHEET_ID is not set (needed with SHEETS_BACKEND=google)")
         if problems:
@@ -78,7 +84,8 @@ class Settings:
             data_dir=Path(env.get("DATA_DIR") or "var"), port=port, timezone=tz,
             sheets_cache_seconds=cache, google_spreadsheet_id=env.get("GOOGLE_SPREADSHEET_ID", ""),
             sheets_quota_per_minute=quota, sheets_quota_window=window,
-            tasks_token=env.get("TASKS_TOKEN", ""), sheets_backoff_cap=backoff, extra=dict(env),
+            tasks_token=env.get("TASKS_TOKEN", ""), sheets_backoff_cap=backoff,
+            scheduler=scheduler, scheduler_seconds=every, extra=dict(env),
         )
 
     @property
@@ -106,6 +113,14 @@ def _number(env: Mapping[str, str], name: str, default: Any, problems: list[str]
     except ValueError:
         problems.append(f"{name} must be a number, not {env.get(name)!r}")
         return default
+
+
+def _switch(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
+    """An on/off variable; unset means on."""
+    value = (env.get(name) or "on").strip().lower()
+    if value not in ("on", "off"):
+        problems.append(f"{name} must be 'on' or 'off', not {env.get(name)!r}")
+    return value != "off"
 
 
 def _check_timezone(name: str, problems: list[str]) -> None:

@@ -88,12 +88,29 @@ def _bubble(event: Event, regs: list[Registration]) -> dict[str, Any]:
     }
 
 
+def marks(event: Event, now: dt.datetime, changed: list[str]) -> list[str]:
+    """中止 / 受付終了 / 変更あり(日時・会場): what a registrant must notice about the event."""
+    if event.status == "cancelled":
+        return ["中止"]
+    found = ["受付終了"] if event.status == "closed" or (
+        event.deadline and event.deadline < now < event.starts_at) else []
+    what = [label for label in changed if label != "開催"]
+    return found + ([f"変更あり({'・'.join(what)})"] if what else [])
+
+
+def event_marks(ctx: Ctx, event: Event) -> list[str]:
+    """The marks of an event as this bot has seen it change."""
+    return marks(event, ctx.now(), ctx.services.state.event_changes(event.id))
+
+
 def details(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """Everything about one event, with registration and schedule shortcuts."""
     event = find_event(ctx, args)
     if event is None:
         return [_not_found(args)]
-    lines = [f"【{event.title}】", when(event)]
+    flags = event_marks(ctx, event)
+    lines = [" ".join(f"【{x}】" for x in flags)] if flags else []
+    lines += [f"【{event.title}】", when(event)]
     lines += [f"会場: {event.venue}"] if event.venue else []
     lines += [f"オンライン: {event.online_url}"] if event.online_url else []
     lines += [f"定員: 参加{_cap(event.capacity)} / 見学{_cap(event.observer_capacity)}"]

@@ -1,4 +1,5 @@
-"""Gunicorn settings and hooks: a background flusher per worker, a last flush on exit."""
+"""Gunicorn settings and hooks: a background flusher and scheduler per worker, a last flush on
+exit."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import os
 from typing import Any
 
+from linebot_app import scheduler
 from linebot_app.logs import configure
 
 log = logging.getLogger(__name__)
@@ -19,23 +21,30 @@ graceful_timeout = 10
 control_socket_disable = True
 
 
+def _extension(worker: Any, name: str) -> Any:
+    return worker.wsgi.extensions.get(name) if hasattr(worker.wsgi, "extensions") else None
+
+
 def _store(worker: Any) -> Any:
-    bot = worker.wsgi.extensions.get("seminar_bot") if hasattr(worker.wsgi, "extensions") else None
+    bot = _extension(worker, "seminar_bot")
     return bot.services.store if bot else None
 
 
 def post_worker_init(worker: Any) -> None:
-    """Start the outbox flusher thread in each worker."""
+    """Start the outbox flusher in each worker, and the scheduler unless SCHEDULER=off."""
     configure()
-    store = _store(worker)
-    if store is not None:
-        worker.seminar_flusher_stop = store.start_flusher()
+    bot, settings = _extension(worker, "seminar_bot"), _extension(worker, "seminar_settings")
+    if bot is None:
+        return
+    worker.seminar_stops = [bot.services.store.start_flusher()]
+    if settings.scheduler:
+        worker.seminar_stops.append(scheduler.start(bot.services, settings.scheduler_seconds))
+        log.info("scheduler on: a round every %.0f s", settings.scheduler_seconds)
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Stop the flusher and write what still waits, before the worker exits."""
-    stop = getattr(worker, "seminar_flusher_stop", None)
-    if stop is not None:
+    """Stop the flusher and the scheduler, and write what still waits, before the worker exits."""
+    for stop in getattr(worker, "seminar_stops", []):
         stop.set()
     store = _store(worker)
     if store is not None and not store.drain(seconds=8.0):

@@ -10,7 +10,7 @@ from ulid import ULID
 from linebot_app import messages as m
 from linebot_app.context import Ctx
 from linebot_app.delivery import Delivery
-from linebot_app.events import upcoming, when
+from linebot_app.events import event_marks, upcoming, when
 from linebot_app.logs import mask
 from sheets.dates import fold
 from sheets.schema import Event, Registration
@@ -170,8 +170,11 @@ def status(ctx: Ctx, args: list[str]) -> list[m.Message]:
     for reg in mine:
         event = ctx.org.event(reg.event_id)
         title = f"{event.title} {when(event)}" if event else reg.event_id
-        lines.append(f"・{title}\n　{ROLE_JA.get(reg.role, reg.role)} / "
-                     f"{LEVEL_JA.get(reg.level, reg.level)} / {status_words(reg, regs)}")
+        flags = "".join(f" 【{x}】" for x in event_marks(ctx, event)) if event else ""
+        said = ("イベント中止" if event and event.status == "cancelled"
+                else status_words(reg, regs))
+        lines.append(f"・{title}{flags}\n　{ROLE_JA.get(reg.role, reg.role)} / "
+                     f"{LEVEL_JA.get(reg.level, reg.level)} / {said}")
     quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル") for r in mine]
     return [m.text("\n".join(lines), quick)]
 

@@ -1,4 +1,5 @@
-"""The bot's local state in DATA_DIR: handled webhook ids, conversations, consents."""
+"""The bot's local state in DATA_DIR: handled webhook ids, conversations, consents, deliveries,
+and the last seen version of each event."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ CREATE TABLE IF NOT EXISTS survey_progress (
 CREATE TABLE IF NOT EXISTS checkins (
     event_id TEXT NOT NULL, user_id TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (event_id, user_id));
+CREATE TABLE IF NOT EXISTS event_versions (
+    event_id TEXT PRIMARY KEY, fields TEXT NOT NULL, version INTEGER NOT NULL,
+    changed TEXT NOT NULL DEFAULT '[]', at REAL NOT NULL);
 """
 DEDUP_KEEP_SECONDS = 8 * 86400  # LINE redelivers for a while; we keep ids for more than 7 days
 CONVERSATION_SECONDS = 30 * 60
@@ -177,3 +181,26 @@ class State:
         self._conn().execute(
             "INSERT OR IGNORE INTO consents (user_id, at) VALUES (?, ?)", (user_id, self.clock())
         )
+
+    def event_version(self, event_id: str) -> tuple[dict[str, Any], int] | None:
+        """The event's fields as last seen and how many changes were noticed, or None."""
+        row = self._conn().execute("SELECT fields, version FROM event_versions WHERE event_id = ?",
+                                   (event_id,)).fetchone()
+        return (json.loads(row[0]), row[1]) if row else None
+
+    def remember_event(self, event_id: str, fields: dict[str, Any], version: int,
+                       changed: list[str]) -> None:
+        """Record the event's fields at this version; an older version never overwrites."""
+        self._conn().execute(
+            "INSERT INTO event_versions (event_id, fields, version, changed, at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET fields = excluded.fields,"
+            " version = excluded.version, changed = excluded.changed, at = excluded.at "
+            "WHERE excluded.version >= event_versions.version",
+            (event_id, json.dumps(fields, ensure_ascii=False), version,
+             json.dumps(changed, ensure_ascii=False), self.clock()))
+
+    def event_changes(self, event_id: str) -> list[str]:
+        """What the last noticed change of the event touched (日時, 会場, 開催), or []."""
+        row = self._conn().execute("SELECT changed FROM event_versions WHERE event_id = ?",
+                                   (event_id,)).fetchone()
+        return json.loads(row[0]) if row else []

@@ -1,4 +1,4 @@
-"""Cron endpoints: /tasks/flush writes the outbox; /tasks/remind sends what is due."""
+"""Cron endpoints: /tasks/flush writes the outbox; /tasks/remind runs the scheduler's round."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from linebot_app import reminders
+from linebot_app import scheduler
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -33,12 +33,9 @@ def flush() -> Response | tuple[Response, int]:
 
 @bp.post("/remind")
 def remind() -> Response | tuple[Response, int]:
-    """Send due reminders and after-event messages, and resume interrupted deliveries."""
+    """Tell registrants of event changes, send due reminders and after-event messages, and
+    resume interrupted deliveries (the scheduler's round, for cron)."""
     if not authorized():
         return jsonify({"error": "forbidden"}), 403
-    services = current_app.extensions["seminar_bot"].services
-    org = services.store.organizer()
-    due = list(reminders.due(org, services.store.registrations(), services.now()))
-    sent = sum(services.deliveries.deliver(d) for d in due)
-    sent += services.deliveries.resume()
-    return jsonify({"due": len(due), "sent": sent})
+    done = scheduler.tick(current_app.extensions["seminar_bot"].services)
+    return jsonify({"changes": done.changes, "due": done.due, "sent": done.sent})

@@ -1,0 +1,60 @@
+"""The bot's own clock: every minute, event-change notices, due reminders and unfinished
+deliveries. /tasks/remind runs the same round, so cron and the scheduler never double-send."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from linebot_app import notices, reminders
+from linebot_app.context import Services
+
+log = logging.getLogger(__name__)
+_one_round = threading.Lock()  # rounds in one process never overlap
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round did."""
+
+    changes: int
+    due: int
+    sent: int
+
+
+def tick(services: Services) -> Round:
+    """Read the sheet now, tell registrants of changed events, send what is due."""
+    with _one_round:
+        org = services.store.reload()
+        regs = services.store.registrations()
+        state, deliveries, sent, changes = services.state, services.deliveries, 0, 0
+        for delivery, record in notices.changes(org.events, regs, state.event_version,
+                                                state.remember_event, services.now()):
+            changes += 1
+            sent += deliveries.deliver(delivery) if delivery else 0
+            record()
+        due = list(reminders.due(org, regs, services.now()))
+        sent += sum(deliveries.deliver(d) for d in due)
+        sent += deliveries.resume()
+        return Round(changes, len(due), sent)
+
+
+def start(services: Services, seconds: float) -> threading.Event:
+    """Run a round now and then every `seconds` in a daemon thread; set the event to stop."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            try:
+                done = tick(services)
+                if done.changes or done.sent:
+                    log.info("scheduler: %d event changes, %d due, %d sent",
+                             done.changes, done.due, done.sent)
+            except Exception:  # a bad round must not end the clock; the next one retries
+                log.exception("scheduler round failed")
+            if stop.wait(seconds):
+                return
+
+    threading.Thread(target=loop, name="seminar-scheduler", daemon=True).start()
+    return stop
