@@ -60,11 +60,38 @@ def test_organizer_commands_are_refused_in_group_chats(bot: BotHarness, command:
     assert bot.say(command, user=ADMIN, chat="group") == ["権限がありません"]
 
 
+# what each command answers with one confirmed beginner in E2, and what that person is sent
+ADMIN_ANSWERS = {
+    "集計": (["【E2 Excelの調査票をアプリにするハンズオン】", "参加: 確定 1 / キャンセル待ち 0"], None),
+    "stats E2": (["【E2 Excelの調査票をアプリにするハンズオン】", "参加: 確定 1 / キャンセル待ち 0"],
+                 None),
+    "参加者 E2": (["登録 1名", "1. 表示名001 参加/初心者 参加確定"], None),
+    "attendees E2": (["登録 1名", "1. 表示名001 参加/初心者 参加確定"], None),
+    "リマインド E2": (["リマインドを1名に送りました。"], "事前準備"),
+    "remind E2": (["リマインドを1名に送りました。"], "事前準備"),
+    "お知らせ E2 会場変更です": (["お知らせを1名に送りました。"], "会場変更です"),
+    "announce E2 hello": (["お知らせを1名に送りました。"], "hello"),
+    "部屋割り E2": (["部屋割り(1部屋5名まで)", "初心者1: 1名"], "あなたの部屋"),
+    "rooms E2 3": (["部屋割り(1部屋3名まで)", "初心者1: 1名"], "あなたの部屋"),
+}
+
+
+def test_every_organizer_command_has_an_expected_answer() -> None:
+    assert sorted(ADMIN_ANSWERS) == sorted(ADMIN_COMMANDS)
+
+
 @pytest.mark.parametrize("command", ADMIN_COMMANDS)
 def test_organizer_commands_answer_the_admin(bot: BotHarness, command: str) -> None:
     _register(bot, USERS[0])
-    reply = bot.say(command, user=ADMIN)
-    assert reply and reply != ["権限がありません"]
+    told = len(bot.line.received(USERS[0]))
+    (answer,) = bot.say(command, user=ADMIN)
+    parts, delivered = ADMIN_ANSWERS[command]
+    assert all(part in answer for part in parts), answer
+    sent = bot.line.received(USERS[0])[told:]
+    if delivered is None:
+        assert sent == []
+    else:
+        assert len(sent) == 1 and delivered in sent[0]
 
 
 def test_stats_count_roles_levels_status_attendance_and_feedback(bot: BotHarness) -> None:

@@ -154,7 +154,10 @@ def test_push_with_a_repeated_retry_key_is_sent_once(sim: Sim) -> None:
 def test_follow_and_unfollow(sim: Sim) -> None:
     assert sim.send(RESIDENT, kind="follow") == 200
     assert "友だち追加ありがとうございます" in sim.bot_texts(RESIDENT)[-1]
+    told = len(sim.history(RESIDENT))
     assert sim.send(RESIDENT, kind="unfollow") == 200
+    assert [e["direction"] for e in sim.history(RESIDENT)[told:]] == ["user"]  # no answer
+    assert [c["endpoint"] for c in sim.platform.calls] == ["reply"]  # only the greeting
 
 
 def test_loading_animation_endpoint_is_served(sim: Sim) -> None:

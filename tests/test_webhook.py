@@ -47,43 +47,64 @@ def test_signed_non_utf8_body_gets_400(bot: BotHarness) -> None:
 
 
 def test_empty_event_list_gets_200(bot: BotHarness) -> None:
-    assert _signed(bot, b'{"destination": "U0", "events": []}') == 200
+    assert _signed(bot, b'{"destination": "U0", "events": []}') == 200  # LINE's "verify"
+    assert bot.line.replies == bot.line.pushes == []
 
 
 def test_healthz_answers_200(bot: BotHarness) -> None:
-    assert bot.client.get("/healthz").status_code == 200
+    res = bot.client.get("/healthz")
+    assert (res.status_code, res.get_data(as_text=True)) == (200, "ok")
 
 
 def test_every_event_in_a_batch_is_handled(bot: BotHarness) -> None:
-    res = bot.post(text_event("ヘルプ"), text_event("予定 E1"), text_event("イベント"))
-    assert res.status_code == 200
-    assert len(bot.line.replies) == 3
+    events = [text_event("ヘルプ"), text_event("予定 E1"), text_event("イベント")]
+    assert bot.post(*events).status_code == 200
+    assert [token for token, _ in bot.line.replies] == [e["replyToken"] for e in events]
+    firsts = [_first_text(messages) for _, messages in bot.line.replies]
+    assert "使い方" in firsts[0] and "運営自己紹介など" in firsts[1]
+    assert "開催予定のイベント" in firsts[2]
+
+
+def _location(lat: float, lng: float) -> dict:
+    event = text_event("x")
+    event["message"] = {"id": "3", "type": "location", "latitude": lat, "longitude": lng,
+                        "address": "神戸市"}
+    return event
+
+
+def _first_text(messages: list[dict]) -> str:
+    return messages[0].get("text") or messages[0]["altText"]
 
 
 def test_one_failing_event_does_not_stop_the_others(bot: BotHarness, fail_on_handler_errors,
                                                     monkeypatch) -> None:
-    def broken(*args: object) -> None:
-        raise RuntimeError("the location lookup broke")
+    real = facilities.on_location
 
-    monkeypatch.setattr(facilities, "on_location", broken)
-    bad = text_event("x")
-    bad["message"] = {"id": "3", "type": "location", "latitude": 34.69, "longitude": 135.19,
-                      "address": "神戸市"}
-    res = bot.post(text_event("ヘルプ"), bad, text_event("予定 E1"))
-    assert res.status_code == 200
+    def broken_at_one_place(ctx: object, lat: float, lng: float) -> list:
+        if (lat, lng) == (0.0, 0.0):
+            raise RuntimeError("the location lookup broke")
+        return real(ctx, lat, lng)
+
+    monkeypatch.setattr(facilities, "on_location", broken_at_one_place)
+    ask, plan = text_event("ヘルプ"), text_event("予定 E1")
+    bad, place = _location(0.0, 0.0), _location(34.69, 135.19)
+    assert bot.post(ask, bad, place, plan).status_code == 200
     assert [str(err) for err, _ in fail_on_handler_errors] == ["the location lookup broke"]
     fail_on_handler_errors.clear()
-    assert len(bot.line.replies) == 2
-    assert "使い方" in bot.line.replies[0][1][0]["text"]
-    assert "E1" in bot.line.last_texts()[0] or "2020" in bot.line.last_texts()[0]
+    answered = {token: messages for token, messages in bot.line.replies}
+    assert list(answered) == [ask["replyToken"], place["replyToken"], plan["replyToken"]]
+    assert "使い方" in _first_text(answered[ask["replyToken"]])
+    assert "近くの施設" in _first_text(answered[place["replyToken"]])  # same handler, other event
+    assert "運営自己紹介など" in _first_text(answered[plan["replyToken"]])
 
 
 def test_event_missing_a_common_field_is_skipped_and_the_rest_handled(bot: BotHarness) -> None:
     broken = text_event("ヘルプ")
     del broken["webhookEventId"]
-    res = bot.post(broken, text_event("ヘルプ"))
-    assert res.status_code == 200
-    assert len(bot.line.replies) == 1
+    good = text_event("ヘルプ")
+    assert bot.post(broken, good).status_code == 200
+    ((token, messages),) = bot.line.replies
+    assert token == good["replyToken"] and "使い方" in _first_text(messages)
 
 
 def test_redelivered_event_is_not_handled_again(bot: BotHarness) -> None:
@@ -119,12 +140,65 @@ def test_handled_ids_are_kept_at_least_seven_days(tmp_path) -> None:
     assert state.claim_event("E-old")
 
 
-def test_every_fixture_event_type_is_handled_without_5xx(bot: BotHarness) -> None:
+NOT_FOUND = "お探しの情報が見つかりませんでした"
+HINT = "テキストで話しかけてください。"
+# What each of the SDK's real webhook events gets back, in the fixture's order: a part of the
+# one reply's first text, or None for no reply at all.
+FIXTURE_ANSWERS = [
+    ("message", "text", NOT_FOUND),  # "Hello, world" in a one-to-one chat: no FAQ matches
+    ("message", "image", None),  # in a room, and not addressed to the bot
+    ("message", "video", HINT),
+    ("message", "audio", HINT),
+    ("message", "location", "近くの施設: "),
+    ("message", "sticker", HINT),
+    ("follow", None, "友だち追加ありがとうございます"),
+    ("unfollow", None, None),
+    ("join", None, "招待ありがとうございます"),
+    ("leave", None, None),
+    ("postback", None, NOT_FOUND),  # data that is no command is a query like typed text
+    ("beacon", None, None),
+    ("beacon", None, None),
+    ("accountLink", None, None),
+    ("message", "text", None),  # "Hello, world" in a group: no command, no mention
+    ("message", "text", None),  # ... and in a room
+    ("postback", None, NOT_FOUND),  # with a date parameter
+    ("postback", None, NOT_FOUND),  # with a time parameter
+    ("postback", None, NOT_FOUND),  # with a datetime parameter
+    ("memberJoined", None, None),
+    ("memberLeft", None, None),
+    ("message", "file", HINT),
+    ("unsend", None, None),
+    ("videoPlayComplete", None, None),
+    ("message", "image", HINT),  # one to one
+    ("message", "text", NOT_FOUND),
+    ("messageEdited", None, None),  # not in this SDK's models: parsed as an unknown event
+    ("undefined", None, None),
+]
+
+
+def test_every_fixture_event_gets_its_own_answer(bot: BotHarness) -> None:
     payload = json.loads(fixture_path("line-bot-sdk-webhooks", "webhook.json").read_text())
-    for event in payload["events"]:
-        event = {**event, "webhookEventId": str(ULID())}
-        assert bot.post(event).status_code == 200, event["type"]
+    assert [(e["type"], e.get("message", {}).get("type") if e["type"] == "message" else None)
+            for e in payload["events"]] == [(k, t) for k, t, _ in FIXTURE_ANSWERS]
+    for event, (kind, _, answer) in zip(payload["events"], FIXTURE_ANSWERS, strict=True):
+        before = len(bot.line.replies)
+        assert bot.post({**event, "webhookEventId": str(ULID())}).status_code == 200
+        replies = bot.line.replies[before:]
+        if answer is None:
+            assert replies == [], kind
+            continue
+        ((token, messages),) = replies
+        assert token == event["replyToken"] and answer in _first_text(messages), kind
+    assert bot.line.pushes == bot.line.multicasts == []
+    assert not bot.store.outbox.has_pending()  # none of them writes a row
+
+
+def test_a_batch_whose_events_share_one_id_is_handled_once(bot: BotHarness) -> None:
+    payload = json.loads(fixture_path("line-bot-sdk-webhooks", "webhook.json").read_text())
+    assert len({e["webhookEventId"] for e in payload["events"]}) == 1
     assert _signed(bot, json.dumps(payload).encode()) == 200
+    ((token, messages),) = bot.line.replies  # only the first event: the rest look redelivered
+    assert token == payload["events"][0]["replyToken"] and NOT_FOUND in messages[0]["text"]
 
 
 def test_a_sticker_in_a_one_to_one_chat_gets_a_hint(bot: BotHarness) -> None:
@@ -154,7 +228,8 @@ def test_simulator_is_off_when_credentials_are_set(tmp_path) -> None:
 
 def test_simulator_is_on_with_credentials_and_simulator_1(tmp_path) -> None:
     harness = build_harness(tmp_path, SIMULATOR="1")
-    assert harness.client.get("/simulator").status_code == 200
+    res = harness.client.get("/simulator")
+    assert res.status_code == 200 and "ユーザーを選ぶ" in res.get_data(as_text=True)
 
 
 def test_create_app_without_settings_reads_the_environment(tmp_path, monkeypatch) -> None:
@@ -163,5 +238,6 @@ def test_create_app_without_settings_reads_the_environment(tmp_path, monkeypatch
     monkeypatch.delenv("LINE_CHANNEL_SECRET", raising=False)
     monkeypatch.delenv("LINE_CHANNEL_ACCESS_TOKEN", raising=False)
     app = create_app()
-    assert app.test_client().get("/simulator").status_code == 200
+    res = app.test_client().get("/simulator")
+    assert res.status_code == 200 and "ユーザーを選ぶ" in res.get_data(as_text=True)
     assert (tmp_path / "wb.xlsx").exists()
