@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Protocol
 from linebot_app.delivery import Deliverer
 from linebot_app.messages import Message
 from linebot_app.state import State
-from sheets.schema import Organizer
+from sheets.schema import USER_ID, Organizer
 from sheets.store import Store
 
 
@@ -23,8 +22,6 @@ class Line(Protocol):
     def multicast(self, to: list[str], messages: list[Message], key: str) -> bool: ...
     def display_name(self, user_id: str) -> str: ...
 
-
-USER_ID = re.compile(r"U[0-9a-f]{32}")
 
 
 def admin_ids(settings: dict[str, str]) -> set[str]:

@@ -6,6 +6,7 @@ from linebot_app import messages as m
 from linebot_app import surveys
 from linebot_app.context import Ctx
 from linebot_app.events import when
+from sheets.dates import fold
 from sheets.schema import Event
 from sheets.surveys import Question, Survey
 
@@ -35,8 +36,28 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
     event = ctx.org.event(args[0]) if args else _default_event(ctx)
     if event is None:
         return [_ask_event(ctx, args[0] if args else None)]
+    refused = refusal(ctx, event)
+    if refused:
+        return [m.text(refused, [m.message_action("登録確認"), m.message_action("イベント")])]
     intro = f"「{event.title}」の感想をお聞かせください。任意の質問は「スキップ」で飛ばせます。"
     return surveys.begin(ctx, survey(ctx), {"event_id": event.id}, intro)
+
+
+def open_to_anyone(ctx: Ctx) -> bool:
+    """settings.feedback_audience = anyone lets people without a registration answer."""
+    return fold(ctx.org.settings.get("feedback_audience", "")) == "anyone"
+
+
+def refusal(ctx: Ctx, event: Event) -> str:
+    """Why this user cannot give feedback on the event now, or '' when they can."""
+    if event.status == "cancelled":
+        return f"「{event.title}」は中止になったため、感想は受け付けていません。"
+    if event.starts_at > ctx.now():
+        return f"「{event.title}」の感想は、開催後 ({when(event)}) に受け付けます。"
+    if open_to_anyone(ctx) or surveys.in_audience(ctx, f"registrants:{event.id}"):
+        return ""
+    return (f"「{event.title}」の感想は、参加登録した方にお願いしています。"
+            "「登録確認」で登録を確かめられます。")
 
 
 def _default_event(ctx: Ctx) -> Event | None:
@@ -50,12 +71,12 @@ def _default_event(ctx: Ctx) -> Event | None:
 
 
 def _ask_event(ctx: Ctx, asked: str | None) -> m.Message:
-    now = ctx.now()
-    recent = sorted((e for e in ctx.org.events if e.status != "cancelled"
-                     and e.starts_at <= now), key=lambda e: e.starts_at, reverse=True)
-    if not recent:
-        return m.text("感想を受け付けているイベントはまだありません。")
+    recent = sorted((e for e in ctx.org.events if not refusal(ctx, e)),
+                    key=lambda e: e.starts_at, reverse=True)
     head = f"「{asked}」というイベントは見つかりませんでした。\n" if asked else ""
+    if not recent:
+        return m.text(head + "いま感想をお送りいただけるイベントはありません。感想は、参加登録した"
+                      "イベントの開催後に受け付けます。", [m.message_action("登録確認")])
     quick = [m.message_action(f"感想 {e.id}", e.title) for e in recent]
     lines = [f"{e.id}: {e.title} {when(e)}" for e in recent[: m.MAX_QUICK_REPLY]]
     return m.text(head + "どのイベントの感想ですか?\n" + "\n".join(lines), quick)

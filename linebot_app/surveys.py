@@ -25,10 +25,15 @@ def _paused_key(user_id: str) -> str:
 
 def audience_ok(ctx: Ctx, survey: Survey) -> bool:
     """Whether this user may answer the survey."""
-    if survey.audience == "admins":
+    return in_audience(ctx, survey.audience)
+
+
+def in_audience(ctx: Ctx, audience: str) -> bool:
+    """Whether this user is in an audience: anyone, admins or registrants:<event id>."""
+    if audience == "admins":
         return ctx.is_admin
-    if survey.audience.startswith("registrants:"):
-        event_id = fold(survey.audience.split(":", 1)[1])
+    if audience.startswith("registrants:"):
+        event_id = fold(audience.split(":", 1)[1])
         return any(fold(r.event_id) == event_id and r.user_id == ctx.user_id and r.active
                    for r in ctx.services.store.registrations())
     return True

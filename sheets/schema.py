@@ -43,7 +43,7 @@ READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance")  # 
 EVENT_STATUSES = ("open", "closed", "cancelled")
 ROLES = ("participant", "observer")
 REG_STATUSES = ("confirmed", "waitlisted", "cancelled")
-USER_ID = re.compile(r"U[0-9a-f]{32}")  # the same rule as linebot_app.context.admin_ids
+USER_ID = re.compile(r"U[0-9a-f]{32}")  # a LINE user id; linebot_app.context.admin_ids uses it too
 
 
 @dataclass(frozen=True)
@@ -313,12 +313,21 @@ def _settings(rows: Sequence[Sequence[Any]], problems: list[Problem]) -> dict[st
     settings: dict[str, str] = {}
     for number, row in rows_as_dicts("settings", COLUMNS["settings"], rows, problems):
         key = fold(cell_text(row.get("key")))
-        if key == "admin_user_ids":
+        checks = SETTING_CHECKS.get(key)
+        if checks:
             problems.extend(Problem("settings", number, "value", message)
-                            for message in admin_id_problems(cell_text(row.get("value"))))
+                            for message in checks(cell_text(row.get("value"))))
         if key:
             settings[key] = cell_text(row.get("value"))
     return settings
+
+
+def feedback_audience_problems(value: str) -> list[str]:
+    """feedback_audience is registrants (the default, also when blank) or anyone."""
+    if fold(value) in ("", "registrants", "anyone"):
+        return []
+    return [f"feedback_audience の「{value}」は registrants (参加登録した人だけ) か anyone "
+            "(誰でも) で指定してください。registrants として扱います"]
 
 
 def admin_id_problems(listed: str) -> list[str]:
@@ -334,3 +343,7 @@ def admin_id_problems(listed: str) -> list[str]:
             found.append(f"admin_user_ids の「{entry}」は LINE のユーザーID (U + 小文字の16進数32桁) "
                          "ではないので無視します")
     return found
+
+
+SETTING_CHECKS: dict[str, Callable[[str], list[str]]] = {
+    "admin_user_ids": admin_id_problems, "feedback_audience": feedback_audience_problems}

@@ -324,6 +324,23 @@ class BotHarness:
     def consent(self, user: str) -> None:
         self.app.extensions["seminar_bot"].services.state.give_consent(user)
 
+    def registered(self, user: str, event: str = "E1", status: str = "confirmed") -> None:
+        """A registration row for the user, as if made before (e.g. for the past E1)."""
+        self.store.add("registrations", {
+            "id": f"R-{user[-6:]}-{event}", "created_at": "2020-04-01T10:00:00.000+09:00",
+            "event_id": event, "user_id": user, "role": "participant", "level": "beginner",
+            "status": status})
+
+    def setting(self, key: str, value: str) -> None:
+        """What an organizer does in the settings sheet: add a key and save the workbook."""
+        import openpyxl
+
+        self.store.drain(seconds=5)
+        wb = openpyxl.load_workbook(self.settings.workbook_path)
+        wb["settings"].append([key, value])
+        wb.save(self.settings.workbook_path)
+        self.store.reload()
+
 
 def build_harness(tmp: Path, spec: SpecChecker | None = None, **env: str) -> BotHarness:
     """A harness over a fresh sample workbook in tmp."""

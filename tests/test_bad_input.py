@@ -21,6 +21,7 @@ def _signed(bot: BotHarness, body: bytes) -> tuple[int, str]:
 
 @pytest.mark.parametrize("typed", ["1" * 4400, "፩", "nan", "-inf", "1e400", "٣٣"])
 def test_a_rating_answer_of_any_digits_gets_try_again(bot: BotHarness, typed: str) -> None:
+    bot.registered(USER)
     assert bot.say("感想 E1", user=USER)
     reply = bot.say(typed, user=USER)
     assert reply and reply[0].startswith("もう一度お願いします"), reply

@@ -217,6 +217,7 @@ def test_status_lists_registrations(bot: BotHarness) -> None:
 
 
 def test_feedback_conversation_makes_one_row(bot: BotHarness) -> None:
+    bot.registered(U1)
     bot.say("感想 E1", user=U1)
     assert "満足度" in bot.line.last_texts()[-1]
     assert "1〜5" in bot.say("とても良い", user=U1)[0]
@@ -232,6 +233,7 @@ def test_feedback_conversation_makes_one_row(bot: BotHarness) -> None:
 
 
 def test_feedback_can_be_quit(bot: BotHarness) -> None:
+    bot.registered(U1)
     bot.say("feedback E1", user=U1)
     assert "中断しました" in bot.say("やめる", user=U1)[0]
     assert _rows(bot, "feedback") == []
@@ -241,6 +243,7 @@ def test_feedback_state_survives_a_restart_and_expires_after_30_minutes(tmp_path
     from tests.conftest import build_harness
 
     first = build_harness(tmp_path)
+    first.registered(U1)
     first.say("感想 E1", user=U1)
     second = build_harness(tmp_path)
     assert "雑感" in second.say("4", user=U1)[0]
@@ -294,7 +297,7 @@ HELP_SHORTCUTS = {  # each quick reply under the help text, and what tapping it 
     "予定": "2026年12月29日(火) 14:00〜16:00",
     "参加登録": "個人情報の取り扱いについてご確認ください",
     "登録確認": "現在、登録はありません。",
-    "感想": "どのイベントの感想ですか?",
+    "感想": "感想は、参加登録したイベントの開催後に受け付けます。",
 }
 
 

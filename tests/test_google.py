@@ -213,6 +213,7 @@ def test_503_for_two_emulated_minutes_then_every_row_lands(tmp_path, emu: Emu) -
 
 def test_hostile_text_from_the_conversation_is_stored_literally(tmp_path, emu: Emu) -> None:
     harness = _google_harness(tmp_path, emu)
+    harness.registered(U1)
     harness.say("感想 E1", user=U1)
     for text in ("5", "=IMPORTXML(\"http://x\",\"//a\")", "@メモ", "\r改行から", "送信"):
         harness.say(text, user=U1)

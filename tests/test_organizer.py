@@ -99,11 +99,12 @@ def test_stats_count_roles_levels_status_attendance_and_feedback(bot: BotHarness
                                  ["初心者", "初心者", "経験者", "経験者", "経験者", "初心者"],
                                  strict=True):
         _register(bot, user, role, level)
+    bot.clock.now = dt.datetime(2026, 12, 29, 13, 45, tzinfo=JST)
+    bot.say("出席", user=USERS[1])
+    bot.clock.now = dt.datetime(2026, 12, 29, 16, 30, tzinfo=JST)  # feedback after the start
     bot.say("感想 E2", user=USERS[0])
     for answer in ("4", "良かった", "スキップ", "スキップ", "送信"):
         bot.say(answer, user=USERS[0])
-    bot.clock.now = dt.datetime(2026, 12, 29, 13, 45, tzinfo=JST)
-    bot.say("出席", user=USERS[1])
     text = bot.say("集計 E2", user=ADMIN)[0]
     assert "参加: 確定 4 / キャンセル待ち 1 / キャンセル 0" in text
     assert "見学: 確定 1" in text
@@ -359,7 +360,8 @@ def test_checkin_works_in_a_group_chat_too(bot: BotHarness) -> None:
 
 
 def _feedback(bot: BotHarness, user: str, rating: str, event: str = "E1") -> None:
-    """One survey answer: the rating, three short texts, then 送信."""
+    """One survey answer after the event: the rating, three short texts, then 送信."""
+    bot.clock.now = max(bot.clock.now, dt.datetime(2026, 12, 29, 16, 30, tzinfo=JST))
     bot.say(f"感想 {event}", user=user)
     for answer in (rating, f"感想{user[-3:]}", "使い道", "課題", "送信"):
         bot.say(answer, user=user)
@@ -367,6 +369,7 @@ def _feedback(bot: BotHarness, user: str, rating: str, event: str = "E1") -> Non
 
 def test_export_keeps_feedback_of_people_without_a_registration(bot: BotHarness,
                                                                 tmp_path) -> None:
+    bot.setting("feedback_audience", "anyone")
     _feedback(bot, USERS[0], "4")
     _feedback(bot, USERS[1], "5")
     bot.store.flush()
@@ -381,6 +384,7 @@ def test_export_keeps_feedback_of_people_without_a_registration(bot: BotHarness,
 
 def test_export_csv_shows_each_answer_once_registered_or_not(bot: BotHarness,
                                                              tmp_path) -> None:
+    bot.setting("feedback_audience", "anyone")
     _register(bot, USERS[0])
     _feedback(bot, USERS[0], "5", "E2")
     _feedback(bot, USERS[1], "2", "E2")
@@ -392,6 +396,7 @@ def test_export_csv_shows_each_answer_once_registered_or_not(bot: BotHarness,
 
 
 def test_export_xlsx_stores_ratings_as_numbers(bot: BotHarness, tmp_path) -> None:
+    bot.setting("feedback_audience", "anyone")
     _register(bot, USERS[0])
     _feedback(bot, USERS[0], "4", "E2")
     _feedback(bot, USERS[1], "5", "E2")
@@ -408,6 +413,7 @@ def test_export_xlsx_stores_ratings_as_numbers(bot: BotHarness, tmp_path) -> Non
 
 def test_export_command_writes_feedback_without_registrations(bot: BotHarness,
                                                               tmp_path) -> None:
+    bot.setting("feedback_audience", "anyone")
     _feedback(bot, USERS[0], "4")
     _feedback(bot, USERS[1], "5")
     bot.store.drain(seconds=5)

@@ -36,6 +36,7 @@ def _feedback(bot: BotHarness, *answers: str) -> list[str]:
 
 def test_a_second_feedback_edits_the_first_and_a_skip_keeps_the_earlier_answer(
         bot: BotHarness) -> None:
+    bot.registered(U1)
     bot.say("感想 E1", user=U1)
     _feedback(bot, "4", "とてもよかった", "スキップ", "スキップ", "送信")
     assert "前回の回答を修正しますか" in bot.say("感想 E1", user=U1)[-1]

@@ -161,6 +161,7 @@ def test_organizer_edits_made_while_rows_wait_are_kept(bot: BotHarness) -> None:
 
 
 def test_user_text_is_stored_literally_never_as_a_formula(bot: BotHarness) -> None:
+    bot.registered(U1)
     bot.say("感想 E1", user=U1)
     for answer in ("3", "=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "@SUM(A1)", "送信"):
         bot.say(answer, user=U1)
