@@ -163,8 +163,14 @@ CHECKS: dict[str, Callable[[str, Question], str]] = {
 }
 
 
+# Control characters a sheet cannot hold as typed (the .xlsx format turns them into _x001F_);
+# tab, line feed and carriage return stay.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def check(q: Question, text: str) -> str:
     """The value to store, or Invalid with the reason."""
+    text = CONTROL.sub("", text)
     typed = text if q.type in ("text", "long_text") else normalized(text)  # text: as typed
     value = CHECKS[q.type](typed, q)
     if q.pattern and not re.fullmatch(q.pattern, value):

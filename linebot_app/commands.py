@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from linebot_app import (
     admin,
@@ -14,18 +13,19 @@ from linebot_app import (
     facilities,
     faq,
     feedback,
+    flows,
     registration,
     surveys,
 )
 from linebot_app import messages as m
 from linebot_app.context import Ctx
+from linebot_app.flows import Conversation, Flow, Step
 from sheets.dates import fold
 
 NO_USER_ID = ("この操作には、ボットを友だち追加して 1 対 1 のトークで話しかけてください。"
               "(このトークからは、あなたを見分けられないため)")
 
 Handler = Callable[[Ctx, list[str]], list[m.Message]]
-Flow = Callable[[Ctx, str, dict[str, Any]], "list[m.Message] | str"]
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,19 @@ COMMANDS: tuple[Command, ...] = (
             admin=True),
     Command(("再読込", "reload"), reload_sheets, "再読込 / reload: シートを読み直す", admin=True),
 )
-FLOWS: dict[str, Flow] = {
-    "consent": registration.consent_answer,
-    "survey": surveys.answer,
+# Conversations: each flow's states and the handler for a line typed in each, and fallbacks that
+# mean the same in every state. In every flow a command word runs that command (a survey is kept
+# and offers 「アンケートの続き」) and 再開 repeats the current question.
+SURVEY_STATES: dict[str, Step] = {
+    "ask": surveys.take, "fix": surveys.take, "review": surveys.review,
+    "edit?": surveys.confirm_edit, "quit?": surveys.confirm_quit,
 }
-REPEAT: dict[str, Callable[[Ctx, dict[str, Any]], list[m.Message]]] = {
-    "consent": registration.repeat_consent,
-    "survey": surveys.repeat,
+SURVEY_FALLBACKS: dict[str, Step] = {surveys.QUIT: surveys.ask_quit, surveys.BACK: surveys.back}
+FLOWS: dict[str, Flow] = {
+    "consent": Flow({"asking": registration.consent_answer}, {}, registration.repeat_consent,
+                    keeps_on_command=False),
+    "survey": Flow(SURVEY_STATES, SURVEY_FALLBACKS, surveys.repeat, keeps_on_command=True),
+    "feedback": Flow(SURVEY_STATES, SURVEY_FALLBACKS, surveys.repeat, keeps_on_command=True),
 }
 _BY_NAME = {fold(name): command for command in COMMANDS for name in command.names}
 
@@ -123,15 +129,16 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
     whole = lookup(text)
     command = whole or (lookup(words[0]) if words else None)
     args = words[1:] if whole is None else []
-    conv = (ctx.services.state.conversation(ctx.user_id) or surveys.restore_interrupted(ctx)
-            if ctx.user_id else None)
-    if conv and conv.get("flow") in FLOWS:
-        if command is not None and command.handler is surveys.resume:
-            return REPEAT[conv["flow"]](ctx, conv)
-        if command is None:
-            result = FLOWS[conv["flow"]](ctx, text, conv)
-            return handle_text(ctx, result) if isinstance(result, str) else result
-        return interrupt(ctx, conv, command, args)
+    conv = (flows.load(ctx) or surveys.restore_interrupted(ctx)) if ctx.user_id else None
+    flow = FLOWS.get(conv.flow) if conv else None
+    if conv and flow:
+        if command is not None:
+            return (flow.repeat(ctx, conv) if command.handler is surveys.resume
+                    else interrupt(ctx, conv, flow, command, args))
+        step = flow.fallbacks.get(fold(text)) or flow.states.get(conv.state)
+        if step is not None:
+            return step(ctx, text, conv)
+        flows.end(ctx)  # a state this version does not know: start afresh
     if command is not None:
         return run(ctx, command, args)
     if not addressed or not words:
@@ -139,12 +146,13 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
     return facilities.by_category(ctx, text) or faq.answer(ctx, text)
 
 
-def interrupt(ctx: Ctx, conv: dict[str, Any], command: Command, args: list[str]) -> list[m.Message]:
+def interrupt(ctx: Ctx, conv: Conversation, flow: Flow, command: Command, args: list[str]
+              ) -> list[m.Message]:
     """A command during a conversation runs, and the conversation is kept to continue."""
     replies = run(ctx, command, args)
-    if conv["flow"] != "survey":
+    if not flow.keeps_on_command:
         return replies  # consent stays pending; only registration asks for it again
-    if ctx.services.state.conversation(ctx.user_id) != conv:  # the command began another one
+    if flows.load(ctx) != conv:  # the command began another conversation
         surveys.keep_paused(ctx, conv, interrupted=True)
         return replies
     return m.with_quick(replies, m.message_action("再開", surveys.CONTINUE))

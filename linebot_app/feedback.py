@@ -8,27 +8,6 @@ from linebot_app.context import Ctx
 from linebot_app.events import when
 from sheets.dates import fold
 from sheets.schema import Event
-from sheets.surveys import Question, Survey
-
-QUESTIONS = (
-    ("rating", "今回の満足度を1〜5で教えてください(5がいちばん良い)。", "rating", True),
-    ("impression", "雑感: 参加してみての感想を自由にお書きください。", "long_text", False),
-    ("use_cases", "使えそうな業務: 今日の内容が使えそうな業務はありますか?", "long_text", False),
-    ("challenges", "導入の課題: 職場で導入するとしたら、どんな課題がありそうですか?", "long_text", False),
-)
-
-
-def builtin() -> Survey:
-    """The feedback survey used when the spreadsheet does not define one named feedback."""
-    return Survey("feedback", "セミナーの感想", editable=True, questions=[
-        Question("feedback", n, key, text, kind, required=required)
-        for n, (key, text, kind, required) in enumerate(QUESTIONS, start=1)])
-
-
-def survey(ctx: Ctx) -> Survey:
-    """The sheet's feedback survey if organizers wrote one, else the built-in one."""
-    defined = ctx.org.surveys.get("feedback")
-    return defined if defined and defined.questions else builtin()
 
 
 def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
@@ -40,7 +19,8 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if refused:
         return [m.text(refused, [m.message_action("登録確認"), m.message_action("イベント")])]
     intro = f"「{event.title}」の感想をお聞かせください。任意の質問は「スキップ」で飛ばせます。"
-    return surveys.begin(ctx, survey(ctx), {"event_id": event.id}, intro)
+    return surveys.begin(ctx, surveys.find(ctx, "feedback") or surveys.builtin_feedback(),
+                         {"event_id": event.id}, intro, flow="feedback")
 
 
 def open_to_anyone(ctx: Ctx) -> bool:

@@ -7,10 +7,12 @@ from typing import Any
 
 from ulid import ULID
 
+from linebot_app import flows
 from linebot_app import messages as m
 from linebot_app.context import Ctx
 from linebot_app.delivery import Delivery
 from linebot_app.events import event_marks, upcoming, when
+from linebot_app.flows import Conversation
 from linebot_app.logs import mask
 from sheets.dates import fold
 from sheets.schema import Event, Registration
@@ -44,7 +46,7 @@ def parse_args(args: list[str]) -> tuple[str | None, str | None, str | None]:
 def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """参加登録 [event] [参加|見学] [初心者|経験者]: asks for what is missing, then books a seat."""
     if not ctx.services.state.has_consent(ctx.user_id):
-        return ask_consent(ctx, " ".join(["参加登録", *args]))
+        return ask_consent(ctx, args)
     event_id, role, level = parse_args(args)
     event = ctx.org.event(event_id) if event_id else None
     if event is None:
@@ -225,30 +227,29 @@ def _tell_promoted(ctx: Ctx, reg: Registration) -> None:
         recipients=[reg.user_id], messages=[m.text(body)], summary="キャンセル待ちからの繰り上げ"))
 
 
-def ask_consent(ctx: Ctx, then: str) -> list[m.Message]:
-    """Show the privacy notice once and wait for 同意する."""
+def ask_consent(ctx: Ctx, then: list[str]) -> list[m.Message]:
+    """Show the privacy notice and wait for 同意する; then make the registration asked for."""
     notice = ctx.org.settings.get("privacy_notice") or "登録情報はセミナーの運営にのみ使います。"
-    ctx.services.state.save_conversation(ctx.user_id, {"flow": "consent", "then": then})
+    flows.save(ctx, Conversation("consent", "asking", then=list(then)))
     quick = [m.message_action("同意する"), m.message_action("同意しない")]
     return [m.text(f"はじめに、個人情報の取り扱いについてご確認ください。\n\n{notice}\n\n"
                    "同意いただける場合は「同意する」を押してください。", quick)]
 
 
-def repeat_consent(ctx: Ctx, conv: dict[str, Any]) -> list[m.Message]:
+def repeat_consent(ctx: Ctx, conv: Conversation) -> list[m.Message]:
     """再開 while the privacy notice waits: show it again."""
-    return ask_consent(ctx, str(conv.get("then") or "参加登録"))
+    return ask_consent(ctx, conv.then)
 
 
-def consent_answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message] | str:
-    """The answer to the privacy notice: a command line to run next, or a reply."""
+def consent_answer(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
+    """The answer to the privacy notice: 同意する records it and goes on with the registration."""
     key = fold(text)
-    state = ctx.services.state
     if key in YES:
-        state.give_consent(ctx.user_id)
-        state.end_conversation(ctx.user_id)
-        return str(conv.get("then") or "イベント")
+        ctx.services.state.give_consent(ctx.user_id)
+        flows.end(ctx)
+        return register(ctx, conv.then)
     if key in NO:
-        state.end_conversation(ctx.user_id)
+        flows.end(ctx)
         return [m.text("登録を中止しました。同意いただけない場合は登録できません。")]
     return [m.text("「同意する」か「同意しない」を選んでください。",
                    [m.message_action("同意する"), m.message_action("同意しない")])]

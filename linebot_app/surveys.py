@@ -1,22 +1,51 @@
-"""Surveys from the spreadsheet, asked as a LINE conversation; one confirmed row per response."""
+"""Surveys from the spreadsheet, asked as a LINE conversation; one confirmed row per response.
+
+The survey flow's states (its table is in commands.py):
+  ask     a question is open; a line is its answer
+  fix     one question is asked again from the summary (修正 N)
+  review  the summary waits for 送信 or 修正 N
+  edit?   a second response asks whether to start from the earlier answers
+  quit?   やめる waits for its confirmation
+Fallbacks in every state: やめる asks to confirm the pause, 戻る goes back a question."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from ulid import ULID
 
-from linebot_app import answers
+from linebot_app import answers, flows
 from linebot_app import messages as m
 from linebot_app.context import Ctx, admin_ids
 from linebot_app.delivery import Delivery
+from linebot_app.flows import Conversation
 from sheets.dates import fold
 from sheets.surveys import Question, Survey
 
 PAUSE_SECONDS = 24 * 3600
 BACK, QUIT, SKIP, SEND, FIX = "戻る", "やめる", "スキップ", "送信", "修正"
 CONTINUE = "アンケートの続き"
+FEEDBACK_QUESTIONS = (
+    ("rating", "今回の満足度を1〜5で教えてください(5がいちばん良い)。", "rating", True),
+    ("impression", "雑感: 参加してみての感想を自由にお書きください。", "long_text", False),
+    ("use_cases", "使えそうな業務: 今日の内容が使えそうな業務はありますか?", "long_text", False),
+    ("challenges", "導入の課題: 職場で導入するとしたら、どんな課題がありそうですか?", "long_text", False),
+)
+
+
+def builtin_feedback() -> Survey:
+    """The feedback survey used when the spreadsheet does not define one named feedback."""
+    return Survey("feedback", "セミナーの感想", editable=True, questions=[
+        Question("feedback", n, key, text, kind, required=required)
+        for n, (key, text, kind, required) in enumerate(FEEDBACK_QUESTIONS, start=1)])
+
+
+def find(ctx: Ctx, survey_id: str) -> Survey | None:
+    """A survey by id; 'feedback' falls back to the built-in one."""
+    defined = ctx.org.surveys.get(survey_id)
+    if survey_id == "feedback" and not (defined and defined.questions):
+        return builtin_feedback()
+    return defined
 
 
 def _paused_key(user_id: str) -> str:
@@ -60,18 +89,18 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
     return begin(ctx, survey, {}, f"【{survey.title}】\n{survey.intro}".strip())
 
 
-def begin(ctx: Ctx, survey: Survey, context: dict[str, str], intro: str) -> list[m.Message]:
+def begin(ctx: Ctx, survey: Survey, context: dict[str, str], intro: str,
+          flow: str = "survey") -> list[m.Message]:
     """Start a survey; context (e.g. the event) goes into the row with the answers."""
     progress = _progress_id(survey, context)
     earlier = ctx.services.state.survey_row(progress, ctx.user_id)
     if earlier and not survey.editable:
         return [m.text(f"「{survey.title}」の回答はすでに受け付けています。ありがとうございました。")]
-    conv = {"flow": "survey", "survey": survey.id, "pos": 0, "answers": {}, "trail": [],
-            "mode": "ask", "context": context}
+    conv = Conversation(flow, "ask", survey=survey.id, context=context)
     ctx.services.state.survey_started(progress, ctx.user_id)
     if earlier:
-        conv["answers"], conv["mode"] = _earlier_answers(ctx, survey, earlier), "edit?"
-        ctx.services.state.save_conversation(ctx.user_id, conv)
+        conv.answers, conv.state = _earlier_answers(ctx, survey, earlier), "edit?"
+        flows.save(ctx, conv)
         return [m.text(intro), EDIT_PROMPT]
     return [m.text(intro), *_step(ctx, survey, conv)]
 
@@ -79,6 +108,8 @@ def begin(ctx: Ctx, survey: Survey, context: dict[str, str], intro: str) -> list
 EDIT_PROMPT = m.text("前回の回答を修正しますか?「はい」で前回の答えから始めます"
                      "(「スキップ」で前回の答えのままにできます)。",
                      [m.message_action("はい"), m.message_action(QUIT)])
+QUIT_PROMPT = m.text("回答を中断しますか?「はい」で中断します。24時間以内なら「再開」で"
+                     "続きから答えられます。", [m.message_action("はい"), m.message_action("いいえ")])
 
 
 def _earlier_answers(ctx: Ctx, survey: Survey, row_id: str) -> dict[str, str]:
@@ -92,53 +123,51 @@ def _progress_id(survey: Survey, context: dict[str, str]) -> str:
     return f"{survey.id}:{event}" if event else survey.id
 
 
-def find(ctx: Ctx, survey_id: str) -> Survey | None:
-    """A survey by id; 'feedback' falls back to the built-in one."""
-    from linebot_app import feedback
-
-    return feedback.survey(ctx) if survey_id == "feedback" else ctx.org.surveys.get(survey_id)
+def _gone(ctx: Ctx) -> list[m.Message]:
+    flows.end(ctx)
+    return [m.text("このアンケートは終了しました。")]
 
 
 def resume(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """再開: continue the survey left with やめる, within 24 hours."""
-    state = ctx.services.state
-    conv = state.conversation(_paused_key(ctx.user_id))
-    survey = find(ctx, conv["survey"]) if conv else None
+    conv = flows.load(ctx, _paused_key(ctx.user_id))
+    survey = find(ctx, conv.survey) if conv else None
     if conv is None or survey is None:
         return [m.text("再開できるアンケートはありません。「アンケート」で一覧を表示します。")]
-    conv.pop("interrupted", None)
-    state.end_conversation(_paused_key(ctx.user_id))
+    conv.interrupted = False
+    flows.end(ctx, _paused_key(ctx.user_id))
     return [m.text(f"「{survey.title}」の続きから始めます。"), *_step(ctx, survey, conv)]
 
 
-def repeat(ctx: Ctx, conv: dict[str, Any]) -> list[m.Message]:
+def repeat(ctx: Ctx, conv: Conversation) -> list[m.Message]:
     """再開 during an open survey: ask the current question (or show the summary) again."""
-    survey = find(ctx, conv.get("survey", ""))
+    survey = find(ctx, conv.survey)
     if survey is None:
-        ctx.services.state.end_conversation(ctx.user_id)
-        return [m.text("このアンケートは終了しました。")]
-    if conv.get("mode") == "fix":
-        return [question_message(survey, conv["pos"])]
-    if conv.get("mode") == "edit?":
-        return [EDIT_PROMPT]
+        return _gone(ctx)
+    if conv.state == "fix":
+        return [question_message(survey, conv.pos)]
+    if conv.state in ("edit?", "quit?"):
+        return [EDIT_PROMPT if conv.state == "edit?" else QUIT_PROMPT]
     return [m.text(f"「{survey.title}」の続きです。"), *_step(ctx, survey, conv)]
 
 
-def keep_paused(ctx: Ctx, conv: dict[str, Any], interrupted: bool = False) -> None:
+def keep_paused(ctx: Ctx, conv: Conversation, interrupted: bool = False) -> None:
     """Keep a survey aside for 24 h; one another conversation interrupted comes back by itself
     once that conversation ends, and one left with やめる waits for 再開."""
-    saved = {**conv, "interrupted": interrupted}
-    ctx.services.state.save_conversation(_paused_key(ctx.user_id), saved, ttl=PAUSE_SECONDS)
+    kept = Conversation(**{**conv.to_dict(), "interrupted": interrupted})
+    if kept.state == "quit?":
+        kept.state = "ask"
+    flows.save(ctx, kept, _paused_key(ctx.user_id), ttl=PAUSE_SECONDS)
 
 
-def restore_interrupted(ctx: Ctx) -> dict[str, Any] | None:
+def restore_interrupted(ctx: Ctx) -> Conversation | None:
     """The survey an ended conversation had interrupted, open again (None when there is none)."""
-    state = ctx.services.state
-    conv = state.conversation(_paused_key(ctx.user_id))
-    if not conv or not conv.pop("interrupted", False):
+    conv = flows.load(ctx, _paused_key(ctx.user_id))
+    if conv is None or not conv.interrupted:
         return None
-    state.save_conversation(ctx.user_id, conv)
-    state.end_conversation(_paused_key(ctx.user_id))
+    conv.interrupted = False
+    flows.save(ctx, conv)
+    flows.end(ctx, _paused_key(ctx.user_id))
     return conv
 
 
@@ -152,15 +181,15 @@ def _next_pos(survey: Survey, pos: int, got: dict[str, str]) -> int:
     return pos
 
 
-def _step(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
+def _step(ctx: Ctx, survey: Survey, conv: Conversation) -> list[m.Message]:
     """Save the conversation and ask the current question (or show the summary)."""
-    conv["pos"] = _next_pos(survey, conv["pos"], conv["answers"])
-    if conv["pos"] >= len(survey.questions):
-        conv["mode"] = "review"
-    ctx.services.state.save_conversation(ctx.user_id, conv)
-    if conv["mode"] == "review":
-        return [summary(survey, conv["answers"])]
-    return [question_message(survey, conv["pos"])]
+    conv.pos = _next_pos(survey, conv.pos, conv.answers)
+    if conv.pos >= len(survey.questions):
+        conv.state = "review"
+    flows.save(ctx, conv)
+    if conv.state == "review":
+        return [summary(survey, conv.answers)]
+    return [question_message(survey, conv.pos)]
 
 
 def question_message(survey: Survey, pos: int) -> m.Message:
@@ -175,7 +204,7 @@ def question_message(survey: Survey, pos: int) -> m.Message:
     return m.text("\n".join(lines), _quick(q, pos))
 
 
-def _quick(q: Question, pos: int) -> list[dict[str, Any]]:
+def _quick(q: Question, pos: int) -> list[dict[str, str]]:
     """Answers as quick replies (up to 13 choices), then skip/back/quit while there is room."""
     options: list[str] = []
     if q.type == "choice" and len(q.choices) <= m.MAX_QUICK_REPLY:
@@ -200,73 +229,96 @@ def summary(survey: Survey, got: dict[str, str]) -> m.Message:
     return m.text("\n".join(lines), quick + [m.message_action(QUIT)])
 
 
-def answer(ctx: Ctx, text: str, conv: dict[str, Any]) -> list[m.Message]:
-    """One line from a user who is in the middle of a survey."""
-    survey = find(ctx, conv.get("survey", ""))
+# ---- the handlers of the survey flow's table ---------------------------------------------------
+def ask_quit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
+    """やめる: ask to confirm; nothing is put aside yet."""
+    if find(ctx, conv.survey) is None:
+        return _gone(ctx)
+    conv.state = "quit?" if conv.state != "quit?" else conv.state
+    flows.save(ctx, conv)
+    return [QUIT_PROMPT]
+
+
+def confirm_quit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
+    """The answer to 「中断しますか」: はい puts the survey aside for 24 h; else it goes on."""
+    survey = find(ctx, conv.survey)
     if survey is None:
-        ctx.services.state.end_conversation(ctx.user_id)
-        return [m.text("このアンケートは終了しました。")]
-    key = fold(text)
-    if key == QUIT:
-        return _pause(ctx, survey, conv)
-    if key == BACK:
-        conv["pos"], conv["mode"] = (conv["trail"].pop() if conv["trail"] else 0), "ask"
-        return _step(ctx, survey, conv)
-    if conv["mode"] == "review":
-        return _review(ctx, survey, conv, key)
-    if conv["mode"] == "edit?":
-        if key not in answers.YES:
-            return [EDIT_PROMPT]
-        conv["mode"] = "ask"
-        return _step(ctx, survey, conv)
-    return _take(ctx, survey, conv, text)
-
-
-def _pause(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
+        return _gone(ctx)
+    if fold(text) not in answers.YES:
+        conv.state = "review" if conv.pos >= len(survey.questions) else "ask"
+        return [m.text("続けます。"), *_step(ctx, survey, conv)]
     keep_paused(ctx, conv)
-    ctx.services.state.end_conversation(ctx.user_id)
+    flows.end(ctx)
     return [m.text(f"「{survey.title}」を中断しました。24時間以内なら「再開」で続きから答えられます。",
                    [m.message_action("再開")])]
 
 
-def _review(ctx: Ctx, survey: Survey, conv: dict[str, Any], key: str) -> list[m.Message]:
-    if key == SEND:
-        return submit(ctx, survey, conv)
-    if key.startswith(FIX) and key[len(FIX):].isdigit():
-        pos = int(key[len(FIX):]) - 1
-        if 0 <= pos < len(survey.questions):
-            conv["pos"], conv["mode"] = pos, "fix"
-            ctx.services.state.save_conversation(ctx.user_id, conv)
-            return [question_message(survey, pos)]
-    return [summary(survey, conv["answers"])]
-
-
-def _take(ctx: Ctx, survey: Survey, conv: dict[str, Any], text: str) -> list[m.Message]:
-    q = survey.questions[conv["pos"]]
-    try:
-        skip = fold(text) == SKIP and (not q.required or q.key in conv["answers"])
-        value = conv["answers"].get(q.key, "") if skip else answers.check(q, text)
-    except answers.Invalid as err:
-        return [m.text(f"もう一度お願いします: {err}"), question_message(survey, conv["pos"])]
-    conv["answers"][q.key] = value
-    if conv["mode"] == "fix":
-        conv["mode"] = "review"
-    else:
-        conv["trail"].append(conv["pos"])
-        conv["pos"] += 1
+def back(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
+    """戻る: the question answered before this one."""
+    survey = find(ctx, conv.survey)
+    if survey is None:
+        return _gone(ctx)
+    conv.pos, conv.state = (conv.trail.pop() if conv.trail else 0), "ask"
     return _step(ctx, survey, conv)
 
 
-def submit(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
+def confirm_edit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
+    """The answer to 「前回の回答を修正しますか」: はい starts from the earlier answers."""
+    survey = find(ctx, conv.survey)
+    if survey is None:
+        return _gone(ctx)
+    if fold(text) not in answers.YES:
+        return [EDIT_PROMPT]
+    conv.state = "ask"
+    return _step(ctx, survey, conv)
+
+
+def review(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
+    """The summary's answer: 送信 writes the row, 修正 N asks question N again."""
+    survey = find(ctx, conv.survey)
+    if survey is None:
+        return _gone(ctx)
+    key = fold(text)
+    if key == SEND:
+        return submit(ctx, survey, conv)
+    number = (answers.whole_number(answers.normalized(key[len(FIX):])) if key.startswith(FIX)
+              else None)
+    if number is not None and 1 <= number <= len(survey.questions):
+        conv.pos, conv.state = number - 1, "fix"
+        flows.save(ctx, conv)
+        return [question_message(survey, conv.pos)]
+    return [summary(survey, conv.answers)]
+
+
+def take(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
+    """An answer to the open question (state ask, or fix from the summary)."""
+    survey = find(ctx, conv.survey)
+    if survey is None:
+        return _gone(ctx)
+    q = survey.questions[min(conv.pos, len(survey.questions) - 1)]
+    try:
+        skip = fold(text) == SKIP and (not q.required or q.key in conv.answers)
+        value = conv.answers.get(q.key, "") if skip else answers.check(q, text)
+    except answers.Invalid as err:
+        return [m.text(f"もう一度お願いします: {err}"), question_message(survey, conv.pos)]
+    conv.answers[q.key] = value
+    if conv.state == "fix":
+        conv.state = "review"
+    else:
+        conv.trail.append(conv.pos)
+        conv.pos += 1
+    return _step(ctx, survey, conv)
+
+
+def submit(ctx: Ctx, survey: Survey, conv: Conversation) -> list[m.Message]:
     """Write the confirmed response: a new row, or an update when editing is allowed."""
     state, store = ctx.services.state, ctx.services.store
-    given = conv["answers"]  # an answer a later fix made skipped is not stored
+    given = conv.answers  # an answer a later fix made skipped is not stored
     got = {q.key: "" if _skipped(q, given) else answers.stored(q, given.get(q.key, ""))
            for q in survey.questions}
-    context = conv.get("context") or {}
-    progress = _progress_id(survey, context)
+    progress = _progress_id(survey, conv.context)
     existing = state.survey_row(progress, ctx.user_id)
-    state.end_conversation(ctx.user_id)
+    flows.end(ctx)
     if existing and not survey.editable:
         return [m.text("このアンケートの回答はすでに受け付けています。")]
     if existing:
@@ -274,7 +326,7 @@ def submit(ctx: Ctx, survey: Survey, conv: dict[str, Any]) -> list[m.Message]:
         row_id = existing
     else:
         row_id = f"S{ULID()}"
-        store.add(survey.sheet, {"id": row_id, "created_at": ctx.stamp(), **context,
+        store.add(survey.sheet, {"id": row_id, "created_at": ctx.stamp(), **conv.context,
                                  "user_id": ctx.user_id,
                                  "display_name": ctx.services.line.display_name(ctx.user_id),
                                  **got})

@@ -167,18 +167,26 @@ def test_each_sheets_module_imports_first_in_a_fresh_interpreter(module: str) ->
     assert result.returncode == 0, result.stderr
 
 
-def _sheets_imports() -> dict[str, set[str]]:
-    """Which sheets modules each sheets module imports, anywhere in it (lazy imports too)."""
+def _imports(package: str) -> dict[str, set[str]]:
+    """Which of a package's modules each of its modules imports, anywhere in it (lazy imports
+    too); `from pkg import name` counts as pkg.name when that is a module."""
+    modules = {f"{package}.{p.stem}" for p in (ROOT / package).glob("*.py")}
     graph: dict[str, set[str]] = {}
-    for path in sorted((ROOT / "sheets").glob("*.py")):
+    for path in sorted((ROOT / package).glob("*.py")):
         found: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module)
+                named = {f"{node.module}.{a.name}" for a in node.names} & modules
+                found |= named or {node.module}
             elif isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
-        graph[f"sheets.{path.stem}"] = {m for m in found if m.startswith("sheets.")}
+        graph[f"{package}.{path.stem}"] = {m for m in found if m in modules} - {
+            f"{package}.{path.stem}"}
     return graph
+
+
+def _sheets_imports() -> dict[str, set[str]]:
+    return _imports("sheets")
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str]:
@@ -203,6 +211,12 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
 def test_the_sheets_package_has_no_import_cycle() -> None:
     graph = _sheets_imports()
     assert {"sheets.schema", "sheets.surveys", "sheets.rows"} <= set(graph)
+    assert _cycle(graph) == []
+
+
+def test_the_bot_modules_have_no_import_cycle() -> None:
+    graph = _imports("linebot_app")
+    assert "linebot_app.surveys" in graph["linebot_app.feedback"]
     assert _cycle(graph) == []
 
 

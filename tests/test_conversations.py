@@ -235,7 +235,8 @@ def test_feedback_conversation_makes_one_row(bot: BotHarness) -> None:
 def test_feedback_can_be_quit(bot: BotHarness) -> None:
     bot.registered(U1)
     bot.say("feedback E1", user=U1)
-    assert "中断しました" in bot.say("やめる", user=U1)[0]
+    assert "中断しますか" in bot.say("やめる", user=U1)[0]
+    assert "中断しました" in bot.say("はい", user=U1)[0]
     assert _rows(bot, "feedback") == []
 
 

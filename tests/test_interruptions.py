@@ -60,3 +60,36 @@ def test_consent_pending_blocks_only_registration(bot: BotHarness) -> None:
     assert "📅" in bot.say("予定 E2", user=U1)[0]
     assert "同意" in bot.say("参加登録 E2", user=U1)[0]
     assert "参加の形" in " ".join(bot.say("同意する", user=U1))  # the latest request goes on
+
+
+def test_quit_asks_first_and_no_keeps_the_question(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    asked = bot.say(TELEMED[0], user=U1)
+    assert "中断しますか" in bot.say("やめる", user=U1)[0]
+    assert "中断しますか" in bot.say("再開", user=U1)[0]  # 再開 shows the prompt again
+    kept = bot.say("いいえ", user=U1)
+    assert kept[0] == "続けます。" and kept[-1] == asked[-1]
+    bot.say(TELEMED[1], user=U1)
+    assert "(3/" in bot.say("再開", user=U1)[-1]  # nothing was lost or put aside
+
+
+def test_a_quit_survey_continues_within_24_hours_and_not_after(bot: BotHarness) -> None:
+    state = bot.app.extensions["seminar_bot"].services.state
+    real = state.clock
+    bot.say("アンケート telemed", user=U1)
+    for text in TELEMED[:3]:
+        bot.say(text, user=U1)
+    bot.say("やめる", user=U1)
+    assert "24時間以内" in bot.say("はい", user=U1)[0]
+    state.clock = lambda: real() + 23 * 3600
+    assert "(4/" in bot.say("再開", user=U1)[-1]
+    bot.say("やめる", user=U1)
+    bot.say("はい", user=U1)
+    state.clock = lambda: real() + 23 * 3600 + 24 * 3600 + 60
+    assert "再開できるアンケートはありません" in bot.say("再開", user=U1)[0]
+
+
+def test_consent_then_registration_without_a_second_dispatch(bot: BotHarness) -> None:
+    assert "同意" in bot.say("参加登録 E2 参加 初心者", user=U1)[0]
+    assert "参加確定" in bot.say("同意する", user=U1)[0]
+    assert "再開" not in " ".join(_quick_labels(bot))

@@ -157,7 +157,8 @@ def test_quit_keeps_progress_and_resume_continues_after_a_restart(tmp_path) -> N
     first = build_harness(tmp_path)
     first.say("アンケート telemed", user=U1)
     _answer_all(first, U1, TELEMED[:4])
-    assert "24時間" in first.say("やめる", user=U1)[0]
+    assert "中断しますか" in first.say("やめる", user=U1)[0]
+    assert "24時間" in first.say("はい", user=U1)[0]
     second = build_harness(tmp_path)  # the server restarted
     assert "電話番号" in second.say("再開", user=U1)[-1]
 
@@ -317,3 +318,66 @@ def test_random_surveys_and_answer_sequences(shape, moves) -> None:
                 assert answers.check(question, str(value)) == str(value)
             else:
                 assert not question.required or question.skip_if
+
+
+VALID = {"text": "テキスト", "long_text": "長い\nテキスト", "number": "2.5", "integer": "7",
+         "choice": "はい", "multi_choice": "1", "yes_no": "いいえ", "date": "2026/4/1",
+         "time": "9:05", "phone": "03-1234-5678", "email": "a@b.jp", "postal_code": "6500001",
+         "rating": "4"}
+FIX_MOVES = st.one_of(ANSWER, st.sampled_from(["戻る", "修正 1", "修正 2", "修正 3", "スキップ",
+                                               "やめる", "いいえ", "再開"]))
+
+
+def _shown(summary: str, questions: list[Question]) -> dict[str, str]:
+    """The answers a summary shows, by key: the text after each 「N. 質問\\n　→ 」."""
+    marks = [(q, f"{n}. {q.text}\n　→ ") for n, q in enumerate(questions, start=1)]
+    found = sorted((summary.index(mark), q, mark) for q, mark in marks if mark in summary)
+    tail = summary.rindex("\nよろしければ「送信」を")
+    shown = {}
+    for i, (at, q, mark) in enumerate(found):
+        end = found[i + 1][0] - 1 if i + 1 < len(found) else tail
+        value = summary[at + len(mark):end]
+        shown[q.key] = "" if value == "(未回答)" else value
+    return shown
+
+
+def _finish(bot: BotHarness, questions: list[Question], last: list[str]) -> list[str]:
+    """Answer whatever is open until the summary shows, then 送信; the last summary is kept."""
+    summary = ""
+    for _ in range(3 * len(questions) + 4):
+        text = last[-1] if last else ""
+        if "回答の確認" in text:
+            summary = text
+            return [summary, *bot.say("送信", user=U1)]
+        if "中断しますか" in text:
+            last = bot.say("いいえ", user=U1)
+            continue
+        asked = next((q for q in questions if f") {q.text}" in text), None)
+        last = bot.say(VALID[asked.type] if asked else "再開", user=U1)
+    raise AssertionError(f"no summary reached; last reply {last}")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=st.lists(QUESTION, min_size=1, max_size=4), moves=st.lists(FIX_MOVES, max_size=14))
+def test_the_stored_row_is_the_summary_the_user_confirmed(shape, moves) -> None:
+    from sheets.surveys import Survey
+
+    questions = [Question("conf", n, f"q{n}", f"質問{n}", kind,
+                          choices=("はい", "いいえ", "たぶん")[: 1 + extra % 3], required=required,
+                          min=1 if kind in ("integer", "number") else None,
+                          max=9 if kind in ("integer", "number") else None,
+                          skip_if=("q0", "はい") if n >= 1 and extra == 3 else None)
+                 for n, (kind, required, extra) in enumerate(shape)]
+    with fresh_bot() as bot:
+        bot.store.organizer().surveys["conf"] = Survey("conf", "確認", questions=questions)
+        bot.store.check_seconds = 3600
+        last = bot.say("アンケート conf", user=U1)
+        for move in moves:
+            last = bot.say(move, user=U1) or last
+        summary, *thanks = _finish(bot, questions, last)
+        assert "ありがとう" in thanks[0], thanks
+        (row,) = _rows(bot, "answers_conf")  # as the sheet holds it
+    shown = _shown(summary, questions)
+    for q in questions:  # field by field: what was shown is what is stored, nothing else
+        expected = answers.stored(q, shown[q.key]) if q.key in shown else ""
+        assert (row[q.key] if row[q.key] is not None else "") == expected, (q, row, shown)
