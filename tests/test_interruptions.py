@@ -93,3 +93,14 @@ def test_consent_then_registration_without_a_second_dispatch(bot: BotHarness) ->
     assert "同意" in bot.say("参加登録 E2 参加 初心者", user=U1)[0]
     assert "参加確定" in bot.say("同意する", user=U1)[0]
     assert "再開" not in " ".join(_quick_labels(bot))
+
+
+def test_a_conversation_saved_by_another_version_is_dropped_not_misread(bot: BotHarness) -> None:
+    state = bot.app.extensions["seminar_bot"].services.state
+    state.save_conversation(U1, {"flow": "survey", "survey": "telemed", "pos": 3, "mode": "ask"})
+    assert "登録はありません" in bot.say("登録確認", user=U1)[0]
+    assert "アンケートの続き" not in _quick_labels(bot)
+    state.save_conversation(U1, {"flow": "survey", "state": "someday", "survey": "telemed",
+                                 "version": 1})
+    assert "(1/" not in " ".join(bot.say("みなと病院", user=U1))
+    assert state.conversation(U1) is None  # an unknown state ends it; the user starts afresh
