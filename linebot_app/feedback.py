@@ -19,8 +19,8 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if refused:
         return [m.text(refused, [m.message_action("登録確認"), m.message_action("イベント")])]
     intro = f"「{event.title}」の感想をお聞かせください。任意の質問は「スキップ」で飛ばせます。"
-    return surveys.begin(ctx, surveys.find(ctx, "feedback") or surveys.builtin_feedback(),
-                         {"event_id": event.id}, intro, flow="feedback")
+    return surveys.begin(ctx, surveys.feedback_survey(ctx), {"event_id": event.id}, intro,
+                         flow="feedback")
 
 
 def open_to_anyone(ctx: Ctx) -> bool:

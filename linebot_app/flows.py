@@ -26,6 +26,7 @@ class Conversation:
     trail: list[int] = field(default_factory=list)  # questions answered, for 戻る
     context: dict[str, str] = field(default_factory=dict)  # stored with the answers (event_id)
     then: list[str] = field(default_factory=list)  # consent: the registration to make after it
+    before: str = ""  # the state a confirmation prompt (quit?) returns to
     interrupted: bool = False  # parked while another conversation runs; comes back by itself
     version: int = VERSION
 

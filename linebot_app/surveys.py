@@ -40,12 +40,15 @@ def builtin_feedback() -> Survey:
         for n, (key, text, kind, required) in enumerate(FEEDBACK_QUESTIONS, start=1)])
 
 
+def feedback_survey(ctx: Ctx) -> Survey:
+    """The sheet's feedback survey if organizers wrote one, else the built-in one."""
+    defined = ctx.org.surveys.get("feedback")
+    return defined if defined and defined.questions else builtin_feedback()
+
+
 def find(ctx: Ctx, survey_id: str) -> Survey | None:
     """A survey by id; 'feedback' falls back to the built-in one."""
-    defined = ctx.org.surveys.get(survey_id)
-    if survey_id == "feedback" and not (defined and defined.questions):
-        return builtin_feedback()
-    return defined
+    return feedback_survey(ctx) if survey_id == "feedback" else ctx.org.surveys.get(survey_id)
 
 
 def _paused_key(user_id: str) -> str:
@@ -156,7 +159,7 @@ def keep_paused(ctx: Ctx, conv: Conversation, interrupted: bool = False) -> None
     once that conversation ends, and one left with やめる waits for 再開."""
     kept = Conversation(**{**conv.to_dict(), "interrupted": interrupted})
     if kept.state == "quit?":
-        kept.state = "ask"
+        kept.state = kept.before or "ask"
     flows.save(ctx, kept, _paused_key(ctx.user_id), ttl=PAUSE_SECONDS)
 
 
@@ -204,7 +207,7 @@ def question_message(survey: Survey, pos: int) -> m.Message:
     return m.text("\n".join(lines), _quick(q, pos))
 
 
-def _quick(q: Question, pos: int) -> list[dict[str, str]]:
+def _quick(q: Question, pos: int) -> list[m.Message]:
     """Answers as quick replies (up to 13 choices), then skip/back/quit while there is room."""
     options: list[str] = []
     if q.type == "choice" and len(q.choices) <= m.MAX_QUICK_REPLY:
@@ -234,7 +237,8 @@ def ask_quit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     """やめる: ask to confirm; nothing is put aside yet."""
     if find(ctx, conv.survey) is None:
         return _gone(ctx)
-    conv.state = "quit?" if conv.state != "quit?" else conv.state
+    if conv.state != "quit?":
+        conv.before, conv.state = conv.state, "quit?"
     flows.save(ctx, conv)
     return [QUIT_PROMPT]
 
@@ -245,8 +249,9 @@ def confirm_quit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     if survey is None:
         return _gone(ctx)
     if fold(text) not in answers.YES:
-        conv.state = "review" if conv.pos >= len(survey.questions) else "ask"
-        return [m.text("続けます。"), *_step(ctx, survey, conv)]
+        conv.state = conv.before or "ask"
+        flows.save(ctx, conv)
+        return repeat(ctx, conv)
     keep_paused(ctx, conv)
     flows.end(ctx)
     return [m.text(f"「{survey.title}」を中断しました。24時間以内なら「再開」で続きから答えられます。",

@@ -68,7 +68,7 @@ def test_quit_asks_first_and_no_keeps_the_question(bot: BotHarness) -> None:
     assert "中断しますか" in bot.say("やめる", user=U1)[0]
     assert "中断しますか" in bot.say("再開", user=U1)[0]  # 再開 shows the prompt again
     kept = bot.say("いいえ", user=U1)
-    assert kept[0] == "続けます。" and kept[-1] == asked[-1]
+    assert "の続きです" in kept[0] and kept[-1] == asked[-1]
     bot.say(TELEMED[1], user=U1)
     assert "(3/" in bot.say("再開", user=U1)[-1]  # nothing was lost or put aside
 
@@ -104,3 +104,13 @@ def test_a_conversation_saved_by_another_version_is_dropped_not_misread(bot: Bot
                                  "version": 1})
     assert "(1/" not in " ".join(bot.say("みなと病院", user=U1))
     assert state.conversation(U1) is None  # an unknown state ends it; the user starts afresh
+
+
+def test_quit_from_a_fix_and_no_returns_to_the_fix(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    for text in TELEMED:
+        bot.say(text, user=U1)
+    assert "医療機関の名前" in bot.say("修正 1", user=U1)[0]
+    bot.say("やめる", user=U1)
+    assert "医療機関の名前" in bot.say("いいえ", user=U1)[-1]
+    assert "回答の確認" in bot.say("みなと東病院", user=U1)[0]  # back to the summary
