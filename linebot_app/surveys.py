@@ -284,6 +284,8 @@ def review(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     if survey is None:
         return _gone(ctx)
     key = fold(text)
+    if key == SEND and _unasked(survey, conv.answers) is not None:  # never stored half-done
+        return _after_fix(ctx, survey, conv)
     if key == SEND:
         return submit(ctx, survey, conv)
     number = (answers.whole_number(answers.normalized(key[len(FIX):])) if key.startswith(FIX)
@@ -308,11 +310,28 @@ def take(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
         return [m.text(f"もう一度お願いします: {err}"), question_message(survey, conv.pos)]
     conv.answers[q.key] = value
     if conv.state == "fix":
-        conv.state = "review"
-    else:
-        conv.trail.append(conv.pos)
-        conv.pos += 1
+        return _after_fix(ctx, survey, conv)
+    conv.trail.append(conv.pos)
+    conv.pos += 1
     return _step(ctx, survey, conv)
+
+
+def _unasked(survey: Survey, got: dict[str, str]) -> int | None:
+    """The first question a fix made relevant that was never answered (or None)."""
+    return next((n for n, q in enumerate(survey.questions)
+                 if q.key not in got and not _skipped(q, got)), None)
+
+
+def _after_fix(ctx: Ctx, survey: Survey, conv: Conversation) -> list[m.Message]:
+    """Back to the summary, unless the fix opened questions that still need an answer."""
+    pos = _unasked(survey, conv.answers)
+    if pos is None:
+        conv.state = "review"
+        return _step(ctx, survey, conv)
+    conv.pos = pos  # stay in fix: each newly relevant question, then the summary
+    flows.save(ctx, conv)
+    return [m.text("この答えで、次の質問にも答えていただく必要があります。"),
+            question_message(survey, pos)]
 
 
 def submit(ctx: Ctx, survey: Survey, conv: Conversation) -> list[m.Message]:

@@ -21,6 +21,25 @@ def test_a_fix_that_skips_later_questions_removes_their_answers(bot: BotHarness)
     assert row["institution"] == TELEMED[0]
 
 
+def test_a_fix_that_opens_later_questions_asks_them_before_the_summary(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    for text in TELEMED[:5] + ["いいえ"] + TELEMED[9:]:  # no online care: 7-9 are skipped
+        bot.say(text, user=U1)
+    bot.say("修正 6", user=U1)
+    reply = bot.say("はい", user=U1)
+    assert "いつから" in reply[-1]  # question 7, never asked before
+    assert "回答の確認" not in " ".join(bot.say("送信", user=U1))  # not stored half-done
+    assert "いつから" in bot.line.last_texts()[-1]
+    assert "対象の患者" in bot.say("令和8年4月1日", user=U1)[-1]
+    assert "処方箋" in bot.say("1", user=U1)[-1]
+    assert "回答の確認" in bot.say("はい", user=U1)[0]
+    bot.say("送信", user=U1)
+    (row,) = _rows(bot, "answers_telemed")
+    assert (row["online_care"], row["since"], row["patients"], row["prescription"]) == (
+        "はい", "2026-04-01", "初診の患者", "はい")
+    assert row["contact_name"] == "田中"
+
+
 def test_announce_keeps_the_organizers_line_breaks(bot: BotHarness) -> None:
     bot.consent(U1)
     bot.say("参加登録 E2 参加 初心者", user=U1)
