@@ -26,6 +26,7 @@ NO_USER_ID = ("この操作には、ボットを友だち追加して 1 対 1 �
               "(このトークからは、あなたを見分けられないため)")
 
 Handler = Callable[[Ctx, list[str]], list[m.Message]]
+KEPT_ASIDE = "回答中のアンケートは保存しました。こちらが終わると続きに戻ります。"
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
                     else interrupt(ctx, conv, flow, command, args))
         step = flow.fallbacks.get(fold(text)) or flow.states.get(conv.state)
         if step is not None:
-            return step(ctx, text, conv)
+            return come_back(ctx, step(ctx, text, conv))
         flows.end(ctx)  # a state this version does not know: start afresh
     if command is not None:
         return run(ctx, command, args)
@@ -154,8 +155,20 @@ def interrupt(ctx: Ctx, conv: Conversation, flow: Flow, command: Command, args: 
         return replies  # consent stays pending; only registration asks for it again
     if flows.load(ctx) != conv:  # the command began another conversation
         surveys.keep_paused(ctx, conv, interrupted=True)
-        return replies
+        return [m.text(KEPT_ASIDE), *replies][: m.MAX_MESSAGES]
     return m.with_quick(replies, m.message_action("再開", surveys.CONTINUE))
+
+
+def come_back(ctx: Ctx, replies: list[m.Message]) -> list[m.Message]:
+    """When a conversation has just ended and another waits aside, it comes back at once with
+    its current question, so the next line is not taken as an answer unannounced."""
+    if flows.load(ctx) is not None:
+        return replies
+    back = surveys.restore_interrupted(ctx)
+    flow = FLOWS.get(back.flow) if back else None
+    if back is None or flow is None:
+        return replies
+    return [*replies, *flow.repeat(ctx, back)][: m.MAX_MESSAGES]
 
 
 def run(ctx: Ctx, command: Command, args: list[str]) -> list[m.Message]:

@@ -118,8 +118,9 @@ def details(ctx: Ctx, args: list[str]) -> list[m.Message]:
     lines += ["", event.description] if event.description else []
     lines += ["", f"事前準備: {event.preparation}"] if event.preparation else []
     lines += ["", f"録画: {event.recording_url}"] if event.recording_url else []
-    quick = [m.message_action(f"参加登録 {event.id}", "参加登録"),
-             m.message_action(f"予定 {event.id}", "予定")]
+    quick = [m.message_action(f"予定 {event.id}", "予定")]
+    if not {"中止", "受付終了"} & set(flags):  # offered only while one can register
+        quick.insert(0, m.message_action(f"参加登録 {event.id}", "参加登録"))
     return [m.text("\n".join(lines), quick)]
 
 

@@ -45,18 +45,20 @@ def parse_args(args: list[str]) -> tuple[str | None, str | None, str | None]:
 
 def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """参加登録 [event] [参加|見学] [初心者|経験者]: asks for what is missing, then books a seat."""
-    if not ctx.services.state.has_consent(ctx.user_id):
-        return ask_consent(ctx, args)
     event_id, role, level = parse_args(args)
     event = ctx.org.event(event_id) if event_id else None
+    mine = _active(ctx.services.store.registrations(), ctx.user_id, event.id) if event else None
+    refusal = closed_reason(event, ctx) if event else ""
+    if event is None and not _open_events(ctx):
+        return [m.text("現在、受付中のイベントはありません。")]
+    if refusal and (not mine or event.status == "cancelled"):  # said before any consent
+        return [m.text(refusal, [m.message_action("イベント")])]
+    if not ctx.services.state.has_consent(ctx.user_id):
+        return ask_consent(ctx, args)
     if event is None:
         return [_ask_event(ctx, event_id)]
-    refusal = closed_reason(event, ctx)
-    mine = _active(ctx.services.store.registrations(), ctx.user_id, event.id)
     if mine:
         return [already_registered(mine, event)]
-    if refusal:
-        return [m.text(refusal)]
     if role is None:
         return [_ask(f"{event.title}\n参加の形を選んでください。", event.id, ROLE_JA, "")]
     if level is None:
@@ -78,8 +80,12 @@ def closed_reason(event: Event, ctx: Ctx) -> str:
     return ""
 
 
+def _open_events(ctx: Ctx) -> list[Event]:
+    return [e for e in upcoming(ctx.org, ctx.now()) if not closed_reason(e, ctx)]
+
+
 def _ask_event(ctx: Ctx, asked: str | None) -> m.Message:
-    open_events = [e for e in upcoming(ctx.org, ctx.now()) if not closed_reason(e, ctx)]
+    open_events = _open_events(ctx)
     if not open_events:
         return m.text("現在、受付中のイベントはありません。")
     head = f"「{asked}」というイベントは見つかりませんでした。\n" if asked else ""
@@ -177,7 +183,9 @@ def status(ctx: Ctx, args: list[str]) -> list[m.Message]:
                 else status_words(reg, regs))
         lines.append(f"・{title}{flags}\n　{ROLE_JA.get(reg.role, reg.role)} / "
                      f"{LEVEL_JA.get(reg.level, reg.level)} / {said}")
-    quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル") for r in mine]
+    called_off = {e.id for e in ctx.org.events if e.status == "cancelled"}
+    quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル") for r in mine
+             if r.event_id not in called_off]
     return [m.text("\n".join(lines), quick)]
 
 

@@ -79,8 +79,9 @@ def _open_surveys(ctx: Ctx) -> list[Survey]:
 
 def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """アンケート [id]: list the surveys this user may answer, or start one."""
-    if not args:
-        surveys = _open_surveys(ctx)
+    if not args:  # the list leaves out what this user has answered, unless it is editable
+        answered = ctx.services.state.survey_row
+        surveys = [s for s in _open_surveys(ctx) if s.editable or not answered(s.id, ctx.user_id)]
         if not surveys:
             return [m.text("いま回答できるアンケートはありません。")]
         lines = [f"・{s.title} (アンケート {s.id})" for s in surveys]

@@ -45,6 +45,11 @@ def _pushes_to(bot: BotHarness, user: str) -> list[tuple[list[dict], str]]:
     return sent + [(msgs, key) for to, msgs, key in bot.line.multicasts if user in to]
 
 
+def _quick_labels(bot: BotHarness) -> list[str]:
+    last = bot.line.replies[-1][1][-1]
+    return [i["action"]["label"] for i in last.get("quickReply", {}).get("items", [])]
+
+
 def test_cancelling_tells_each_active_registrant_once(bot: BotHarness) -> None:
     for user in USERS[:6]:  # capacity 4: four confirmed, two waitlisted
         _register(bot, user)
@@ -143,3 +148,22 @@ def test_a_failed_push_is_sent_by_the_next_round(bot: BotHarness, monkeypatch) -
     assert _round(bot).sent == 1
     [(_, key)] = _pushes_to(bot, USERS[0])
     assert tried and set(tried) == {key}  # every retry used the same X-Line-Retry-Key
+
+
+def test_a_cancelled_event_offers_no_registration_and_no_cancellation(bot: BotHarness) -> None:
+    _register(bot, USERS[0])
+    _edit(bot, status="cancelled")
+    bot.store.reload()
+    bot.say("詳細 E2", user=USERS[0])
+    assert _quick_labels(bot) == ["予定"]
+    bot.say("登録確認", user=USERS[0])
+    assert _quick_labels(bot) == []
+    assert bot.say("参加登録 E2", user=USERS[0])[0] == "「Excelの調査票をアプリにするハンズオン」は中止になりました。"
+
+
+def test_a_closed_event_is_refused_before_the_privacy_notice(bot: BotHarness) -> None:
+    _edit(bot, status="closed")
+    bot.store.reload()
+    newcomer = "U" + "e" * 32
+    assert bot.say("参加登録 E2", user=newcomer)[0].endswith("の受付は終了しました。")
+    assert bot.say("参加登録", user=newcomer) == ["現在、受付中のイベントはありません。"]

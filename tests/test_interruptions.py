@@ -114,3 +114,17 @@ def test_quit_from_a_fix_and_no_returns_to_the_fix(bot: BotHarness) -> None:
     bot.say("やめる", user=U1)
     assert "医療機関の名前" in bot.say("いいえ", user=U1)[-1]
     assert "回答の確認" in bot.say("みなと東病院", user=U1)[0]  # back to the summary
+
+
+def test_after_the_privacy_notice_the_survey_comes_back_with_its_question(bot: BotHarness) -> None:
+    bot.say("アンケート telemed", user=U1)
+    for text in TELEMED[:3]:
+        bot.say(text, user=U1)
+    notice = bot.say("参加登録", user=U1)
+    assert notice[0] == "回答中のアンケートは保存しました。こちらが終わると続きに戻ります。"
+    assert "個人情報の取り扱い" in notice[-1]
+    after = bot.say("同意する", user=U1)
+    assert "登録するイベントを選んでください" in after[0]
+    assert "の続きです" in after[-2] and "(4/" in after[-1]  # said, not silently resumed
+    bot.say(TELEMED[3], user=U1)
+    assert "(5/" in bot.say("再開", user=U1)[-1]

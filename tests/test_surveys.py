@@ -167,10 +167,12 @@ def test_answering_twice_is_refused_unless_editable(bot: BotHarness) -> None:
     bot.say("アンケート telemed", user=U1)
     _answer_all(bot, U1, TELEMED + ["送信"])
     assert "すでに受け付けています" in bot.say("アンケート telemed", user=U1)[0]
+    assert bot.say("アンケート", user=U1) == ["いま回答できるアンケートはありません。"]
     wb = openpyxl.load_workbook(bot.settings.workbook_path)
     wb["surveys"]["I1"], wb["surveys"]["I2"] = "editable", "TRUE"
     wb.save(bot.settings.workbook_path)
     bot.store.reload()
+    assert "電話・オンライン診療" in bot.say("アンケート", user=U1)[0]  # editable: listed again
     bot.say("アンケート telemed", user=U1)
     _answer_all(bot, U1, ["はい", "改名クリニック", *TELEMED[1:], "送信"])
     rows = _rows(bot, "answers_telemed")
