@@ -71,7 +71,7 @@ def _reg(n: int, **kw: Any) -> dict[str, Any]:
 def test_organizer_sheets_are_read(backed: Backed) -> None:
     org = backed.store.reload()
     assert [e.id for e in org.events] == ["E1", "E2"]
-    assert len(org.schedule) == 9 and len(org.faq) == 11
+    assert len(org.schedule) == 9 and len(org.faq) == 17
     assert org.problems == []
 
 
