@@ -1,4 +1,5 @@
-"""make bench: our bot and the SDK-style echo bot, measured side by side in one run."""
+"""make bench: understanding on the labelled queries beside a keyword matcher, then our bot and
+the SDK-style echo bot, measured side by side in one run."""
 
 from __future__ import annotations
 
@@ -54,11 +55,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sheets-count", type=int, default=3000)
     parser.add_argument("--sheets-seconds", type=float, default=30.0)
-    parser.add_argument("--only", choices=("webhook", "sheets"))
+    parser.add_argument("--only", choices=("understanding", "webhook", "sheets"))
     args = parser.parse_args()
-    if args.only != "webhook":
+    if args.only in (None, "understanding"):
+        from bench.understanding import run
+
+        run()
+    if args.only in (None, "sheets"):
         _sheets(args)
-    if args.only == "sheets":
+    if args.only in ("sheets", "understanding"):
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)

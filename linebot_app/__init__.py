@@ -18,7 +18,7 @@ def create_app(
     on_error: Any = None,
 ) -> Flask:
     """Build the app; tests pass fakes (and an on_error that fails them), production nothing."""
-    from linebot_app import health, tasks, webhook
+    from linebot_app import health, retrieval, tasks, webhook
     from linebot_app.context import Services, system_now
     from linebot_app.core import Bot, log_error
     from linebot_app.line_client import LineClient
@@ -29,6 +29,8 @@ def create_app(
     store = store or build_store(settings)
     line = line or LineClient(settings.channel_access_token, settings.line_api_base_url)
     state = State(settings.data_dir / "bot.sqlite3")
+    if hasattr(store, "on_reload"):
+        store.on_reload.append(retrieval.rebuild)  # the FAQ index follows the sheet
     services = Services(store, state, line, settings.tzinfo, clock or system_now)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -14,6 +14,7 @@ from linebot_app import (
     faq,
     feedback,
     flows,
+    intents,
     registration,
     surveys,
 )
@@ -144,7 +145,20 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
         return run(ctx, command, args)
     if not addressed or not words:
         return []
-    return facilities.by_category(ctx, text) or faq.answer(ctx, text)
+    return (facilities.by_category(ctx, text) or faq.by_category(ctx, text)
+            or in_own_words(ctx, text))
+
+
+def in_own_words(ctx: Ctx, text: str) -> list[m.Message]:
+    """A sentence that is not a command: the command it asks for, the event's own answer, or
+    the FAQ and facilities (see intents.INTENTS, the table beside this one)."""
+    understood = intents.understand(ctx.org, text, ctx.now())
+    command = lookup(understood.target) if understood.kind == "intent" else None
+    if command is not None:
+        return run(ctx, command, list(understood.args))
+    if understood.kind == "event":
+        return events.fact(ctx, understood.target, list(understood.args))
+    return faq.reply(ctx, understood, text)
 
 
 def interrupt(ctx: Ctx, conv: Conversation, flow: Flow, command: Command, args: list[str]

@@ -196,3 +196,62 @@ def _not_found(args: list[str]) -> m.Message:
     head = f"「{asked}」に当たるイベントが見つかりませんでした。" if asked else "イベントが見つかりませんでした。"
     return m.text(head + "\n「イベント」で開催予定の一覧を表示します。",
                   [m.message_action("イベント"), m.message_action("ヘルプ")])
+
+
+def fact(ctx: Ctx, asked: str, args: list[str]) -> list[m.Message]:
+    """会場 / 時間 / 持ち物 / 録画 / オンライン of the event named, or of the user's next one.
+    The online URL and the recording go only to people registered for that event."""
+    event = _about(ctx, args)
+    if event is None:
+        return [_not_found(args)]
+    regs = ctx.services.store.registrations()
+    registered = any(r.user_id == ctx.user_id and r.event_id == event.id and r.active
+                     for r in regs)
+    head = f"【{event.title}】{when(event)}"
+    quick = [m.message_action(f"詳細 {event.id}", "詳細"), m.message_action(f"予定 {event.id}", "予定")]
+    return [m.text(f"{head}\n{FACTS[asked](event, registered)}", quick)]
+
+
+def _about(ctx: Ctx, args: list[str]) -> Event | None:
+    """The event named; else the user's next registered one; else the next one."""
+    if args:
+        return find_event(ctx, args)
+    now, mine = ctx.now(), {r.event_id for r in ctx.services.store.registrations()
+                            if r.user_id == ctx.user_id and r.active}
+    booked = [e for e in upcoming(ctx.org, now) if e.id in mine]
+    return booked[0] if booked else find_event(ctx, [])
+
+
+def _only_registered(event: Event, what: str) -> str:
+    return (f"{what}は、参加登録した方にお送りしています。"
+            f"「参加登録 {event.id}」で登録できます。")
+
+
+def _venue(event: Event, registered: bool) -> str:
+    if event.venue:
+        return f"会場: {event.venue}" + ("\n(オンラインでも参加できます)" if event.online_url else "")
+    return "オンラインで開催します。" if event.online_url else "会場はまだ決まっていません。"
+
+
+def _online(event: Event, registered: bool) -> str:
+    if not event.online_url:
+        return f"この回はオンライン配信がありません。会場: {event.venue or '未定'}"
+    return f"オンライン参加: {event.online_url}" if registered else _only_registered(
+        event, "オンライン参加の URL")
+
+
+def _recording(event: Event, registered: bool) -> str:
+    if not registered:
+        return _only_registered(event, "録画の URL")
+    return (f"録画: {event.recording_url}" if event.recording_url
+            else "録画はまだ公開されていません。公開したら、登録した方にお知らせします。")
+
+
+FACTS = {
+    "venue": _venue,
+    "time": lambda e, _: f"開始は {e.start:%H:%M} です。" if e.start else "開始時刻は未定です。",
+    "preparation": lambda e, _: (f"事前準備: {e.preparation}" if e.preparation
+                                 else "この回の事前準備は特にありません。"),
+    "online": _online,
+    "recording": _recording,
+}

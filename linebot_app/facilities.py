@@ -7,7 +7,7 @@ from typing import Any
 
 from linebot_app import messages as m
 from linebot_app.context import Ctx
-from linebot_app.faq import normalize
+from linebot_app.intents import folded
 from sheets.schema import Facility
 
 EARTH_RADIUS_M = 6_371_000
@@ -76,8 +76,8 @@ def on_location(ctx: Ctx, lat: float, lng: float) -> list[m.Message]:
 
 def by_category(ctx: Ctx, query: str) -> list[m.Message] | None:
     """Facilities whose category is the query (e.g. 避難所), or None when none is."""
-    key = normalize(query)
-    found = [f for f in ctx.org.facilities if f.category and normalize(f.category) == key]
+    key = folded(query)
+    found = [f for f in ctx.org.facilities if f.category and folded(f.category) == key]
     if not found:
         return None
     alt = f"{query}の一覧: " + " / ".join(f.name for f in found[: m.MAX_BUBBLES])

@@ -1,62 +1,18 @@
-"""FAQ lookup: kana-, width- and case-blind matching of keywords and question text."""
+"""Replies to what people ask in their own words: an FAQ row or a facility, 「もしかして」 with
+close rows, or an honest 「見つかりませんでした」 with the categories."""
 
 from __future__ import annotations
 
-import functools
-import re
-import unicodedata
-
-import jaconv
-
+from linebot_app import facilities
 from linebot_app import messages as m
 from linebot_app.context import Ctx
-from sheets.schema import Faq
+from linebot_app.intents import Understood, folded
+from sheets.schema import Facility, Faq
 
-MAX_ANSWERS = 3
-PUNCTUATION = re.compile(r"[\s\W_]+")
-
-
-def normalize(text: str) -> str:
-    """Fold width, case and katakana/hiragana, and drop spaces and punctuation."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return PUNCTUATION.sub("", jaconv.kata2hira(folded))
-
-
-def _bigrams(text: str) -> set[str]:
-    return {text[i:i + 2] for i in range(len(text) - 1)} or ({text} if text else set())
-
-
-@functools.lru_cache(maxsize=8)
-def _index(faqs: tuple[Faq, ...]) -> tuple[tuple[Faq, tuple[str, ...], str, str], ...]:
-    return tuple((f, tuple(normalize(k) for k in f.keywords if normalize(k)),
-                  normalize(f.question), normalize(f.category)) for f in faqs)
-
-
-def _score(query: str, keywords: tuple[str, ...], question: str) -> float:
-    score = 0.0
-    for word in keywords:
-        if word in query or (len(query) >= 2 and query in word):
-            score += 2.0 + len(word) / 10
-    if len(query) >= 2 and query in question:
-        score += 2.0
-    grams = _bigrams(query)
-    if grams:
-        score += 2.0 * len(grams & _bigrams(question)) / len(grams)
-    return score
-
-
-def search(faqs: list[Faq], query: str, limit: int = MAX_ANSWERS) -> list[Faq]:
-    """The best FAQ entries for a query, best first; an empty list when nothing fits."""
-    q = normalize(query)
-    if not q:
-        return []
-    index = _index(tuple(faqs))
-    by_category = [f for f, _, _, cat in index if cat and cat == q]
-    if by_category:
-        return by_category[:limit]
-    scored = [(_score(q, words, question), n) for n, (_, words, question, _) in enumerate(index)]
-    ranked = sorted((s for s in scored if s[0] >= 1.2), key=lambda s: (-s[0], s[1]))
-    return [index[n][0] for _, n in ranked[:limit]]
+MAX_SUGGESTIONS = 3
+GREETING_REPLY = ("こんにちは。セミナーの案内と、市のよくある質問にお答えします。"
+                  "「イベント」で開催予定、「ヘルプ」で使い方を表示します。")
+THANKS_REPLY = "どういたしまして。ほかにもご用があれば、お気軽にどうぞ。"
 
 
 def categories(faqs: list[Faq]) -> list[str]:
@@ -64,17 +20,52 @@ def categories(faqs: list[Faq]) -> list[str]:
     return list(dict.fromkeys(f.category for f in faqs if f.category))
 
 
-def answer(ctx: Ctx, query: str) -> list[m.Message]:
-    """Reply with up to three answers, or say nothing matched and offer categories and help."""
-    found = search(ctx.org.faq, query)
-    if found:
-        return [m.text(_format(f)) for f in found]
+def by_category(ctx: Ctx, text: str) -> list[m.Message] | None:
+    """A category word (as the not-found reply offers them): its questions to choose from."""
+    rows = [f for f in ctx.org.faq if f.category and folded(f.category) == folded(text)]
+    if not rows:
+        return None
+    lines = [f"「{rows[0].category}」のよくある質問:", *[f"・{f.question}" for f in rows]]
+    quick = [m.message_action(f.question) for f in rows[: m.MAX_QUICK_REPLY]]
+    return [m.text("\n".join(lines), quick)]
+
+
+def reply(ctx: Ctx, understood: Understood, text: str) -> list[m.Message]:
+    """The answer, close rows to choose from, a greeting back, or 見つかりませんでした."""
+    if understood.kind == "greeting":
+        thanks = any(w in folded(text) for w in ("ありがと", "たすか", "助か", "thank"))
+        return [m.text(THANKS_REPLY if thanks else GREETING_REPLY,
+                       [m.message_action("イベント"), m.message_action("ヘルプ")])]
+    if understood.kind in ("faq", "facility"):
+        return [_answer(understood.hits[0].doc.row)]
+    if understood.kind == "maybe":
+        return [_maybe(understood)]
+    return [not_found(ctx)]
+
+
+def _answer(row: Faq | Facility) -> m.Message:
+    if isinstance(row, Facility):
+        return m.flex(f"{row.name}: {row.address} {row.hours}", facilities.bubble(row, None))
+    return m.text(format_faq(row))
+
+
+def _maybe(understood: Understood) -> m.Message:
+    """「もしかして」: up to three close rows as quick replies that send their question."""
+    rows = [h.doc.row for h in understood.hits[:MAX_SUGGESTIONS]]
+    labels = [r.question if isinstance(r, Faq) else r.name for r in rows]
+    lines = ["もしかして、次のことでしょうか。", *[f"・{label}" for label in labels]]
+    return m.text("\n".join(lines), [m.message_action(label) for label in labels])
+
+
+def not_found(ctx: Ctx) -> m.Message:
+    """見つかりませんでした, with the categories and help."""
     quick = [m.message_action(c) for c in categories(ctx.org.faq)[:11]]
     quick += [m.message_action("イベント"), m.message_action("ヘルプ")]
-    return [m.text("お探しの情報が見つかりませんでした。\n分野を選ぶか、別の言葉でお試しください。"
-                   "\n使い方は「ヘルプ」で表示します。", quick)]
+    return m.text("お探しの情報が見つかりませんでした。\n分野を選ぶか、別の言葉でお試しください。"
+                  "\n使い方は「ヘルプ」で表示します。", quick)
 
 
-def _format(faq: Faq) -> str:
+def format_faq(faq: Faq) -> str:
+    """Q. … A. … and the link."""
     lines = [f"Q. {faq.question}", f"A. {faq.answer}"]
     return "\n".join(lines + ([faq.url] if faq.url else []))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from linebot_app import scheduler
@@ -37,6 +38,8 @@ def post_worker_init(worker: Any) -> None:
     if bot is None:
         return
     worker.seminar_stops = [bot.services.store.start_flusher()]
+    # read the sheet (and build the FAQ index) before the first user asks
+    threading.Thread(target=bot.services.store.organizer, daemon=True).start()
     if settings.scheduler:
         worker.seminar_stops.append(scheduler.start(bot.services, settings.scheduler_seconds))
         log.info("scheduler on: a round every %.0f s", settings.scheduler_seconds)

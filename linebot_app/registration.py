@@ -46,7 +46,7 @@ def parse_args(args: list[str]) -> tuple[str | None, str | None, str | None]:
 def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """参加登録 [event] [参加|見学] [初心者|経験者]: asks for what is missing, then books a seat."""
     event_id, role, level = parse_args(args)
-    event = ctx.org.event(event_id) if event_id else None
+    event = ctx.org.event(event_id) if event_id else _only_open(ctx)
     mine = _active(ctx.services.store.registrations(), ctx.user_id, event.id) if event else None
     refusal = closed_reason(event, ctx) if event else ""
     if event is None and not _open_events(ctx):
@@ -78,6 +78,12 @@ def closed_reason(event: Event, ctx: Ctx) -> str:
     if event.deadline and event.deadline < now:
         return f"「{event.title}」の申込締切({event.deadline:%-m月%-d日 %H:%M})を過ぎています。"
     return ""
+
+
+def _only_open(ctx: Ctx) -> Event | None:
+    """The one event taking registrations, when there is just one (no need to ask which)."""
+    found = _open_events(ctx)
+    return found[0] if len(found) == 1 else None
 
 
 def _open_events(ctx: Ctx) -> list[Event]:

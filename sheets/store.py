@@ -85,6 +85,7 @@ class Store:
         self._last_try = 0.0
         self._merging = threading.Lock()
         self._merges: dict[str, _Merge] = {}
+        self.on_reload: list[Callable[[Organizer], None]] = []  # called with each new copy
 
     # ---- reads -------------------------------------------------------------------------
     def organizer(self) -> Organizer:
@@ -131,8 +132,18 @@ class Store:
             self._checked_at = started
         except BackendError as err:
             log.warning("keeping the last good copy of the sheets: %s", err)
+            return
         finally:
             self._refreshing.release()
+        self._announce(self._org)
+
+    def _announce(self, org: Organizer) -> None:
+        """Tell the listeners (e.g. the FAQ index) about a new copy; their failure is logged."""
+        for listener in self.on_reload:
+            try:
+                listener(org)
+            except Exception:  # a listener's bug must not stop the sheets being read
+                log.exception("a listener of sheet reloads failed")
 
     def rows(self, sheet: str) -> list[dict[str, Any]]:
         """A bot sheet's rows (registrations, feedback, attendance) merged with the outbox.

@@ -15,6 +15,7 @@ import requests
 from linebot_app.config import Settings
 from sheets.google import SheetsHTTPClient, open_backend
 from sheets.outbox import Outbox
+from sheets.sample import FAQ
 from sheets.store import BackendError
 from tests.conftest import (
     ADMIN,
@@ -239,10 +240,10 @@ def test_init_sheet_from_the_workbook_then_a_registration_lands(tmp_path, emu: E
     result = _cli("init-sheet", "--from", str(settings.workbook_path), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "created worksheet: events" in result.stdout and "froze" in result.stdout
-    assert len(emu.rows("faq")) == 11
+    assert len(emu.rows("faq")) == len(FAQ)
     again = _cli("init-sheet", "--from", str(settings.workbook_path), env=env)
     assert again.returncode == 0 and "created worksheet" not in again.stdout
-    assert len(emu.rows("faq")) == 11  # existing data was not touched
+    assert len(emu.rows("faq")) == len(FAQ)  # existing data was not touched
     assert emu.frozen_rows("events") == 1
 
 

@@ -124,7 +124,7 @@ def test_after_the_privacy_notice_the_survey_comes_back_with_its_question(bot: B
     assert notice[0] == "回答中のアンケートは保存しました。こちらが終わると続きに戻ります。"
     assert "個人情報の取り扱い" in notice[-1]
     after = bot.say("同意する", user=U1)
-    assert "登録するイベントを選んでください" in after[0]
+    assert "参加の形を選んでください" in after[0]  # the one open event, so straight to the role
     assert "の続きです" in after[-2] and "(4/" in after[-1]  # said, not silently resumed
     bot.say(TELEMED[3], user=U1)
     assert "(5/" in bot.say("再開", user=U1)[-1]

@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linebot_app import faq
+from linebot_app import retrieval
 from linebot_app.answers import Invalid, check
 from linebot_app.commands import lookup, split
 from linebot_app.messages import fit, text, utf16_len
@@ -45,9 +45,13 @@ def test_date_parsing_raises_only_value_error(value: object) -> None:
         pass
 
 
+INDEX = retrieval.Index([retrieval.faq_doc(f) for f in FAQS])
+
+
 @given(st.text())
 def test_faq_matching_never_crashes_and_gives_at_most_three(query: str) -> None:
-    assert len(faq.search(FAQS, query)) <= 3
+    hits = INDEX.search(query)
+    assert len(hits) <= 3 and all(0.0 <= h.coverage <= 1.0 for h in hits)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=50)

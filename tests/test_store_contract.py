@@ -9,6 +9,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from sheets.sample import FAQ
 from sheets.store import Store
 from sheets.workbook import WorkbookBackend
 from tests.conftest import Emu, google_env, make_settings, make_store
@@ -71,7 +72,7 @@ def _reg(n: int, **kw: Any) -> dict[str, Any]:
 def test_organizer_sheets_are_read(backed: Backed) -> None:
     org = backed.store.reload()
     assert [e.id for e in org.events] == ["E1", "E2"]
-    assert len(org.schedule) == 9 and len(org.faq) == 17
+    assert len(org.schedule) == 9 and len(org.faq) == len(FAQ)
     assert org.problems == []
 
 

@@ -1,0 +1,111 @@
+"""Understanding what people type: plain-word requests, the event's own answers, greetings,
+the FAQ and facilities by retrieval, and the floor on the labelled queries."""
+
+from __future__ import annotations
+
+import openpyxl
+import pytest
+
+from bench import understanding
+from linebot_app import retrieval
+from tests.conftest import BotHarness
+
+U1 = "U" + "5" * 32
+
+
+def _quick(bot: BotHarness) -> list[str]:
+    last = bot.line.replies[-1][1][-1]
+    return [i["action"]["label"] for i in last.get("quickReply", {}).get("items", [])]
+
+
+def test_the_labelled_queries_keep_their_floor() -> None:
+    org, cases = understanding.sample_org(), understanding.queries()
+    assert len(cases) >= 150
+    scores = understanding.score(understanding.ours(org), cases)
+    assert scores.hit1 >= 0.90, scores
+    assert scores.confident_wrong <= 0.03, scores
+    assert scores.intents >= 0.95, scores
+
+
+def test_a_registration_a_timetable_and_a_cancellation_in_plain_sentences(
+        bot: BotHarness) -> None:
+    assert "個人情報の取り扱い" in bot.say("セミナーに参加したいです", user=U1)[-1]
+    assert "参加の形を選んでください" in " ".join(bot.say("同意する", user=U1))
+    bot.say("参加登録 E2 参加 初心者", user=U1)  # the quick reply the bot offered
+    assert "Excelのアンケート様式を読み解く" in bot.say("当日の流れを教えて", user=U1)[0]
+    assert "運営自己紹介など" in bot.say("4/30の予定", user=U1)[0]
+    assert "参加確定" in bot.say("ちゃんと登録できてるか確認したい", user=U1)[0]
+    assert "キャンセルする登録を選んでください" in bot.say("急用で行けなくなりました", user=U1)[0]
+    assert _quick(bot) == ["E2をキャンセル"]  # asked, not done on a sentence alone
+    assert "キャンセルしました" in bot.say("キャンセル E2", user=U1)[0]
+
+
+@pytest.mark.parametrize(("typed", "answer"), [
+    ("会場はどこですか", "会場: 市役所本庁舎 5階 研修室"),
+    ("何時から始まりますか", "開始は 14:00 です。"),
+    ("持ち物は？", "事前準備: ノートPCを持参"),
+    ("次のセミナーはいつ?", "開催予定のイベント: Excelの調査票をアプリにするハンズオン"),
+])
+def test_questions_about_the_next_event_are_answered_from_it(bot: BotHarness, typed: str,
+                                                             answer: str) -> None:
+    assert answer in bot.say(typed, user=U1)[0]
+
+
+def test_the_online_url_and_the_recording_go_only_to_registrants(bot: BotHarness) -> None:
+    bot.store.drain(seconds=5)
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["events"]["G3"], wb["events"]["N3"] = "https://zoom.example/j/42", "https://rec.example/1"
+    wb.save(bot.settings.workbook_path)
+    bot.store.reload()
+    assert "参加登録した方にお送りしています" in bot.say("ZoomのURLを教えて", user=U1)[0]
+    assert "https://zoom.example" not in bot.say("ZoomのURLを教えて", user=U1)[0]
+    bot.registered(U1, "E2")
+    assert "https://zoom.example/j/42" in bot.say("ZoomのURLを教えて", user=U1)[0]
+    assert "https://rec.example/1" in bot.say("録画はありますか", user=U1)[0]
+
+
+@pytest.mark.parametrize(("typed", "row"), [
+    ("そだいごみ出したい", "Q. 粗大ごみを出すには?"),
+    ("オンラインでも参加できますか？", "Q. オンラインで参加できますか?"),
+    ("駐車場ありますか", "Q. 駐車場はありますか?"),
+    ("じゅうみんひょうどこでとれる？", "Q. 住民票の写しはどこで取れますか?"),
+])
+def test_residents_questions_find_their_row(bot: BotHarness, typed: str, row: str) -> None:
+    assert bot.say(typed, user=U1)[0].startswith(row)
+
+
+def test_a_facility_question_gets_the_facility(bot: BotHarness) -> None:
+    bot.say("市役所は何時まで？", user=U1)
+    (flex,) = bot.line.replies[-1][1]
+    assert flex["type"] == "flex" and flex["altText"].startswith("みなと市役所 本庁舎")
+    assert "平日 8:45〜17:30" in flex["altText"]
+
+
+@pytest.mark.parametrize("typed", ["プールはありますか", "郵便局はどこですか", "印鑑登録したいです",
+                                   "今日の天気は？"])
+def test_out_of_scope_questions_get_no_confident_answer(bot: BotHarness, typed: str) -> None:
+    reply = bot.say(typed, user=U1)[0]
+    assert reply.startswith(("お探しの情報が見つかりませんでした", "もしかして")), reply
+
+
+def test_close_rows_are_offered_as_maybe(bot: BotHarness) -> None:
+    reply = bot.say("図書館って月曜休み?", user=U1)[0]
+    assert reply.startswith("もしかして") and "図書館の開館時間は?" in _quick(bot)
+
+
+@pytest.mark.parametrize(("typed", "start"), [("こんにちは", "こんにちは。"),
+                                              ("ありがとうございました", "どういたしまして")])
+def test_greetings_get_a_short_friendly_reply(bot: BotHarness, typed: str, start: str) -> None:
+    assert bot.say(typed, user=U1)[0].startswith(start)
+
+
+def test_a_new_faq_row_is_found_after_the_sheet_changes(bot: BotHarness) -> None:
+    assert "Q. 自転車置き場" not in bot.say("自転車置き場はどこ", user=U1)[0]
+    bot.store.drain(seconds=5)
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["faq"].append(["駐輪場,自転車,自転車置き場", "自転車置き場はありますか?",
+                      "本庁舎の北側にあります。", "くらし", "", "TRUE"])
+    wb.save(bot.settings.workbook_path)
+    org = bot.store.reload()
+    assert retrieval.ready(org)  # built when the sheet was read, before anyone asked
+    assert bot.say("自転車置き場はどこ", user=U1)[0].startswith("Q. 自転車置き場はありますか?")
