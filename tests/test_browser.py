@@ -94,16 +94,23 @@ def test_the_rich_menu_and_a_location_work_in_the_page(live, page) -> None:
     page.locator("[data-testid=flex-bubble]", has_text="港北中学校").wait_for()
 
 
-def test_answer_the_telemed_survey_with_a_mistake_and_a_correction(live, page) -> None:
-    url, app = live
+def _chat(page, url: str, user: str):
+    """Open a user's chat; returns say(text, expect): send a line, wait for the reply."""
     page.goto(f"{url}/simulator")
-    page.locator(".users li", has_text="職員B").first.click()
-    page.locator(".chat-head", has_text="職員B").wait_for()
+    page.locator(".users li", has_text=user).first.click()
+    page.locator(".chat-head", has_text=user).wait_for()
 
     def say(text: str, expect: str) -> None:
         page.fill("#text", text)
         page.click("#send")
         page.locator("[data-testid=bot-text]", has_text=expect).last.wait_for()
+
+    return say
+
+
+def test_answer_the_telemed_survey_with_a_mistake_and_a_correction(live, page) -> None:
+    url, app = live
+    say = _chat(page, url, "職員B")
 
     say("アンケート telemed", "医療機関の名前")
     say("みなと中央クリニック", "都道府県")
@@ -133,15 +140,8 @@ MENU = ["イベント", "予定", "参加登録", "登録確認", "感想", "ヘ
 
 def test_every_rich_menu_tap_mid_survey_keeps_the_answers(live, page) -> None:
     url, app = live
-    page.goto(f"{url}/simulator")
-    page.locator(".users li", has_text="職員C").first.click()
-    page.locator(".chat-head", has_text="職員C").wait_for()
+    send = _chat(page, url, "職員C")
     bot_lines = page.locator("[data-testid=bot-text], [data-testid=carousel]")
-
-    def send(text: str, expect: str) -> None:
-        page.fill("#text", text)
-        page.click("#send")
-        page.locator("[data-testid=bot-text]", has_text=expect).last.wait_for()
 
     send("アンケート telemed", "医療機関の名前")
     send("みなと北診療所", "都道府県")
