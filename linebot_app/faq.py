@@ -10,8 +10,8 @@ from linebot_app.intents import Understood, folded
 from sheets.schema import Facility, Faq
 
 MAX_SUGGESTIONS = 3
-GREETING_REPLY = ("こんにちは。セミナーの案内と、市のよくある質問にお答えします。"
-                  "「イベント」で開催予定、「ヘルプ」で使い方を表示します。")
+GREETING_REPLY = ("こんにちは。市のよくある質問と、セミナーのご案内にお答えします。"
+                  "知りたいことを、そのまま文で送ってください。「ヘルプ」で使い方を表示します。")
 THANKS_REPLY = "どういたしまして。ほかにもご用があれば、お気軽にどうぞ。"
 
 

@@ -165,11 +165,19 @@ class Index:
         asked = self._asked(query)
         if not any(asked.mass.values()):
             return []
-        common = len(self.docs) // 4  # a sound shared by a quarter of the rows finds nothing
-        rows = sorted({n for t in asked.mass for n in self.postings.get(t, ())
-                       if not t.startswith("~") or len(self.postings[t]) <= common})
+        rows = sorted(self._candidates(asked))
         hits = [self._hit(n, asked) for n in rows]  # sheet order breaks ties
         return sorted(hits, key=lambda h: (-h.score, -h.coverage))[:limit]
+
+    def _candidates(self, asked: _Asked) -> set[int]:
+        """Rows sharing a word or a name with the query; failing those, rows sharing sounds
+        (a sound found in a quarter of the rows finds nothing)."""
+        named = {n for t, _, kind in asked.kinds if kind != "~" for n in self.postings.get(t, ())}
+        if named:
+            return named
+        common = len(self.docs) // 4
+        return {n for t, _, kind in asked.kinds if kind == "~"
+                for n in self.postings.get(t, ()) if len(self.postings[t]) <= common}
 
     def _asked(self, query: str) -> _Asked:
         wanted: Counter[str] = Counter()
@@ -181,10 +189,12 @@ class Index:
                 if said.startswith(sound, at):
                     wanted[f"k:{sound}"] = 1.0
         mass = {t: self.idf(t) * w for t, w in wanted.items()}
-        words = sum(v for t, v in mass.items() if t[:1] not in ("~", "k"))
+        words = sum(v for t, v in mass.items() if not t.startswith(("~", "k:")))
         sounds = sum(v for t, v in mass.items() if t.startswith("~"))
         spoken = max(1, len("".join(r for _, r in _content(query))))
-        return _Asked(mass, words, sounds, spoken)
+        kinds = [(t, v, t[0] if t[0] in "~k" and (t[0] == "~" or t.startswith("k:")) else "w")
+                 for t, v in mass.items()]
+        return _Asked(mass, words, sounds, spoken, kinds)
 
     def _hit(self, n: int, asked: _Asked) -> Hit:
         """BM25 of one row, and how much of the query it covers: by words, by sounds (trusted
@@ -192,14 +202,14 @@ class Index:
         tf, held = self.tf[n], self.strength[n]
         norm = K1 * (1 - B + B * self.length[n] / self.average)
         score = words = sounds = heard = 0.0
-        for term, value in asked.mass.items():
-            got = tf.get(term, 0.0)
+        for term, value, kind in asked.kinds:
+            got = tf.get(term)
             if not got:
                 continue
             score += value * got * (K1 + 1) / (got + norm)
-            if term.startswith("k:"):
+            if kind == "k":
                 heard = max(heard, min(1.0, (len(term) - 2) / asked.spoken))
-            elif term.startswith("~"):
+            elif kind == "~":
                 sounds += value * held.get(term, 0.0)
             else:
                 words += value * held.get(term, 0.0)
@@ -216,6 +226,7 @@ class _Asked:
     words: float
     sounds: float
     spoken: int
+    kinds: list[tuple[str, float, str]]  # (term, mass, "w" word / "~" sound / "k" name)
 
 
 def faq_doc(faq: Any) -> Doc:

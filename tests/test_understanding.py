@@ -109,3 +109,12 @@ def test_a_new_faq_row_is_found_after_the_sheet_changes(bot: BotHarness) -> None
     org = bot.store.reload()
     assert retrieval.ready(org)  # built when the sheet was read, before anyone asked
     assert bot.say("自転車置き場はどこ", user=U1)[0].startswith("Q. 自転車置き場はありますか?")
+
+
+@pytest.mark.parametrize(("typed", "row"), [  # from a newcomer's trial
+    ("ゴミっていつ出せばいいの？", "Q. ごみの収集日はいつですか?"),
+    ("来月引っ越すんだけど何すればいい？", "Q. 引っ越しの手続きは?"),
+])
+def test_the_commonest_resident_questions_are_not_misrouted(bot: BotHarness, typed: str,
+                                                            row: str) -> None:
+    assert bot.say(typed, user=U1)[0].startswith(row)

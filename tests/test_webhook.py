@@ -141,7 +141,7 @@ def test_handled_ids_are_kept_at_least_seven_days(tmp_path) -> None:
 
 
 NOT_FOUND = "お探しの情報が見つかりませんでした"
-GREETED = "こんにちは。セミナーの案内"
+GREETED = "こんにちは。市のよくある質問と"
 HINT = "テキストで話しかけてください。"
 # What each of the SDK's real webhook events gets back, in the fixture's order: a part of the
 # one reply's first text, or None for no reply at all.
