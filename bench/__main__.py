@@ -19,7 +19,8 @@ TOKEN = "bench-access-token"
 def _serve(app: str, port: int, sim_port: int, work: Path, name: str, workers: int) -> object:
     env = {"LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
            "LINE_API_BASE_URL": f"http://127.0.0.1:{sim_port}/simulator/line",
-           "WORKBOOK_PATH": str(work / "seminar.xlsx"), "DATA_DIR": str(work / f"var-{name}")}
+           "WORKBOOK_PATH": str(work / "seminar.xlsx"), "DATA_DIR": str(work / f"var-{name}"),
+           "SCHEDULER": "off"}  # as deployed (cron runs the rounds), so only webhooks are timed
     return procs.gunicorn(app, port, env, work / f"{name}.log", workers=workers)
 
 

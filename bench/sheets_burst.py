@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     emu_url = f"http://127.0.0.1:{port}"
     env = {"SHEETS_BACKEND": "google", "GOOGLE_SPREADSHEET_ID": "BOOK",
            "SHEETS_EMULATOR_HOST": f"127.0.0.1:{port}", "DATA_DIR": str(work / "var"),
-           "WORKBOOK_PATH": str(work / "seminar.xlsx")}
+           "WORKBOOK_PATH": str(work / "seminar.xlsx"), "SCHEDULER": "off"}  # as deployed
     try:
         _workbook(work / "seminar.xlsx")
         _init(env, "BOOK", work / "seminar.xlsx")

@@ -246,26 +246,32 @@ def facility_doc(facility: Any) -> Doc:
                (facility.name, facility.category))
 
 
-_built: dict[int, tuple[Any, Index]] = {}
+_built: dict[int, Index] = {}  # one index, under the hash of the rows it was built from
 _building = threading.Lock()
 
 
+def _rows_key(org: Any) -> int:
+    return hash((tuple(org.faq), tuple(org.facilities)))
+
+
 def ready(org: Any) -> bool:
-    """Whether this copy of the sheets has its index built already."""
-    cached = _built.get(id(org))
-    return cached is not None and cached[0] is org
+    """Whether the index for this copy of the sheets' FAQ and facilities is built already."""
+    return _rows_key(org) in _built
 
 
 def index_for(org: Any) -> Index:
-    """The index of this copy of the sheets (built once; rebuild() builds it ahead of use)."""
-    cached = _built.get(id(org))
-    return cached[1] if cached is not None and cached[0] is org else rebuild(org)
+    """The index of these FAQ and facility rows (built once; rebuild() builds it ahead)."""
+    return _built.get(_rows_key(org)) or rebuild(org)
 
 
 def rebuild(org: Any) -> Index:
-    """Build the index for a new copy of the sheets, and forget older ones."""
+    """Build the index for a new copy of the sheets, unless its rows are those indexed already
+    (a Google copy is re-read every minute; rebuilding then would only burn CPU)."""
+    key = _rows_key(org)
     with _building:
-        index = Index([faq_doc(f) for f in org.faq] + [facility_doc(f) for f in org.facilities])
-        _built.clear()
-        _built[id(org)] = (org, index)
+        index = _built.get(key)
+        if index is None:
+            index = Index([faq_doc(f) for f in org.faq] + [facility_doc(f) for f in org.facilities])
+            _built.clear()
+            _built[key] = index
         return index
