@@ -432,3 +432,15 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.thread.join(timeout=5)
+
+
+def run_export(settings: Settings, data_dir: Path, event_id: str, out: Path) -> Any:
+    """`python -m linebot_app export <event> --format csv` on a test's workbook, as an
+    organizer runs it."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WORKBOOK_PATH": str(settings.workbook_path), "DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "linebot_app", "export", event_id, "--format",
+                           "csv", "--out", str(out)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
-import subprocess
-import sys
 import threading
 from collections import Counter
 
@@ -19,7 +16,7 @@ from linebot_app import rooms
 from linebot_app.export import collect, write_csv, write_xlsx
 from linebot_app.messages import MAX_TEXT_UTF16, utf16_len
 from sheets.schema import Registration
-from tests.conftest import ADMIN, JST, ROOT, BotHarness
+from tests.conftest import ADMIN, JST, BotHarness, run_export
 from tests.test_simulator import ORGANIZER, Sim, sim  # noqa: F401  (the live simulator)
 
 USERS = [f"U{n:032x}" for n in range(1, 7)]
@@ -417,12 +414,8 @@ def test_export_command_writes_feedback_without_registrations(bot: BotHarness,
     _feedback(bot, USERS[0], "4")
     _feedback(bot, USERS[1], "5")
     bot.store.drain(seconds=5)
-    env = {**os.environ, "WORKBOOK_PATH": str(bot.settings.workbook_path),
-           "DATA_DIR": str(tmp_path / "cli-var")}
     out = tmp_path / "e1.csv"
-    result = subprocess.run([sys.executable, "-m", "linebot_app", "export", "E1", "--format",
-                             "csv", "--out", str(out)], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = run_export(bot.settings, tmp_path / "cli-var", "E1", out)
     assert result.returncode == 0, result.stderr
     assert "感想 2 件" in result.stdout
     assert len(out.read_text(encoding="utf-8-sig").splitlines()) == 3

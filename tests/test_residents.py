@@ -14,7 +14,7 @@ import requests
 from linebot_app import richmenu
 from linebot_app.export import collect, write_csv, write_xlsx
 from linebot_app.facilities import distance_m
-from tests.conftest import ROOT, BotHarness, text_event
+from tests.conftest import ROOT, BotHarness, run_export, text_event
 from tests.test_simulator import STAFF_A, Sim, sim  # noqa: F401  (the live simulator fixture)
 
 HOSTILE = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3", "@IMPORTXML(x)", "\t=1", "\r=2", "普通の名前"]
@@ -82,12 +82,8 @@ def test_export_command_shows_progress_on_long_exports(tmp_path) -> None:
                                             "user_id": f"U{n:032x}", "role": "participant",
                                             "status": "confirmed"})
     harness.store.drain(seconds=10)
-    env = {**os.environ, "WORKBOOK_PATH": str(harness.settings.workbook_path),
-           "DATA_DIR": str(tmp_path / "var")}
     out = tmp_path / "big.csv"
-    result = subprocess.run([sys.executable, "-m", "linebot_app", "export", "E2", "--format",
-                             "csv", "--out", str(out)], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = run_export(harness.settings, tmp_path / "var", "E2", out)
     assert result.returncode == 0, result.stderr
     assert "1000/1500" in result.stderr and "1500/1500" in result.stderr
     assert len(out.read_text(encoding="utf-8-sig").splitlines()) == 1501
