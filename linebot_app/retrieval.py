@@ -250,8 +250,18 @@ _built: dict[int, Index] = {}  # one index, under the hash of the rows it was bu
 _building = threading.Lock()
 
 
+_keys: dict[int, tuple[Any, int]] = {}  # a copy of the sheets -> the hash of its rows
+
+
 def _rows_key(org: Any) -> int:
-    return hash((tuple(org.faq), tuple(org.facilities)))
+    """The hash of a copy's FAQ and facility rows, worked out once per copy."""
+    known = _keys.get(id(org))
+    if known is not None and known[0] is org:
+        return known[1]
+    key = hash((tuple(org.faq), tuple(org.facilities)))
+    _keys.clear()
+    _keys[id(org)] = (org, key)
+    return key
 
 
 def ready(org: Any) -> bool:
