@@ -68,6 +68,10 @@ def check(args: argparse.Namespace) -> int:
         print(f"✗ {err}")
         return 1
     print(f"✓ 設定 / configuration: {backend.describe()}")
+    from linebot_app.tasks import closed_reason
+
+    if closed_reason(settings):  # fine for make run (its scheduler runs the rounds)
+        print(f"! {closed_reason(settings)}")
     org = parse_workbook(raw)
     for problem in org.problems:
         print(f"✗ {problem}")

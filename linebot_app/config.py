@@ -47,6 +47,7 @@ class Settings:
     sheets_backoff_cap: float = 64.0
     scheduler: bool = True
     scheduler_seconds: float = 60.0
+    on_app_engine: bool = False  # GAE_ENV is set: only then is X-Appengine-Cron trusted
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -85,7 +86,8 @@ class Settings:
             sheets_cache_seconds=cache, google_spreadsheet_id=env.get("GOOGLE_SPREADSHEET_ID", ""),
             sheets_quota_per_minute=quota, sheets_quota_window=window,
             tasks_token=env.get("TASKS_TOKEN", ""), sheets_backoff_cap=backoff,
-            scheduler=scheduler, scheduler_seconds=every, extra=dict(env),
+            scheduler=scheduler, scheduler_seconds=every, on_app_engine=bool(env.get("GAE_ENV")),
+            extra=dict(env),
         )
 
     @property

@@ -12,12 +12,22 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 
 def authorized() -> bool:
-    """App Engine cron (its header cannot come from outside) or the TASKS_TOKEN bearer."""
-    if request.headers.get("X-Appengine-Cron") == "true":
+    """App Engine's cron header, on App Engine only (only there is it stripped from outside
+    requests), or the TASKS_TOKEN bearer compared in constant time. Nothing else gets in."""
+    settings = current_app.extensions["seminar_settings"]
+    if settings.on_app_engine and request.headers.get("X-Appengine-Cron") == "true":
         return True
-    token = current_app.extensions["seminar_settings"].tasks_token
     given = request.headers.get("Authorization", "")
-    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    wanted = f"Bearer {settings.tasks_token}"
+    return bool(settings.tasks_token) and hmac.compare_digest(given.encode(), wanted.encode())
+
+
+def closed_reason(settings: object) -> str:
+    """Why /tasks/* answers 403 to everything here, or '' when cron can get in."""
+    if getattr(settings, "on_app_engine", False) or getattr(settings, "tasks_token", ""):
+        return ""
+    return ("/tasks/flush と /tasks/remind はすべて 403 を返します: App Engine の外では "
+            "TASKS_TOKEN が要ります / /tasks/* refuse everything: set TASKS_TOKEN off App Engine")
 
 
 @bp.post("/flush")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linebot_app import rooms
+from linebot_app import rooms, scheduler
 from linebot_app.export import collect, write_csv, write_xlsx
 from linebot_app.messages import MAX_TEXT_UTF16, utf16_len
 from sheets.schema import Registration
@@ -259,10 +259,9 @@ def test_checkin_records_the_time_once_within_the_window(bot: BotHarness) -> Non
     assert [r["user_id"] for r in _sheet(bot, "attendance")] == [USERS[0]]
 
 
-def _remind(bot: BotHarness) -> dict:
-    res = bot.client.post("/tasks/remind", headers={"X-Appengine-Cron": "true"})
-    assert res.status_code == 200
-    return res.json
+def _remind(bot: BotHarness) -> None:
+    """One round, as the scheduler or cron runs it."""
+    scheduler.tick(bot.app.extensions["seminar_bot"].services)
 
 
 def test_reminders_follow_the_three_offsets_with_a_fake_clock(bot: BotHarness) -> None:
