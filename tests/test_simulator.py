@@ -186,3 +186,23 @@ def test_without_the_openapi_file_the_sdk_models_still_refuse_bad_messages() -> 
     assert platform.check("reply", "ReplyMessageRequest", bad)
     assert platform.check("reply", "ReplyMessageRequest", {**bad, "messages": bad["messages"][:5]}) == []
     assert platform.validation.startswith("line-bot-sdk")
+
+
+def test_a_send_goes_to_its_own_app_whatever_host_the_request_names(sim: Sim) -> None:
+    from flask import Flask, request
+
+    caught: list[str] = []  # what a stranger's host would receive
+    stranger = Flask("stranger")
+
+    @stranger.post("/callback")
+    def callback() -> str:
+        caught.append(request.headers.get("X-Line-Signature", ""))
+        return "ok"
+
+    with LiveServer(stranger) as other:
+        host = other.url.removeprefix("http://")
+        res = requests.post(f"{sim.url}/simulator/api/send", timeout=10, headers={"Host": host},
+                            json={"user": STAFF_A, "kind": "text", "text": "予定 E1"})
+        assert res.json()["status"] == 200
+    assert caught == []  # the signature never left this app
+    assert "運営自己紹介など" in sim.bot_texts(STAFF_A)[-1]

@@ -18,8 +18,10 @@ API = "/line/v2/bot"
 def init_app(app: Flask, settings: Any, webhook_url: str | None = None) -> Platform:
     """Register the simulator on an app (simulator mode only)."""
     extra = getattr(settings, "extra", {}) or {}
+    # Webhooks go to this process's own loopback port, never to whatever Host a request names.
+    own = webhook_url or f"http://127.0.0.1:{settings.port}/callback"
     platform = Platform(secret=settings.channel_secret, token=settings.channel_access_token,
-                        webhook_url=webhook_url, spec_dir=extra.get("LINE_OPENAPI_DIR"))
+                        webhook_url=own, spec_dir=extra.get("LINE_OPENAPI_DIR"))
     app.extensions["line_simulator"] = platform
     app.register_blueprint(bp)
     return platform
@@ -78,7 +80,7 @@ def send() -> Response | tuple[Response, int]:
     event = _build(platform, user_id, kind, data)
     if event is None:
         return _error(400, f"unknown kind {kind}")
-    url = platform.webhook_url or request.host_url.rstrip("/") + "/callback"
+    url = platform.webhook_url or ""  # set by init_app: this app's own loopback port
     return jsonify({"status": platform.deliver(event, url)})
 
 
