@@ -70,8 +70,9 @@ def check(args: argparse.Namespace) -> int:
     print(f"✓ 設定 / configuration: {backend.describe()}")
     from linebot_app.tasks import closed_reason
 
-    if closed_reason(settings):  # fine for make run (its scheduler runs the rounds)
-        print(f"! {closed_reason(settings)}")
+    closed = closed_reason(settings)
+    if closed:  # fine for make run (its scheduler runs the rounds)
+        print(f"! {closed}")
     org = parse_workbook(raw)
     for problem in org.problems:
         print(f"✗ {problem}")

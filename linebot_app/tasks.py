@@ -7,6 +7,7 @@ import hmac
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from linebot_app import scheduler
+from linebot_app.config import Settings
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -22,9 +23,9 @@ def authorized() -> bool:
     return bool(settings.tasks_token) and hmac.compare_digest(given.encode(), wanted.encode())
 
 
-def closed_reason(settings: object) -> str:
+def closed_reason(settings: Settings) -> str:
     """Why /tasks/* answers 403 to everything here, or '' when cron can get in."""
-    if getattr(settings, "on_app_engine", False) or getattr(settings, "tasks_token", ""):
+    if settings.on_app_engine or settings.tasks_token:
         return ""
     return ("/tasks/flush と /tasks/remind はすべて 403 を返します: App Engine の外では "
             "TASKS_TOKEN が要ります / /tasks/* refuse everything: set TASKS_TOKEN off App Engine")
