@@ -12,9 +12,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, not .ci/
 
 with tempfile.TemporaryDirectory() as tmp:
+    from sheets.sample import create_sample_workbook
+
+    create_sample_workbook(Path(tmp) / "seminar.xlsx")  # production never makes one itself
     os.environ.update({"LINE_CHANNEL_SECRET": "ci-boot-check", "LINE_CHANNEL_ACCESS_TOKEN":
                        "ci-boot-check", "WORKBOOK_PATH": f"{tmp}/seminar.xlsx",
-                       "DATA_DIR": f"{tmp}/var", "SCHEDULER": "off"})
+                       "DATA_DIR": f"{tmp}/var", "SCHEDULER": "off", "BOT_ENV": "production"})
     from linebot_app import create_app
 
     client = create_app().test_client()

@@ -45,7 +45,7 @@ def create_app(
     if settings.simulator:
         from linebot_app.simulator import init_app
 
-        init_app(app, settings)
+        init_app(app, settings, openapi_dir=settings.simulator_settings.openapi_dir)
     return app
 
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from linebot_app.config import ConfigError, Settings
+from linebot_app.config import ConfigError, Settings, cloud_project
 from linebot_app.logs import configure
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ def main(argv: list[str]) -> int:
     hook.add_argument("url")
     init = sub.add_parser("init-sheet", help="prepare the Google spreadsheet")
     init.add_argument("--from", dest="source", type=Path, help="copy organizer sheets from a workbook")
+    init.add_argument("--admin", action="append", default=[], metavar="Uxxxxxxxx",
+                      help="an organizer's LINE user id for admin_user_ids (repeat for more)")
     export = sub.add_parser("export", help="write an event's registrations and feedback")
     export.add_argument("event_id")
     export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
@@ -32,17 +34,15 @@ def main(argv: list[str]) -> int:
     menu.add_argument("--file", type=Path, default=Path("deploy/richmenu.json"))
     menu.add_argument("--image", type=Path, default=Path("deploy/richmenu.png"))
     args = parser.parse_args(argv)
-    configure()
+    configure(cloud_project())
     commands = {"serve": serve, "check": check, "init-sheet": init_sheet, "export": export_event,
                 "richmenu": rich_menu, "set-webhook": set_webhook}
     return commands[args.command](args)
 
 
-def _settings(**overrides: str) -> Settings | None:
-    import os
-
+def _settings(*, storage: bool = True, **overrides: str) -> Settings | None:
     try:
-        return Settings.from_env({**os.environ, **overrides})
+        return Settings.from_env(storage=storage, **overrides)
     except ConfigError as err:
         for problem in err.problems:
             print(f"✗ {problem}")
@@ -68,9 +68,7 @@ def check(args: argparse.Namespace) -> int:
         print(f"✗ {err}")
         return 1
     print(f"✓ 設定 / configuration: {backend.describe()}")
-    from linebot_app.tasks import closed_reason
-
-    closed = closed_reason(settings)
+    closed = settings.tasks.closed_reason()
     if closed:  # fine for make run (its scheduler runs the rounds)
         print(f"! {closed}")
     org = parse_workbook(raw)
@@ -105,7 +103,7 @@ def set_webhook(args: argparse.Namespace) -> int:
     """Set the webhook URL through the Messaging API, then have LINE test it."""
     from linebot_app.line_client import LineClient, LineError
 
-    settings = _settings()
+    settings = _settings(storage=False)
     if settings is None:
         return 1
     line = LineClient(settings.channel_access_token, settings.line_api_base_url)
@@ -126,6 +124,7 @@ def init_sheet(args: argparse.Namespace) -> int:
     from sheets.google import open_backend
     from sheets.init_sheet import initialize
     from sheets.outbox import Outbox
+    from sheets.schema import admin_id_problems
     from sheets.store import BackendError
 
     settings = _settings(SHEETS_BACKEND="google")
@@ -134,11 +133,17 @@ def init_sheet(args: argparse.Namespace) -> int:
     if args.source and not args.source.exists():
         print(f"✗ ワークブックがありません / no workbook: {args.source}")
         return 1
+    admins = ",".join(a.strip() for a in args.admin)
+    found = admin_id_problems(admins)
+    for problem in found:
+        print(f"✗ --admin: {problem}")
+    if found:
+        return 1
     try:
-        backend = open_backend(settings.extra, quota_taker(settings, Outbox(
+        backend = open_backend(settings.google, quota_taker(settings, Outbox(
             settings.data_dir / "outbox.sqlite3")))
-        for line in initialize(backend, args.source):
-            print(f"✓ {line}")
+        for line in initialize(backend, args.source, admins):
+            print(line if line.startswith("! ") else f"✓ {line}")
     except BackendError as err:
         print(f"✗ {err}")
         return 1
@@ -175,7 +180,7 @@ def rich_menu(args: argparse.Namespace) -> int:
     from linebot_app import richmenu
     from linebot_app.line_client import LineClient, LineError
 
-    settings = _settings()
+    settings = _settings(storage=False)
     if settings is None:
         return 1
     menu, image = richmenu.load(args.file, args.image)
@@ -214,10 +219,10 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _announce(settings: Settings, base: str) -> None:
-    if settings.simulator_mode:
+    if settings.simulator:
         log.warning("SIMULATOR MODE: no LINE credentials are set; Messaging API calls go to "
                     "the built-in simulator at %s", settings.line_api_base_url)
-    where = (f"Google spreadsheet {settings.google_spreadsheet_id}"
+    where = (f"Google spreadsheet {settings.google.spreadsheet_id}"
              if settings.sheets_backend == "google" else str(settings.workbook_path))
     print(f"\n  Bot webhook : {base}/callback\n  Simulator   : {base}/simulator\n"
           f"  Data        : {where}\n", flush=True)

@@ -1,4 +1,4 @@
-"""Settings from the environment, read in one place."""
+"""Settings from the environment, read in one place: nothing else reads os.environ."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sheets.config import TIMEOUT_SECONDS, GoogleConfig
+
 # Development-only credentials used in simulator mode. They are not LINE credentials:
 # the only thing that accepts them is our own simulator.
 SIMULATOR_SECRET = "simulator-only-channel-secret"
 SIMULATOR_TOKEN = "simulator-only-access-token"
 DEFAULT_LINE_API = "https://api.line.me"
 BACKENDS = ("workbook", "google")
+CREDENTIALS = ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN")
+ON_GOOGLE_CLOUD = ("GAE_ENV", "K_SERVICE")
+MAX_SHEETS_TIMEOUT = 30.0  # gunicorn's worker timeout: a Sheets call must give up before it
 
 
 class ConfigError(Exception):
@@ -26,69 +31,99 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class SimulatorSettings:
+    """The built-in LINE simulator (development only)."""
+
+    openapi_dir: Path | None = None  # LINE_OPENAPI_DIR: LINE's OpenAPI specs to check calls against
+
+
+@dataclass(frozen=True)
+class TasksSettings:
+    """Who may call /tasks/*: App Engine's cron, a TASKS_TOKEN bearer, or Cloud Scheduler's OIDC."""
+
+    token: str = ""
+    on_app_engine: bool = False  # GAE_ENV is set: only then is X-Appengine-Cron trusted
+    audience: str = ""  # OIDC tokens are accepted when this is known
+    invoker: str = ""  # and, when set, only from this service account
+
+    def closed_reason(self) -> str:
+        """Why /tasks/* answers 403 to everything, or '' when cron can get in."""
+        if self.on_app_engine or self.token or self.audience:
+            return ""
+        return ("/tasks/flush と /tasks/remind はすべて 403 を返します: App Engine の外では "
+                "TASKS_TOKEN が、Cloud Run では PUBLIC_URL か TASKS_AUDIENCE が要ります / "
+                "/tasks/* refuse everything: set TASKS_TOKEN, or PUBLIC_URL / TASKS_AUDIENCE "
+                "on Cloud Run")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the app reads from its environment."""
 
     channel_secret: str
     channel_access_token: str
-    simulator: bool
-    simulator_mode: bool
+    simulator: bool  # simulator mode: no LINE credentials, the built-in simulator plays LINE
     line_api_base_url: str
+    production: bool = False  # Cloud Run, App Engine or BOT_ENV=production
     sheets_backend: str = "workbook"
     workbook_path: Path = Path("data/seminar.xlsx")
     data_dir: Path = Path("var")
     port: int = 8000
     timezone: str = "Asia/Tokyo"
+    public_url: str = ""
     sheets_cache_seconds: float = 60.0
-    google_spreadsheet_id: str = ""
     sheets_quota_per_minute: int = 60
     sheets_quota_window: float = 60.0
-    tasks_token: str = ""
     sheets_backoff_cap: float = 64.0
     scheduler: bool = True
     scheduler_seconds: float = 60.0
-    on_app_engine: bool = False  # GAE_ENV is set: only then is X-Appengine-Cron trusted
-    extra: Mapping[str, str] = field(default_factory=dict)
+    google: GoogleConfig = field(default_factory=GoogleConfig)
+    tasks: TasksSettings = field(default_factory=TasksSettings)
+    simulator_settings: SimulatorSettings = field(default_factory=SimulatorSettings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and check every variable; raise ConfigError naming all problems."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str] | None = None, *, storage: bool = True,
+                 **overrides: str) -> Settings:
+        """Read and check every variable; raise ConfigError naming all problems.
+
+        storage=False is for commands that only talk to LINE: a missing workbook is then
+        no problem."""
+        env = {**(os.environ if env is None else env), **overrides}
         problems: list[str] = []
+        production = _production(env, problems)
         port = _number(env, "PORT", 8000, problems)
-        secret, token, sim_mode = _credentials(env, problems)
-        simulator = sim_mode or env.get("SIMULATOR", "") == "1"
+        secret, token, simulator = _credentials(env, production, problems)
         base = env.get("LINE_API_BASE_URL") or (
-            f"http://127.0.0.1:{port}/simulator/line" if sim_mode else DEFAULT_LINE_API)
+            f"http://127.0.0.1:{port}/simulator/line" if simulator else DEFAULT_LINE_API)
         backend = env.get("SHEETS_BACKEND", "workbook") or "workbook"
         if backend not in BACKENDS:
             problems.append(f"SHEETS_BACKEND must be 'workbook' or 'google', not {backend!r}")
+        workbook = Path(env.get("WORKBOOK_PATH") or "data/seminar.xlsx")
+        if storage and backend == "workbook" and not simulator and not workbook.is_file():
+            problems.append(f"WORKBOOK_PATH: no workbook at {workbook} (the sample workbook is "
+                            "created only in simulator mode, without LINE credentials)")
         tz = env.get("BOT_TIMEZONE", "Asia/Tokyo") or "Asia/Tokyo"
         _check_timezone(tz, problems)
-        cache = _number(env, "SHEETS_CACHE_SECONDS", 60.0, problems)
-        quota = _number(env, "SHEETS_QUOTA_PER_MINUTE", 60, problems)
-        window = _number(env, "SHEETS_QUOTA_WINDOW_SECONDS", 60.0, problems)
-        backoff = _number(env, "SHEETS_BACKOFF_CAP_SECONDS", 64.0, problems)
-        scheduler = _switch(env, "SCHEDULER", problems)
         every = _number(env, "SCHEDULER_SECONDS", 60.0, problems)
         if not 1 <= every <= 3600:
             problems.append(f"SCHEDULER_SECONDS must be between 1 and 3600, not {every}")
-        if backend == "google" and not env.get("GOOGLE_SPREADSHEET_ID"):
-            problems.append("GOOGLE_SPREADSHEET_ID is not set (needed with SHEETS_BACKEND=google)")
+        public_url = _url(env, "PUBLIC_URL", problems)
+        settings = cls(
+            channel_secret=secret, channel_access_token=token, simulator=simulator,
+            line_api_base_url=base.rstrip("/"), production=production, sheets_backend=backend,
+            workbook_path=workbook, data_dir=Path(env.get("DATA_DIR") or "var"), port=port,
+            timezone=tz, public_url=public_url,
+            sheets_cache_seconds=_number(env, "SHEETS_CACHE_SECONDS", 60.0, problems),
+            sheets_quota_per_minute=_number(env, "SHEETS_QUOTA_PER_MINUTE", 60, problems),
+            sheets_quota_window=_number(env, "SHEETS_QUOTA_WINDOW_SECONDS", 60.0, problems),
+            sheets_backoff_cap=_number(env, "SHEETS_BACKOFF_CAP_SECONDS", 64.0, problems),
+            scheduler=_switch(env, "SCHEDULER", problems), scheduler_seconds=every,
+            google=_google(env, backend, problems), tasks=_tasks(env, public_url, problems),
+            simulator_settings=_simulator(env, problems),
+        )
         if problems:
             raise ConfigError(problems)
-        return cls(
-            channel_secret=secret, channel_access_token=token, simulator=simulator,
-            simulator_mode=sim_mode, line_api_base_url=base.rstrip("/"),
-            sheets_backend=backend,
-            workbook_path=Path(env.get("WORKBOOK_PATH") or "data/seminar.xlsx"),
-            data_dir=Path(env.get("DATA_DIR") or "var"), port=port, timezone=tz,
-            sheets_cache_seconds=cache, google_spreadsheet_id=env.get("GOOGLE_SPREADSHEET_ID", ""),
-            sheets_quota_per_minute=quota, sheets_quota_window=window,
-            tasks_token=env.get("TASKS_TOKEN", ""), sheets_backoff_cap=backoff,
-            scheduler=scheduler, scheduler_seconds=every, on_app_engine=bool(env.get("GAE_ENV")),
-            extra=dict(env),
-        )
+        return settings
 
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:
@@ -96,16 +131,117 @@ class Settings:
         return zoneinfo.ZoneInfo(self.timezone)
 
 
-def _credentials(env: Mapping[str, str], problems: list[str]) -> tuple[str, str, bool]:
-    secret = env.get("LINE_CHANNEL_SECRET", "")
-    token = env.get("LINE_CHANNEL_ACCESS_TOKEN", "")
+@dataclass(frozen=True)
+class Server:
+    """What gunicorn_conf.py needs: where to listen and how many workers and threads."""
+
+    bind: str
+    workers: int
+    threads: int
+
+
+def server(env: Mapping[str, str] | None = None) -> Server:
+    """HOST, PORT, WEB_CONCURRENCY and GUNICORN_THREADS for the gunicorn entry point."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    port = _number(env, "PORT", 8000, problems)
+    workers = _number(env, "WEB_CONCURRENCY", 1, problems)
+    threads = _number(env, "GUNICORN_THREADS", 8, problems)
+    for name, value in (("WEB_CONCURRENCY", workers), ("GUNICORN_THREADS", threads)):
+        if not 1 <= value <= 64:
+            problems.append(f"{name} must be between 1 and 64, not {value}")
+    if problems:
+        raise ConfigError(problems)
+    return Server(f"{env.get('HOST') or '0.0.0.0'}:{port}", workers, threads)
+
+
+def cloud_project(env: Mapping[str, str] | None = None) -> str | None:
+    """On App Engine or Cloud Run, the project to name in JSON logs ('' if unknown); None
+    elsewhere, where logs are text."""
+    env = os.environ if env is None else env
+    if any(env.get(v) for v in ON_GOOGLE_CLOUD):
+        return env.get("GOOGLE_CLOUD_PROJECT", "")
+    return None
+
+
+def _production(env: Mapping[str, str], problems: list[str]) -> bool:
+    mode = (env.get("BOT_ENV") or "").strip().lower()
+    if mode not in ("", "development", "production"):
+        problems.append(f"BOT_ENV must be 'production' or 'development', not {env.get('BOT_ENV')!r}")
+    return mode == "production" or any(env.get(v) for v in ON_GOOGLE_CLOUD)
+
+
+def _where(env: Mapping[str, str]) -> str:
+    """Why this process counts as production, for the error message."""
+    for name in (*ON_GOOGLE_CLOUD, "BOT_ENV"):
+        if env.get(name):
+            return f"{name}={env[name]}"
+    return ""
+
+
+def _credentials(env: Mapping[str, str], production: bool, problems: list[str]
+                 ) -> tuple[str, str, bool]:
+    """(secret, token, simulator mode). No credentials at all is simulator mode, except in
+    production; real credentials never run next to the simulator."""
+    secret, token = (env.get(name, "") for name in CREDENTIALS)
+    wants_simulator = (env.get("SIMULATOR") or "").strip()
+    if wants_simulator not in ("", "0", "1"):
+        problems.append(f"SIMULATOR must be 1 or unset, not {wants_simulator!r}")
     if not secret and not token:
+        if production:
+            problems.append(f"LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are not set "
+                            f"(required in production: {_where(env)}; the simulator is for "
+                            "development only)")
+            return "", "", False
         return SIMULATOR_SECRET, SIMULATOR_TOKEN, True
     if not secret:
         problems.append("LINE_CHANNEL_SECRET is not set (LINE_CHANNEL_ACCESS_TOKEN is)")
     if not token:
         problems.append("LINE_CHANNEL_ACCESS_TOKEN is not set (LINE_CHANNEL_SECRET is)")
+    if wants_simulator == "1":
+        problems.append("SIMULATOR=1 cannot run with LINE_CHANNEL_SECRET / "
+                        "LINE_CHANNEL_ACCESS_TOKEN set: the simulator is for development and "
+                        "uses its own credentials. Unset SIMULATOR, or unset both LINE variables")
     return secret, token, False
+
+
+def _google(env: Mapping[str, str], backend: str, problems: list[str]) -> GoogleConfig:
+    sid = (env.get("GOOGLE_SPREADSHEET_ID") or "").strip()
+    if backend == "google" and not sid:
+        problems.append("GOOGLE_SPREADSHEET_ID is not set (needed with SHEETS_BACKEND=google)")
+    timeout = _number(env, "SHEETS_TIMEOUT_SECONDS", TIMEOUT_SECONDS, problems)
+    if not 0 < timeout <= MAX_SHEETS_TIMEOUT:
+        problems.append(f"SHEETS_TIMEOUT_SECONDS must be above 0 and at most "
+                        f"{MAX_SHEETS_TIMEOUT:.0f}, not {timeout}")
+    key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS") or ""
+    if backend == "google" and key_file and not Path(key_file).is_file():
+        problems.append(f"GOOGLE_APPLICATION_CREDENTIALS: no key file at {key_file}")
+    return GoogleConfig(spreadsheet_id=sid, timeout=timeout,
+                        emulator_host=env.get("SHEETS_EMULATOR_HOST") or "", key_file=key_file,
+                        on_google_cloud=any(env.get(v) for v in (*ON_GOOGLE_CLOUD, "GOOGLE_CLOUD_PROJECT")))
+
+
+def _tasks(env: Mapping[str, str], public_url: str, problems: list[str]) -> TasksSettings:
+    audience = _url(env, "TASKS_AUDIENCE", problems) or (public_url if env.get("K_SERVICE") else "")
+    invoker = (env.get("TASKS_INVOKER") or "").strip()
+    if invoker and "@" not in invoker:
+        problems.append(f"TASKS_INVOKER must be a service account's email, not {invoker!r}")
+    return TasksSettings(token=env.get("TASKS_TOKEN") or "", on_app_engine=bool(env.get("GAE_ENV")),
+                         audience=audience, invoker=invoker)
+
+
+def _simulator(env: Mapping[str, str], problems: list[str]) -> SimulatorSettings:
+    folder = env.get("LINE_OPENAPI_DIR") or ""
+    if folder and not Path(folder).is_dir():
+        problems.append(f"LINE_OPENAPI_DIR: no folder at {folder}")
+    return SimulatorSettings(Path(folder) if folder else None)
+
+
+def _url(env: Mapping[str, str], name: str, problems: list[str]) -> str:
+    value = (env.get(name) or "").strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        problems.append(f"{name} must be a URL starting with https://, not {value!r}")
+    return value
 
 
 def _number(env: Mapping[str, str], name: str, default: Any, problems: list[str]) -> Any:

@@ -4,26 +4,28 @@ exit."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
 
 from linebot_app import scheduler
+from linebot_app.config import cloud_project, server
 from linebot_app.logs import configure
 
 log = logging.getLogger(__name__)
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+_server = server()  # HOST, PORT, WEB_CONCURRENCY, GUNICORN_THREADS; a bad value stops the start
+bind = _server.bind
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+workers = _server.workers
+threads = _server.threads
 timeout = 30
 graceful_timeout = 10
 control_socket_disable = True
 
 
 def _extension(worker: Any, name: str) -> Any:
-    return worker.wsgi.extensions.get(name) if hasattr(worker.wsgi, "extensions") else None
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", None)
+    return extensions.get(name) if extensions else None
 
 
 def _store(worker: Any) -> Any:
@@ -33,7 +35,7 @@ def _store(worker: Any) -> Any:
 
 def post_worker_init(worker: Any) -> None:
     """Start the outbox flusher in each worker, and the scheduler unless SCHEDULER=off."""
-    configure()
+    configure(cloud_project())
     bot, settings = _extension(worker, "seminar_bot"), _extension(worker, "seminar_settings")
     if bot is None:
         return

@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import sys
 
 TRACE: contextvars.ContextVar[str] = contextvars.ContextVar("trace", default="-")
-ON_GOOGLE_CLOUD = ("GAE_ENV", "K_SERVICE")
 
 
 def mask(user_id: str | None) -> str:
@@ -52,20 +50,21 @@ class CloudFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def formatter(env: dict[str, str] | os._Environ[str]) -> logging.Formatter:
-    """JSON on Google Cloud, text elsewhere."""
-    if any(env.get(v) for v in ON_GOOGLE_CLOUD):
-        return CloudFormatter(env.get("GOOGLE_CLOUD_PROJECT", ""))
+def formatter(cloud_project: str | None) -> logging.Formatter:
+    """JSON on Google Cloud (cloud_project is not None), text elsewhere."""
+    if cloud_project is not None:
+        return CloudFormatter(cloud_project)
     return logging.Formatter("%(asctime)s %(levelname)s [%(trace)s] %(name)s: %(message)s")
 
 
-def configure(level: str = "INFO") -> None:
-    """Log to stdout (done by the entry points, never at import)."""
+def configure(cloud_project: str | None = None, level: str = "INFO") -> None:
+    """Log to stdout (done by the entry points, never at import); config.cloud_project()
+    says whether to write JSON for Cloud Logging."""
     root = logging.getLogger()
     if any(getattr(h, "_seminar", False) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(formatter(os.environ))
+    handler.setFormatter(formatter(cloud_project))
     handler.addFilter(TraceFilter())
     handler._seminar = True  # type: ignore[attr-defined]
     root.addHandler(handler)

@@ -77,6 +77,5 @@ def check_sheet(open_backend: Callable[[], Backend]) -> list[Check]:
 def run(settings: Settings, line: LineClient, open_backend: Callable[[], Backend]
         ) -> list[Check]:
     """Every online check, in the order a person would fix them."""
-    public_url = settings.extra.get("PUBLIC_URL", "")
-    return [check_token(line), check_webhook_url(line, public_url), check_webhook_test(line),
+    return [check_token(line), check_webhook_url(line, settings.public_url), check_webhook_test(line),
             *check_sheet(open_backend)]

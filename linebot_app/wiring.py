@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from linebot_app.config import Settings
+from linebot_app.config import ConfigError, Settings
 from sheets.outbox import Outbox
 from sheets.sample import create_sample_workbook
 from sheets.store import Backend, Store
@@ -30,13 +30,16 @@ def quota_taker(settings: Settings, outbox: Outbox) -> Callable[[str], bool]:
 
 
 def build_backend(settings: Settings, outbox: Outbox) -> Backend:
-    """The Google backend, or the workbook (created from the template when missing)."""
+    """The Google backend, or the workbook. Only simulator mode creates the sample workbook
+    when it is missing; elsewhere a missing workbook is a ConfigError (Settings.from_env)."""
     if settings.sheets_backend == "google":
         from sheets.google import open_backend
 
-        return open_backend(settings.extra, quota_taker(settings, outbox))
+        return open_backend(settings.google, quota_taker(settings, outbox))
     path = settings.workbook_path
     if not path.exists():
+        if not settings.simulator:
+            raise ConfigError([f"WORKBOOK_PATH: no workbook at {path}"])
         create_sample_workbook(path)
-        log.info("created the sample workbook at %s", path)
+        log.warning("simulator mode: created the sample workbook, with demo data, at %s", path)
     return WorkbookBackend(path)

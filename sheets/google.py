@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,15 @@ import requests
 from gspread.exceptions import APIError
 from gspread.utils import rowcol_to_a1
 
+from sheets.config import GoogleConfig
 from sheets.schema import COLUMNS, READ_SHEETS, cell_text
 from sheets.store import BackendBusy, BackendError, SheetChanges
 
 log = logging.getLogger(__name__)
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 GOOGLE_API = "https://sheets.googleapis.com"
-TIMEOUT_SECONDS = 10.0
 EMULATOR_USER = "seminar-bot@emulator.invalid"
 ADC_FILE = Path.home() / ".config" / "gcloud" / "application_default_credentials.json"
-ON_GOOGLE_CLOUD = ("GAE_ENV", "K_SERVICE", "GOOGLE_CLOUD_PROJECT")
 
 
 class MissingSheet(BackendError):
@@ -39,26 +37,14 @@ class OutcomeUnknown(BackendError):
     """A write whose result we did not hear: it may or may not have landed."""
 
 
-class SheetsHTTPClient(gspread.HTTPClient):
-    """gspread's client with a timeout on every call, and plain HTTP to an emulator if set."""
+class EmulatorHTTPClient(gspread.HTTPClient):
+    """gspread's client sending plain HTTP to a Sheets API emulator instead of Google."""
 
-    emulator_host: str | None = None
-    default_timeout: float = TIMEOUT_SECONDS
+    emulator_host = ""  # set on the instance by open_backend
 
     def request(self, method: str, endpoint: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if self.emulator_host:
-            endpoint = endpoint.replace(GOOGLE_API, f"http://{self.emulator_host}", 1)
-        response = self.session.request(method=method, url=endpoint,
-                                         timeout=self.timeout or self.default_timeout, **kwargs)
-        if response.ok:
-            return response
-        raise APIError(response)
-
-
-def http_client_class(emulator_host: str | None, timeout: float) -> type[SheetsHTTPClient]:
-    """A SheetsHTTPClient subclass bound to an emulator host and a timeout."""
-    return type("BoundSheetsHTTPClient", (SheetsHTTPClient,),
-                {"emulator_host": emulator_host, "default_timeout": timeout})
+        endpoint = endpoint.replace(GOOGLE_API, f"http://{self.emulator_host}", 1)
+        return super().request(method, endpoint, **kwargs)
 
 
 class EmulatorCredentials(google.auth.credentials.Credentials):
@@ -73,18 +59,21 @@ class EmulatorCredentials(google.auth.credentials.Credentials):
         """Nothing to refresh."""
 
 
-def credentials(env: dict[str, str] | os._Environ[str]) -> tuple[Any, str]:
-    """(credentials, service-account email); dummy ones when SHEETS_EMULATOR_HOST is set."""
-    key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
-    if env.get("SHEETS_EMULATOR_HOST"):
+def credentials(config: GoogleConfig) -> tuple[Any, str]:
+    """(credentials, service-account email); dummy ones for an emulator."""
+    key_file = config.key_file
+    if config.emulator_host:
         email = _email_in(key_file) if key_file else EMULATOR_USER
         return EmulatorCredentials(email), email
-    if not (key_file or ADC_FILE.exists() or any(env.get(v) for v in ON_GOOGLE_CLOUD)):
+    if not (key_file or ADC_FILE.exists() or config.on_google_cloud):
         # nothing to find: say so without probing the metadata server
         raise BackendError("Google の認証情報がありません / no credentials: set "
                            "GOOGLE_APPLICATION_CREDENTIALS or run on Google Cloud")
     try:
-        creds, _ = google.auth.default(scopes=SCOPES)
+        if key_file:
+            creds, _ = google.auth.load_credentials_from_file(key_file, scopes=SCOPES)
+        else:
+            creds, _ = google.auth.default(scopes=SCOPES)
     except google.auth.exceptions.DefaultCredentialsError as err:
         raise BackendError(f"Google の認証情報がありません / no credentials: {err}") from err
     return creds, getattr(creds, "service_account_email", "") or "(ADC user)"
@@ -280,14 +269,20 @@ def _api_error(err: APIError, email: str) -> BackendError:
     return BackendError(f"Sheets API {status}: {str(err)[:200]}")
 
 
-def open_backend(env: dict[str, str] | os._Environ[str], take_quota: Callable[[str], bool]
-                 ) -> GoogleBackend:
-    """The backend for GOOGLE_SPREADSHEET_ID, through gspread with our HTTP client."""
-    sid = env.get("GOOGLE_SPREADSHEET_ID", "")
-    if not sid:
+def open_backend(config: GoogleConfig, take_quota: Callable[[str], bool]) -> GoogleBackend:
+    """The backend for the configured spreadsheet, through gspread, every call timed out."""
+    if not config.spreadsheet_id:
         raise BackendError("GOOGLE_SPREADSHEET_ID is not set")
-    creds, email = credentials(env)
-    timeout = float(env.get("SHEETS_TIMEOUT_SECONDS") or TIMEOUT_SECONDS)
-    client = gspread.Client(auth=creds, http_client=http_client_class(
-        env.get("SHEETS_EMULATOR_HOST") or None, min(timeout, TIMEOUT_SECONDS)))
-    return GoogleBackend(client, sid, email, take_quota)
+    creds, email = credentials(config)
+    return GoogleBackend(gspread_client(creds, config), config.spreadsheet_id, email, take_quota)
+
+
+def gspread_client(creds: Any, config: GoogleConfig) -> gspread.Client:
+    """gspread's own client and timeout; only an emulator needs the HTTP client changed."""
+    if config.emulator_host:
+        client = gspread.Client(auth=creds, http_client=EmulatorHTTPClient)
+        client.http_client.emulator_host = config.emulator_host  # type: ignore[attr-defined]
+    else:
+        client = gspread.Client(auth=creds)
+    client.set_timeout(config.timeout)
+    return client

@@ -23,8 +23,14 @@ def sheet_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def initialize(backend: GoogleBackend, source: Path | None = None) -> list[str]:
-    """Do what is missing and say what was done, one line each."""
+ADMINS = "admin_user_ids"
+
+
+def initialize(backend: GoogleBackend, source: Path | None = None, admins: str = "") -> list[str]:
+    """Do what is missing and say what was done, one line each ("! " lines need the organizer).
+
+    admin_user_ids is never copied from the workbook (the sample's is the simulator's organizer):
+    it holds `admins` when given, and is left for the organizer to fill otherwise."""
     done: list[str] = []
     missing = [n for n in ALL_SHEETS if n not in backend.sheet_titles()]
     if missing:
@@ -32,11 +38,34 @@ def initialize(backend: GoogleBackend, source: Path | None = None) -> list[str]:
         done += [f"シートを作成しました / created worksheet: {n}" for n in missing]
     current = backend.read()
     copied = WorkbookBackend(source).read() if source else {}
+    copied["settings"] = _with_admins(copied.get("settings") or [], admins)
     for name in ALL_SHEETS:
         done += _fill(backend, name, current.get(name) or [], copied.get(name) or [])
     backend.freeze_header_rows(ALL_SHEETS)
     done.append("見出し行を固定しました / froze the header rows")
+    if not admins:
+        done.append(f"! settings シートの {ADMINS} が空です。管理者の LINE ユーザーID を入力するか、"
+                    f"--admin U… を付けて実行してください / {ADMINS} is empty: fill it in, or "
+                    "run again with --admin U…")
+    elif any("not copied" in line and line.startswith("settings") for line in done):
+        done.append(f"! settings シートに既にデータがあるため、{ADMINS} は変えていません / "
+                    f"the settings sheet has data already: {ADMINS} was not changed")
     return done
+
+
+def _with_admins(rows: list[list[Any]], admins: str) -> list[list[Any]]:
+    """The settings rows to copy: the workbook's, except admin_user_ids, which is `admins`."""
+    header = rows[0] if rows else list(COLUMNS["settings"])
+    keys = [cell_text(h).lower() for h in header]
+    key_at = keys.index("key") if "key" in keys else 0
+    value_at = keys.index("value") if "value" in keys else 1
+    kept = [r for r in rows[1:]
+            if cell_text(r[key_at] if len(r) > key_at else "").strip().lower() != ADMINS]
+    if not admins:
+        return [header, *kept] if kept else []
+    mine: list[Any] = [""] * max(len(header), key_at + 1, value_at + 1)
+    mine[key_at], mine[value_at] = ADMINS, admins
+    return [header, mine, *kept]
 
 
 def _aligned(source: list[list[Any]], header: list[str]) -> list[list[Any]]:

@@ -199,7 +199,10 @@ class RecordingLine:
 
 
 def make_settings(tmp: Path, **env: str) -> Settings:
-    """Settings for a test: workbook and DATA_DIR in tmp."""
+    """Settings for a test: the sample workbook (made here if missing) and DATA_DIR in tmp."""
+    workbook = Path(env.get("WORKBOOK_PATH") or tmp / "seminar.xlsx")
+    if not workbook.exists():
+        create_sample_workbook(workbook, TODAY)
     base = {"LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
             "WORKBOOK_PATH": str(tmp / "seminar.xlsx"), "DATA_DIR": str(tmp / "var")}
     return Settings.from_env({**base, **env})
@@ -212,7 +215,7 @@ def make_store(settings: Settings, **kw: Any) -> Store:
     outbox = Outbox(settings.data_dir / "outbox.sqlite3")
     if settings.sheets_backend == "google":
         backend = build_backend(settings, outbox)
-        initialize(backend, settings.workbook_path)
+        initialize(backend, settings.workbook_path, ADMIN)  # init-sheet --admin
         return Store(backend, outbox, flush_interval=0, backoff_cap=0.5,
                      cache_seconds=settings.sheets_cache_seconds, **kw)
     return Store(WorkbookBackend(settings.workbook_path), outbox, flush_interval=0, **kw)

@@ -20,7 +20,7 @@ import yaml
 
 from bench import procs
 from linebot_app import create_app
-from linebot_app.config import Settings
+from linebot_app.config import SIMULATOR_SECRET, Settings, cloud_project
 from linebot_app.logs import TRACE, CloudFormatter, TraceFilter, formatter
 from linebot_app.simulator.platform import sign
 from linebot_app.state import State
@@ -103,14 +103,13 @@ def test_the_secret_scan_would_catch_a_key() -> None:
 # ---- check --online and set-webhook, against the simulator and the emulator ---------------------
 @pytest.fixture
 def live_bot(tmp_path, emu: Emu) -> Iterator[dict[str, str]]:
-    """The bot with its simulator on a loopback port, on the emulated Google sheet."""
+    """The bot in simulator mode (no LINE credentials: the simulator's own) on a loopback port,
+    on the emulated Google sheet."""
     port = free_port()
-    env = {**google_env(emu), "PORT": str(port), "SIMULATOR": "1",
-           "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-           "LINE_API_BASE_URL": f"http://127.0.0.1:{port}/simulator/line",
-           "PUBLIC_URL": f"http://127.0.0.1:{port}", "DATA_DIR": str(tmp_path / "var"),
-           "WORKBOOK_PATH": str(tmp_path / "seminar.xlsx"),
-           "LINE_OPENAPI_DIR": str(FIXTURES / "line-openapi")}
+    env = {**google_env(emu), "PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "DATA_DIR": str(tmp_path / "var"), "WORKBOOK_PATH": str(tmp_path / "seminar.xlsx")}
+    if (FIXTURES / "line-openapi").is_dir():
+        env["LINE_OPENAPI_DIR"] = str(FIXTURES / "line-openapi")
     make_store(make_settings(tmp_path, **google_env(emu)))  # init-sheet on the emulator
     app = create_app(Settings.from_env(env))
     with LiveServer(app, port):
@@ -132,7 +131,9 @@ def test_set_webhook_then_check_online_passes(live_bot: dict[str, str]) -> None:
 
 
 def test_check_online_reports_a_bad_token(live_bot: dict[str, str]) -> None:
-    result = _cli({**live_bot, "LINE_CHANNEL_ACCESS_TOKEN": "wrong"}, "check", "--online")
+    wrong = {"LINE_CHANNEL_SECRET": SIMULATOR_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "wrong",
+             "LINE_API_BASE_URL": live_bot["PUBLIC_URL"] + "/simulator/line"}
+    result = _cli({**live_bot, **wrong}, "check", "--online")
     assert result.returncode == 1 and "✗ アクセストークンが使えません" in result.stdout
     assert "→ LINE Developers" in result.stdout
 
@@ -178,7 +179,7 @@ def test_readyz_reports_the_sheet_and_the_outbox_without_personal_data(bot) -> N
 
 
 def test_logs_are_json_with_severity_and_trace_on_google_cloud() -> None:
-    fmt = formatter({"K_SERVICE": "bot", "GOOGLE_CLOUD_PROJECT": "proj"})
+    fmt = formatter(cloud_project({"K_SERVICE": "bot", "GOOGLE_CLOUD_PROJECT": "proj"}))
     assert isinstance(fmt, CloudFormatter)
     record = logging.LogRecord("x", logging.WARNING, "f", 1, "registration %s", ("U12…def",), None)
     TRACE.set("abc123")
@@ -186,7 +187,7 @@ def test_logs_are_json_with_severity_and_trace_on_google_cloud() -> None:
     entry = json.loads(fmt.format(record))
     assert entry["severity"] == "WARNING" and entry["message"] == "registration U12…def"
     assert entry["logging.googleapis.com/trace"] == "projects/proj/traces/abc123"
-    assert not isinstance(formatter({}), CloudFormatter)
+    assert not isinstance(formatter(cloud_project({"GOOGLE_CLOUD_PROJECT": "proj"})), CloudFormatter)
 
 
 def test_each_request_takes_the_cloud_trace_id(bot, caplog) -> None:
@@ -244,3 +245,32 @@ def test_app_yaml_entrypoint_boots_and_takes_a_registration(tmp_path, emu: Emu) 
     assert structured and all("severity" in e for e in structured)
     assert not any("参加登録" in ln for ln in lines)  # message text never logged
 
+
+
+def _entrypoint(port: int) -> list[str]:
+    args = shlex.split(APP_YAML["entrypoint"].replace(":$PORT", f"127.0.0.1:{port}"))
+    args[0] = str(Path(sys.executable).parent / args[0])
+    return args
+
+
+@pytest.mark.parametrize("where", [{"K_SERVICE": "seminar-bot"}, {"GAE_ENV": "standard"}])
+def test_the_entrypoint_refuses_to_start_in_production_without_configuration(
+        tmp_path, where: dict[str, str]) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "SIMULATOR"))}
+    env.update(where, PORT=str(port), DATA_DIR=str(tmp_path / "var"),
+               WORKBOOK_PATH=str(tmp_path / "seminar.xlsx"))
+    proc = subprocess.Popen(_entrypoint(port), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert proc.returncode != 0 and "AttributeError" not in out, out
+    problems = out[out.index("ConfigError"):]
+    for name in ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "WORKBOOK_PATH",
+                 str(tmp_path / "seminar.xlsx"), next(iter(where))):
+        assert name in problems, out
+    assert not (tmp_path / "seminar.xlsx").exists()  # no demo data in production

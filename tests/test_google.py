@@ -8,14 +8,16 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
+import gspread
 import pytest
 import requests
 
 from linebot_app.config import Settings
-from sheets.google import SheetsHTTPClient, open_backend
+from sheets.google import EmulatorCredentials, gspread_client, open_backend
 from sheets.outbox import Outbox
-from sheets.sample import FAQ
+from sheets.sample import FAQ, SIM_ORGANIZER_ID
 from sheets.store import BackendError
 from tests.conftest import (
     ADMIN,
@@ -43,16 +45,18 @@ def _google_harness(tmp_path, emu: Emu, **env: str):
     return harness
 
 
-def test_every_call_has_a_timeout_of_at_most_ten_seconds(tmp_path, emu: Emu) -> None:
-    settings = make_settings(tmp_path, **google_env(emu, SHEETS_TIMEOUT_SECONDS="600"))
-    backend = open_backend(settings.extra, lambda kind: True)
-    assert isinstance(backend.http, SheetsHTTPClient)
-    assert backend.http.default_timeout == 10.0
+def test_every_call_has_gspreads_own_timeout(tmp_path, emu: Emu) -> None:
+    settings = make_settings(tmp_path, **google_env(emu))
+    backend = open_backend(settings.google, lambda kind: True)
+    assert isinstance(backend.http, gspread.HTTPClient) and backend.http.timeout == 2.0
+    production = gspread_client(EmulatorCredentials("x"), replace(settings.google, emulator_host=""))
+    assert type(production.http_client) is gspread.HTTPClient
+    assert production.http_client.timeout == 2.0 == settings.google.timeout
 
 
 def test_a_hanging_sheets_api_gives_up_at_the_timeout(tmp_path, emu: Emu) -> None:
     settings = make_settings(tmp_path, **google_env(emu, SHEETS_TIMEOUT_SECONDS="1"))
-    backend = open_backend(settings.extra, lambda kind: True)
+    backend = open_backend(settings.google, lambda kind: True)
     emu.faults(hang_for=30, hang_seconds=3)
     started = time.monotonic()
     with pytest.raises(BackendError):
@@ -245,6 +249,25 @@ def test_init_sheet_from_the_workbook_then_a_registration_lands(tmp_path, emu: E
     assert again.returncode == 0 and "created worksheet" not in again.stdout
     assert len(emu.rows("faq")) == len(FAQ)  # existing data was not touched
     assert emu.frozen_rows("events") == 1
+    # the sample's organizer (the simulator's) is never copied: the organizer is asked instead
+    copied = {row["key"]: row["value"] for row in emu.rows("settings")}
+    assert "admin_user_ids" not in copied and copied["city_name"] == "みなと市 (架空)"
+    assert SIM_ORGANIZER_ID not in json.dumps(emu.rows("settings"))
+    assert "! settings シートの admin_user_ids が空です" in result.stdout and "--admin U" in result.stdout
+
+
+def test_init_sheet_takes_the_organizers_from_admin(tmp_path, emu: Emu) -> None:
+    settings = make_settings(tmp_path)
+    env = {**google_env(emu, GOOGLE_SPREADSHEET_ID="FRESH"), "DATA_DIR": str(tmp_path / "var")}
+    emu.create("FRESH")
+    organizer = "U" + "1234abcd" * 4
+    bad = _cli("init-sheet", "--admin", "U0000", env=env)
+    assert bad.returncode == 1 and "--admin" in bad.stdout and "U0000" in bad.stdout
+    result = _cli("init-sheet", "--from", str(settings.workbook_path), "--admin", organizer,
+                  env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {row["key"]: row["value"] for row in emu.rows("settings", "FRESH")}
+    assert rows["admin_user_ids"] == organizer and "空です" not in result.stdout
 
 
 def test_check_reports_missing_credentials(tmp_path) -> None:

@@ -1,16 +1,21 @@
-"""/tasks/*: App Engine's cron header counts only on App Engine; elsewhere the TASKS_TOKEN bearer;
-with neither, everything is refused and check says why."""
+"""/tasks/*: App Engine's cron header counts only on App Engine; elsewhere the TASKS_TOKEN bearer,
+and on Cloud Run Cloud Scheduler's Google-signed OIDC token; with none, everything is refused and
+check says why."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import ROOT, build_harness
+from tests.conftest import ROOT, BotHarness, build_harness
 
 CRON = {"X-Appengine-Cron": "true"}
 
@@ -46,3 +51,105 @@ def test_check_says_why_the_tasks_are_closed(tmp_path: Path) -> None:
     env["TASKS_TOKEN"] = "a-task-token"
     opened = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert "403" not in opened.stdout
+
+
+# ---- Cloud Run: Cloud Scheduler's Google-signed OIDC token -----------------------------------
+SERVICE_URL = "https://seminar-bot.example.run.app"
+INVOKER = "scheduler@project.iam.gserviceaccount.com"
+GOOGLE_CERTS = "https://www.googleapis.com/oauth2/v1/certs"
+
+
+def _key() -> tuple[str, str]:
+    """A fresh RSA key pair as (private PEM, public PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+GOOGLE_KEY, GOOGLE_PUBLIC = _key()
+OTHER_KEY, _ = _key()
+
+
+@dataclass
+class CertsServer:
+    """Plays Google's certificate endpoint for google-auth's transport; records each URL asked."""
+
+    urls: list[str] = field(default_factory=list)
+
+    def __call__(self, url: str, method: str = "GET", **kwargs: object) -> SimpleNamespace:
+        self.urls.append(url)
+        body = json.dumps({"google-key-1": GOOGLE_PUBLIC}).encode()
+        return SimpleNamespace(status=200, headers={"content-type": "application/json"}, data=body)
+
+
+def _token(key: str = GOOGLE_KEY, **claims: object) -> str:
+    from google.auth import crypt, jwt
+
+    now = int(time.time())
+    payload = {"iss": "https://accounts.google.com", "aud": SERVICE_URL, "sub": "1234567890",
+               "email": INVOKER, "email_verified": True, "iat": now, "exp": now + 600, **claims}
+    signer = crypt.RSASigner.from_string(key, key_id="google-key-1")
+    return jwt.encode(signer, payload).decode()
+
+
+@pytest.fixture
+def cloud_run(tmp_path: Path) -> tuple[BotHarness, CertsServer]:
+    bot = build_harness(tmp_path, K_SERVICE="seminar-bot", PUBLIC_URL=SERVICE_URL,
+                        TASKS_INVOKER=INVOKER)
+    certs = CertsServer()
+    bot.app.extensions["seminar_google_request"] = certs
+    return bot, certs
+
+
+def test_cloud_schedulers_oidc_token_gets_in(cloud_run) -> None:
+    bot, certs = cloud_run
+    res = bot.client.post("/tasks/remind", headers={"Authorization": f"Bearer {_token()}"})
+    assert res.status_code == 200 and res.json["changes"] == 0
+    assert certs.urls == [GOOGLE_CERTS]  # checked against Google's own certificates
+    flushed = bot.client.post("/tasks/flush", headers={"Authorization": f"Bearer {_token()}"})
+    assert flushed.status_code == 200 and flushed.json["pending"] == 0
+
+
+@pytest.mark.parametrize("claims,key", [
+    ({"aud": SERVICE_URL + "/tasks/remind"}, GOOGLE_KEY),  # another audience
+    ({"aud": "https://evil.example"}, GOOGLE_KEY),
+    ({"email": "someone@project.iam.gserviceaccount.com"}, GOOGLE_KEY),  # not TASKS_INVOKER
+    ({"email_verified": False}, GOOGLE_KEY),
+    ({"iss": "https://issuer.example"}, GOOGLE_KEY),  # not Google
+    ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200}, GOOGLE_KEY),  # expired
+    ({}, OTHER_KEY),  # not signed by Google
+])
+def test_tokens_that_do_not_verify_are_refused(cloud_run, claims: dict, key: str) -> None:
+    bot, _ = cloud_run
+    headers = {"Authorization": f"Bearer {_token(key, **claims)}"}
+    assert bot.client.post("/tasks/remind", headers=headers).status_code == 403
+    assert bot.client.post("/tasks/flush", headers=headers).status_code == 403
+
+
+def test_cloud_run_refuses_the_app_engine_header(cloud_run) -> None:
+    bot, certs = cloud_run
+    assert bot.client.post("/tasks/remind", headers=CRON).status_code == 403
+    assert bot.client.post("/tasks/remind", headers={"Authorization": "Bearer x.y.z"}
+                           ).status_code == 403
+
+
+def test_without_tasks_invoker_any_google_signed_token_for_the_audience_gets_in(tmp_path) -> None:
+    bot = build_harness(tmp_path, K_SERVICE="seminar-bot", TASKS_AUDIENCE=SERVICE_URL)
+    bot.app.extensions["seminar_google_request"] = CertsServer()
+    token = _token(email="other@project.iam.gserviceaccount.com")
+    assert bot.client.post("/tasks/remind", headers={"Authorization": f"Bearer {token}"}
+                           ).status_code == 200
+
+
+def test_on_cloud_run_with_no_audience_and_no_token_tasks_are_closed(tmp_path) -> None:
+    bot = build_harness(tmp_path, K_SERVICE="seminar-bot")
+    assert bot.settings.tasks.closed_reason()
+    bot.app.extensions["seminar_google_request"] = CertsServer()
+    assert bot.client.post("/tasks/remind", headers={"Authorization": f"Bearer {_token()}"}
+                           ).status_code == 403

@@ -9,6 +9,7 @@ import logging
 from ulid import ULID
 
 from linebot_app import create_app, facilities
+from linebot_app.config import SIMULATOR_SECRET
 from linebot_app.simulator.platform import sign
 from tests.conftest import SECRET, BotHarness, build_harness, fixture_path, text_event
 
@@ -227,8 +228,10 @@ def test_simulator_is_off_when_credentials_are_set(tmp_path) -> None:
     assert harness.client.get("/simulator").status_code == 404
 
 
-def test_simulator_is_on_with_credentials_and_simulator_1(tmp_path) -> None:
-    harness = build_harness(tmp_path, SIMULATOR="1")
+def test_simulator_mode_uses_its_own_credentials(tmp_path) -> None:
+    harness = build_harness(tmp_path, SIMULATOR="1", LINE_CHANNEL_SECRET="",
+                            LINE_CHANNEL_ACCESS_TOKEN="")
+    assert harness.settings.channel_secret == SIMULATOR_SECRET
     res = harness.client.get("/simulator")
     assert res.status_code == 200 and "ユーザーを選ぶ" in res.get_data(as_text=True)
 

@@ -15,13 +15,13 @@ bp = Blueprint("simulator", __name__, url_prefix="/simulator", static_folder="st
 API = "/line/v2/bot"
 
 
-def init_app(app: Flask, settings: Any, webhook_url: str | None = None) -> Platform:
+def init_app(app: Flask, settings: Any, webhook_url: str | None = None,
+             openapi_dir: Path | None = None) -> Platform:
     """Register the simulator on an app (simulator mode only)."""
-    extra = getattr(settings, "extra", {}) or {}
     # Webhooks go to this process's own loopback port, never to whatever Host a request names.
     own = webhook_url or f"http://127.0.0.1:{settings.port}/callback"
     platform = Platform(secret=settings.channel_secret, token=settings.channel_access_token,
-                        webhook_url=own, spec_dir=extra.get("LINE_OPENAPI_DIR"))
+                        webhook_url=own, spec_dir=openapi_dir)
     app.extensions["line_simulator"] = platform
     app.register_blueprint(bp)
     return platform

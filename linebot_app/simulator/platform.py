@@ -53,7 +53,7 @@ def sign(secret: str, body: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def find_spec(name: str, explicit: str | None = None) -> Path | None:
+def find_spec(name: str, explicit: str | Path | None = None) -> Path | None:
     """LINE's OpenAPI file, from LINE_OPENAPI_DIR or the shared fixtures beside the repo."""
     for folder in ([explicit] if explicit else []) + list(SPEC_DIR_CANDIDATES):
         path = Path(folder) / name
@@ -69,7 +69,7 @@ class Platform:
     secret: str
     token: str
     webhook_url: str | None = None
-    spec_dir: str | None = None
+    spec_dir: str | Path | None = None
     entries: list[dict[str, Any]] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)

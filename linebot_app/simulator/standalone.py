@@ -14,7 +14,7 @@ def create_simulator_app(secret: str, token: str, webhook_url: str, *, any_reply
                          validate: bool = True) -> Flask:
     """A Flask app serving only the simulator page and its Messaging API."""
     app = Flask("line_simulator")
-    settings = SimpleNamespace(channel_secret=secret, channel_access_token=token, extra={})
+    settings = SimpleNamespace(channel_secret=secret, channel_access_token=token, port=0)
     platform = init_app(app, settings, webhook_url=webhook_url)
     platform.any_reply_token = any_reply_token
     if not validate:
