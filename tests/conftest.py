@@ -110,6 +110,15 @@ def fixture_path(*parts: str) -> Path:
     return path
 
 
+def openapi_env() -> dict[str, str]:
+    """LINE_OPENAPI_DIR for a simulator that checks calls, when the specs are there (under
+    REQUIRE_FIXTURES=1 they must be)."""
+    folder = FIXTURES / "line-openapi"
+    if os.environ.get("REQUIRE_FIXTURES") == "1":
+        fixture_path("line-openapi")
+    return {"LINE_OPENAPI_DIR": str(folder)} if folder.is_dir() else {}
+
+
 @pytest.fixture(scope="session")
 def api_spec() -> SpecChecker:
     """LINE's Messaging API schema."""

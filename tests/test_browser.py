@@ -11,7 +11,7 @@ import pytest
 
 from linebot_app import create_app
 from linebot_app.config import Settings
-from tests.conftest import FIXTURES, LiveServer, free_port
+from tests.conftest import LiveServer, free_port, openapi_env
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,7 +30,7 @@ pytestmark = [
 def live(tmp_path) -> Iterator[tuple[str, object]]:
     port = free_port()
     env = {"PORT": str(port), "WORKBOOK_PATH": str(tmp_path / "seminar.xlsx"),
-           "DATA_DIR": str(tmp_path / "var"), "LINE_OPENAPI_DIR": str(FIXTURES / "line-openapi")}
+           "DATA_DIR": str(tmp_path / "var"), **openapi_env()}
     app = create_app(Settings.from_env(env))
     with LiveServer(app, port) as server:
         yield server.url, app

@@ -25,7 +25,6 @@ from linebot_app.logs import TRACE, CloudFormatter, TraceFilter, formatter
 from linebot_app.simulator.platform import sign
 from linebot_app.state import State
 from tests.conftest import (
-    FIXTURES,
     ROOT,
     SECRET,
     TOKEN,
@@ -35,6 +34,7 @@ from tests.conftest import (
     google_env,
     make_settings,
     make_store,
+    openapi_env,
     text_event,
 )
 
@@ -108,8 +108,7 @@ def live_bot(tmp_path, emu: Emu) -> Iterator[dict[str, str]]:
     port = free_port()
     env = {**google_env(emu), "PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}",
            "DATA_DIR": str(tmp_path / "var"), "WORKBOOK_PATH": str(tmp_path / "seminar.xlsx")}
-    if (FIXTURES / "line-openapi").is_dir():
-        env["LINE_OPENAPI_DIR"] = str(FIXTURES / "line-openapi")
+    env.update(openapi_env())
     make_store(make_settings(tmp_path, **google_env(emu)))  # init-sheet on the emulator
     app = create_app(Settings.from_env(env))
     with LiveServer(app, port):

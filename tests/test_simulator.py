@@ -13,7 +13,7 @@ import requests
 from linebot_app import create_app
 from linebot_app.config import Settings
 from linebot_app.simulator.platform import USERS, Platform
-from tests.conftest import FIXTURES, LiveServer, eventually, fixture_path, free_port
+from tests.conftest import LiveServer, eventually, fixture_path, free_port, openapi_env
 
 BY_NAME = {u.name: u.user_id for u in USERS}
 STAFF_A, STAFF_B, RESIDENT, ORGANIZER = (BY_NAME[n] for n in ("職員A", "職員B", "住民", "運営者"))
@@ -54,8 +54,7 @@ def wait_until_flushed(sim: Sim, seconds: float = 10) -> None:
 def sim(tmp_path) -> Iterator[Sim]:
     port = free_port()
     env = {"PORT": str(port), "WORKBOOK_PATH": str(tmp_path / "seminar.xlsx"),
-           "DATA_DIR": str(tmp_path / "var"),
-           "LINE_OPENAPI_DIR": str(FIXTURES / "line-openapi")}
+           "DATA_DIR": str(tmp_path / "var"), **openapi_env()}
     app = create_app(Settings.from_env(env))
     with LiveServer(app, port) as server:
         platform = app.extensions["line_simulator"]
