@@ -52,5 +52,12 @@ def worker_exit(server: Any, worker: Any) -> None:
     for stop in getattr(worker, "seminar_stops", []):
         stop.set()
     store = _store(worker)
-    if store is not None and not store.drain(seconds=8.0):
-        log.warning("rows still wait in the outbox; they are written after the next start")
+    if store is None:
+        return
+    store.drain(seconds=8.0)
+    depth, _ = store.outbox.health()
+    if depth:
+        log.warning("%d rows still wait in %s; they are written after the next start", depth,
+                    store.outbox.path)
+    else:
+        log.info("0 rows wait in %s: everything is in the sheet", store.outbox.path)

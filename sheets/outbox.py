@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,8 @@ CREATE INDEX IF NOT EXISTS entries_done ON entries (done_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (kind TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS calls_at ON calls (kind, at);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('lease_until', 0), ('next_flush', 0);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('lease_until', 0), ('next_flush', 0),
+    ('lease_pid', 0);
 """
 
 
@@ -157,16 +159,20 @@ class Outbox:
                 "DELETE FROM entries WHERE done_at < ?", (self.clock() - keep_seconds,)
             )
 
-    def take_lease(self, seconds: float) -> bool:
-        """Claim the right to flush (one flusher across processes, at most once per interval)."""
+    def take_lease(self, seconds: float, *, ignore_schedule: bool = False) -> bool:
+        """Claim the right to flush: one flusher across processes, at most once per interval
+        unless ignore_schedule (the drain at shutdown). A lease whose holder has died (kill -9)
+        is free at once, whatever time it was taken for."""
         now = self.clock()
         with self.transaction():
-            cur = self._conn().execute(
-                "UPDATE meta SET value = ? WHERE key = 'lease_until' AND value < ? "
-                "AND (SELECT value FROM meta WHERE key = 'next_flush') <= ?",
-                (now + seconds, now, now),
-            )
-            return cur.rowcount == 1
+            conn = self._conn()
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            held = meta["lease_until"] >= now and _alive(int(meta["lease_pid"]))
+            if held or not (ignore_schedule or meta["next_flush"] <= now):
+                return False
+            conn.executemany("UPDATE meta SET value = ? WHERE key = ?",
+                             [(now + seconds, "lease_until"), (os.getpid(), "lease_pid")])
+            return True
 
     def release_lease(self, next_flush_in: float) -> None:
         """Give up the flush lease; no flush starts before next_flush_in seconds."""
@@ -182,6 +188,24 @@ class Outbox:
             "SELECT COUNT(*), MIN(created) FROM entries WHERE done_at IS NULL"
         ).fetchone()
         return depth, (self.clock() - oldest) if oldest else 0.0
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process holding a lease still runs; a pid of 0 (an unknown holder) counts as
+    alive, and a zombie as dead. Processes sharing DATA_DIR share a machine, so pids compare."""
+    if pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:

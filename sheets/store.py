@@ -17,7 +17,8 @@ from sheets.schema import COLUMNS, Organizer, Problem, Registration, parse_workb
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120.0
+LEASE_SECONDS = 120.0  # a backstop for a holder that hangs; a dead holder frees it at once
+DRAIN_RETRY_SECONDS = 1.0
 BACKOFF_CAP = 64.0
 
 
@@ -187,9 +188,10 @@ class Store:
         """Accept new values for the row with this id."""
         self.outbox.update(sheet, row_id, fields)
 
-    def flush(self) -> int:
-        """Write what waits in the outbox, if no other flusher is at it and one is due."""
-        if not self.outbox.take_lease(LEASE_SECONDS):
+    def flush(self, *, now: bool = False) -> int:
+        """Write what waits in the outbox, if no other flusher is at it and one is due (now:
+        whatever the backoff schedule says)."""
+        if not self.outbox.take_lease(LEASE_SECONDS, ignore_schedule=now):
             return 0
         next_in = self.flush_interval
         try:
@@ -224,11 +226,16 @@ class Store:
                 log.exception("flusher failed; it will try again")
 
     def drain(self, seconds: float = 8.0) -> bool:
-        """Flush until nothing waits or the time is up (at shutdown); True when empty."""
+        """Flush until nothing waits or the time is up (at shutdown), ignoring the backoff
+        schedule: after a failure the next try comes a second later. True when empty."""
         deadline = time.monotonic() + seconds
-        while self.outbox.has_pending() and time.monotonic() < deadline:
-            if not self.flush():
-                time.sleep(0.1)
+        while self.outbox.has_pending():
+            if self.flush(now=True):
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.outbox.has_pending():
+                break
+            time.sleep(min(DRAIN_RETRY_SECONDS, left))
         return not self.outbox.has_pending()
 
     def start_flusher(self, every: float = 1.0) -> threading.Event:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +105,74 @@ def test_sigterm_flushes_every_row_before_exit(stack: dict) -> None:
     assert procs.stop(bot, signal.SIGTERM) == 0
     users = [r["user_id"] for r in emu.rows("registrations")]
     assert sorted(users) == sorted(USERS[:30])
+
+
+def _ready(port: int) -> bool:
+    return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+
+
+def _lease(stack: dict) -> dict[str, float]:
+    """The flush lease and schedule as the outbox holds them (read, never written)."""
+    path = Path(stack["env"]["DATA_DIR"]) / "outbox.sqlite3"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as conn:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def _confirmed_within_capacity(emu: Emu) -> bool:
+    rows = emu.rows("registrations")
+    events = {e["id"]: e for e in emu.rows("events")}
+    for event_id, event in events.items():
+        for role, column in (("participant", "capacity"), ("observer", "observer_capacity")):
+            seats = str(event.get(column) or "")
+            taken = sum(1 for r in rows if r["event_id"] == event_id and r["role"] == role
+                        and r["status"] == "confirmed")
+            if seats.isdigit() and taken > int(seats):
+                return False
+    return True
+
+
+def test_sigterm_during_a_429_backoff_writes_every_row_within_the_grace_period(stack) -> None:
+    emu: Emu = stack["emu"]
+    stack["env"]["SHEETS_BACKOFF_CAP_SECONDS"] = "64"
+    bot = _start(stack, "bot")
+    eventually(lambda: _ready(stack["port"]), timeout=30, every=0.2)
+    emu.faults(error_seconds=300, status=429)
+    users = USERS[:200]
+    for user in users:
+        assert _register(stack["port"], user, "E2")
+    # the backoff schedule now waits past the 8 s drain: only ignoring it can write the rows
+    eventually(lambda: _lease(stack)["next_flush"] - time.time() > 10, timeout=90, every=0.5)
+    emu.faults(error_seconds=4, status=429)  # Sheets answers again 4 s into the grace period
+    assert procs.stop(bot, signal.SIGTERM) == 0
+    rows = emu.rows("registrations")
+    assert sorted(r["user_id"] for r in rows) == sorted(users)  # 0 lost, 0 duplicated
+    assert _confirmed_within_capacity(emu)
+    assert "0 rows wait in" in (Path(stack["tmp"]) / "bot.log").read_text()
+
+
+def test_kill_9_mid_flush_the_sheet_is_complete_within_5_s_of_the_restart(stack) -> None:
+    emu: Emu = stack["emu"]
+    bot = _start(stack, "bot1")
+    eventually(lambda: _ready(stack["port"]), timeout=30, every=0.2)
+    users = USERS[:60]
+    for user in users[:20]:
+        assert _register(stack["port"], user, "E2")
+    _wait_rows(emu, 20)
+    emu.faults(lose_appends=1, lose_hang=60)  # the next append lands, its answer never comes
+    for user in users[20:40]:
+        assert _register(stack["port"], user, "E2")
+    _wait_rows(emu, 40)  # landed: the flush that wrote them now hangs, holding the lease
+    for user in users[40:]:  # acknowledged while the flush hangs: only in the outbox
+        assert _register(stack["port"], user, "E2")
+    assert _lease(stack)["lease_until"] > time.time() + 60
+    assert len(emu.rows("registrations")) == 40
+    procs.stop(bot, signal.SIGKILL)
+    bot = _start(stack, "bot2")
+    restarted = time.monotonic()
+    try:
+        landed = _wait_rows(emu, len(users), seconds=5)
+        took = time.monotonic() - restarted
+    finally:
+        procs.stop(bot)
+    assert sorted(landed) == sorted(users), f"after {took:.1f}s"  # complete, none twice
+    assert _confirmed_within_capacity(emu)
