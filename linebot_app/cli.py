@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 from linebot_app.config import ConfigError, Settings, cloud_project
@@ -54,7 +55,7 @@ def check(args: argparse.Namespace) -> int:
     from linebot_app.wiring import build_backend
     from sheets.outbox import Outbox
     from sheets.schema import parse_workbook
-    from sheets.store import BackendError
+    from sheets.store import BackendError, ledger_repairs
 
     settings = _settings()
     if settings is None:
@@ -62,7 +63,8 @@ def check(args: argparse.Namespace) -> int:
     if args.online:
         return check_online(settings)
     try:
-        backend = build_backend(settings, Outbox(settings.data_dir / "outbox.sqlite3"))
+        outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+        backend = build_backend(settings, outbox)
         raw = backend.read()
     except BackendError as err:
         print(f"✗ {err}")
@@ -74,12 +76,19 @@ def check(args: argparse.Namespace) -> int:
     org = parse_workbook(raw)
     for problem in org.problems:
         print(f"✗ {problem}")
+    stuck = 0
+    for repairs in ledger_repairs(outbox, raw, org, time.time()):
+        if repairs.lost or repairs.stuck:
+            mark = "✗" if repairs.stuck else "!"
+            print(f"{mark} ボットが書いた行がシートから消えたか古い値に戻っています"
+                  f"{'' if repairs.stuck else ' (ボットが書き直します)'} / {repairs.summary()}")
+        stuck += len(repairs.stuck)
     if org.problems:
         print(f"{len(org.problems)} 件の問題 / problems")
     else:
         print(f"✓ シート / sheets: イベント{len(org.events)}件, 予定{len(org.schedule)}件, "
               f"FAQ{len(org.faq)}件")
-    return 1 if org.problems else 0
+    return 1 if org.problems or stuck else 0
 
 
 def check_online(settings: Settings) -> int:

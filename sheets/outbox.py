@@ -1,4 +1,5 @@
-"""Durable queue of rows waiting to be written to the spreadsheet (SQLite in DATA_DIR)."""
+"""Durable queue of rows waiting to be written to the spreadsheet (SQLite in DATA_DIR), and the
+ledger: what the bot last wrote to every row of the sheets it reads back."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sheets.ledger import LedgerRow, Repairs
 from sheets.sqlite import LocalDB
 
 SCHEMA = """
@@ -28,6 +30,15 @@ CREATE INDEX IF NOT EXISTS entries_done ON entries (done_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (kind TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS calls_at ON calls (kind, at);
+CREATE TABLE IF NOT EXISTS ledger (
+    sheet TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    whole INTEGER NOT NULL,
+    rewrites INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sheet, row_id)
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('lease_until', 0), ('next_flush', 0),
     ('lease_pid', 0);
 """
@@ -80,20 +91,69 @@ class Outbox:
         finally:
             self._local.depth = 0
 
-    def add(self, sheet: str, row: dict[str, Any]) -> None:
-        """Queue a new row; it must carry an 'id'."""
-        self._insert(sheet, "append", str(row["id"]), row)
+    def add(self, sheet: str, row: dict[str, Any], *, ledger: bool = False) -> None:
+        """Queue a new row; it must carry an 'id'. With ledger, remember it as the bot's."""
+        self._insert(sheet, "append", str(row["id"]), row, ledger=ledger)
 
-    def update(self, sheet: str, row_id: str, fields: dict[str, Any]) -> None:
-        """Queue new values for the row whose id is row_id."""
-        self._insert(sheet, "update", row_id, fields)
+    def update(self, sheet: str, row_id: str, fields: dict[str, Any], *,
+               ledger: bool = False) -> None:
+        """Queue new values for the row whose id is row_id (and remember them, with ledger)."""
+        self._insert(sheet, "update", row_id, fields, ledger=ledger)
 
-    def _insert(self, sheet: str, op: str, row_id: str, payload: dict[str, Any]) -> None:
+    def _insert(self, sheet: str, op: str, row_id: str, payload: dict[str, Any], *,
+                ledger: bool, repair: bool = False) -> None:
         with self.transaction():
-            self._conn().execute(
-                "INSERT INTO entries (sheet, op, row_id, payload, created) VALUES (?,?,?,?,?)",
-                (sheet, op, row_id, json.dumps(payload, ensure_ascii=False), self.clock()),
-            )
+            conn = self._conn()
+            seq = conn.execute(
+                "INSERT INTO entries (sheet, op, row_id, payload, created, attempts) "
+                "VALUES (?,?,?,?,?,?)",
+                (sheet, op, row_id, json.dumps(payload, ensure_ascii=False), self.clock(),
+                 int(repair and op == "append")),  # a repaired row may be there: check ids
+            ).lastrowid
+            if ledger:
+                self._remember(sheet, op, row_id, payload, seq, repair)
+
+    def _remember(self, sheet: str, op: str, row_id: str, payload: dict[str, Any], seq: int,
+                  repair: bool) -> None:
+        conn = self._conn()
+        known = conn.execute("SELECT fields, whole, rewrites FROM ledger WHERE sheet = ? AND "
+                             "row_id = ?", (sheet, row_id)).fetchone()
+        fields, whole, rewrites = ({}, op == "append", 0) if known is None else (
+            json.loads(known[0]), bool(known[1]) or op == "append", known[2])
+        conn.execute(
+            "INSERT OR REPLACE INTO ledger (sheet, row_id, fields, seq, whole, rewrites) "
+            "VALUES (?,?,?,?,?,?)",
+            (sheet, row_id, json.dumps({**fields, **payload}, ensure_ascii=False), seq,
+             int(whole), rewrites + 1 if repair else 0),
+        )
+
+    def ledger(self, sheet: str, settled_before: int) -> dict[str, LedgerRow]:
+        """The ledger rows of one sheet whose last write has a seq below settled_before."""
+        rows = self._conn().execute(
+            "SELECT row_id, fields, seq, whole, rewrites FROM ledger WHERE sheet = ? AND seq < ?",
+            (sheet, settled_before))
+        return {r[0]: LedgerRow(json.loads(r[1]), r[2], bool(r[3]), r[4]) for r in rows}
+
+    def ledger_sheets(self) -> list[str]:
+        """The sheets the ledger knows rows of."""
+        return [r[0] for r in self._conn().execute("SELECT DISTINCT sheet FROM ledger")]
+
+    def repair(self, repairs: Repairs) -> None:
+        """Queue the writes a comparison with the sheet asked for, and record organizer edits."""
+        with self.transaction():
+            conn = self._conn()
+            for row_id, fields in repairs.restore:
+                self._insert(repairs.sheet, "append", row_id, fields, ledger=True, repair=True)
+            for row_id, fields in repairs.rewrite:
+                self._insert(repairs.sheet, "update", row_id, fields, ledger=True, repair=True)
+            for row_id, fields in repairs.adopt:
+                (known,) = conn.execute("SELECT fields FROM ledger WHERE sheet = ? AND row_id = ?",
+                                        (repairs.sheet, row_id)).fetchone()
+                conn.execute("UPDATE ledger SET fields = ? WHERE sheet = ? AND row_id = ?",
+                             (json.dumps({**json.loads(known), **fields}, ensure_ascii=False),
+                              repairs.sheet, row_id))
+            conn.executemany("UPDATE ledger SET rewrites = 0 WHERE sheet = ? AND row_id = ?",
+                             [(repairs.sheet, row_id) for row_id in repairs.matched])
 
     def pending(self, limit: int = 5000) -> list[Entry]:
         """Entries not yet confirmed by the backend, oldest first."""
@@ -117,6 +177,11 @@ class Outbox:
             return int(row[0])
         (last,) = self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
         return int(last) + 1
+
+    def written_since(self, when: float) -> bool:
+        """Whether the backend confirmed any entry at or after `when`."""
+        row = self._conn().execute("SELECT 1 FROM entries WHERE done_at >= ? LIMIT 1", (when,))
+        return row.fetchone() is not None
 
     def after(self, seq: int, sheet: str) -> list[Entry]:
         """Entries of one sheet with a seq greater than `seq`, oldest first."""

@@ -40,6 +40,14 @@ ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings", "facilities", "surv
 BOT_SHEETS = ("registrations", "feedback", "attendance", "deliveries")
 ALL_SHEETS = ORGANIZER_SHEETS + BOT_SHEETS
 READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance")  # not deliveries
+# the only cells of the bot's sheets an organizer changes by hand; every other one is the bot's
+ORGANIZER_EDITABLE: dict[str, tuple[str, ...]] = {"registrations": ("status", "room")}
+
+
+def read_back(sheet: str) -> bool:
+    """Whether the bot reads this sheet back, so that its ledger can check the sheet kept what
+    the bot wrote (deliveries are written only, as a log)."""
+    return sheet in READ_SHEETS or sheet.startswith("answers_")
 EVENT_STATUSES = ("open", "closed", "cancelled")
 ROLES = ("participant", "observer")
 REG_STATUSES = ("confirmed", "waitlisted", "cancelled")

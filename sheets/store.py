@@ -12,13 +12,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sheets.ledger import Repairs, compare, sheet_ids, sheet_rows
 from sheets.outbox import Entry, Outbox
-from sheets.schema import COLUMNS, Organizer, Problem, Registration, parse_workbook
+from sheets.schema import COLUMNS, Organizer, Problem, Registration, parse_workbook, read_back
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120.0  # a backstop for a holder that hangs; a dead holder frees it at once
 DRAIN_RETRY_SECONDS = 1.0
+COPY_LAG_SECONDS = 2.0  # a copy read this soon after a write may not hold it yet
 BACKOFF_CAP = 64.0
 
 
@@ -81,6 +83,7 @@ class Store:
         self._token: object | None = None
         self._loaded_at = 0.0
         self._checked_at = 0.0
+        self._recheck_at = float("inf")  # read again then: the copy was too new to compare
         self._refreshing = threading.Lock()
         self._failures = 0
         self._last_try = 0.0
@@ -118,7 +121,7 @@ class Store:
         token = self.backend.version()
         if token is None:
             return now - self._loaded_at >= self.cache_seconds
-        return token != self._token
+        return token != self._token or now >= self._recheck_at
 
     def _refresh(self, wait: bool, force: bool = False) -> None:
         if not self._refreshing.acquire(blocking=wait):
@@ -129,7 +132,11 @@ class Store:
             started = self.clock()
             token = self.backend.version()
             raw = self.backend.read()
-            self._org, self._token, self._loaded_at = parse_workbook(raw), token, started
+            org = parse_workbook(raw)
+            unsettled = self._repair(raw, org, started)  # before anyone counts seats from it
+            self._recheck_at = started + COPY_LAG_SECONDS + self.check_seconds if unsettled \
+                else float("inf")
+            self._org, self._token, self._loaded_at = org, token, started
             self._checked_at = started
         except BackendError as err:
             log.warning("keeping the last good copy of the sheets: %s", err)
@@ -137,6 +144,21 @@ class Store:
         finally:
             self._refreshing.release()
         self._announce(self._org)
+
+    def _repair(self, raw: dict[str, list[list[Any]]], org: Organizer, read_at: float) -> bool:
+        """Write again the rows the bot wrote that this copy lacks or has wrong (see
+        sheets.ledger); their entries then count in every merge built from this copy. True
+        when rows written just before the read could not be compared yet."""
+        with self.outbox.transaction():  # one process repairs a row; the others see it queued
+            unsettled = self.outbox.written_since(read_at - COPY_LAG_SECONDS)
+            for repairs in ledger_repairs(self.outbox, raw, org, read_at):
+                self.outbox.repair(repairs)
+                if repairs.lost or repairs.stuck:
+                    log.warning("the sheet lost rows the bot wrote; writing them again: %s",
+                                repairs.summary())
+                elif repairs.adopt:
+                    log.info("kept organizer edits: %s", repairs.summary())
+        return unsettled
 
     def _announce(self, org: Organizer) -> None:
         """Tell the listeners (e.g. the FAQ index) about a new copy; their failure is logged."""
@@ -163,7 +185,7 @@ class Store:
         org = self.organizer()
         merge = self._merges.get(sheet)
         if merge is None or merge.base is not org:
-            start = self.outbox.first_unseen(self._loaded_at - 2.0) - 1
+            start = self.outbox.first_unseen(self._loaded_at - COPY_LAG_SECONDS) - 1
             merge = _Merge(org, _base_rows(org, sheet), start)
             self._merges[sheet] = merge
         overlay = _overlay_registration if sheet == "registrations" else _overlay
@@ -182,11 +204,11 @@ class Store:
     def add(self, sheet: str, row: dict[str, Any]) -> None:
         """Accept a new row: durable in the outbox at once, in the sheet at the next flush."""
         columns = COLUMNS.get(sheet) or tuple(row)  # answers_<survey>: the row's own keys
-        self.outbox.add(sheet, {k: row.get(k, "") for k in columns})
+        self.outbox.add(sheet, {k: row.get(k, "") for k in columns}, ledger=read_back(sheet))
 
     def update(self, sheet: str, row_id: str, fields: dict[str, Any]) -> None:
         """Accept new values for the row with this id."""
-        self.outbox.update(sheet, row_id, fields)
+        self.outbox.update(sheet, row_id, fields, ledger=read_back(sheet))
 
     def flush(self, *, now: bool = False) -> int:
         """Write what waits in the outbox, if no other flusher is at it and one is due (now:
@@ -257,6 +279,19 @@ class Store:
         if random.random() < 0.01:
             self.outbox.purge()
         return len(pending)
+
+
+def ledger_repairs(outbox: Outbox, raw: dict[str, list[list[Any]]], org: Organizer,
+                   read_at: float) -> list[Repairs]:
+    """For each sheet the ledger knows, what a copy read at read_at lacks of the rows the bot
+    wrote; rows written too recently for that copy to hold them are not compared."""
+    settled = outbox.first_unseen(read_at - COPY_LAG_SECONDS)
+    found = []
+    for sheet in outbox.ledger_sheets():
+        ids = sheet_ids(raw, sheet)
+        if ids is not None:
+            found.append(compare(sheet, ids, sheet_rows(org, sheet), outbox.ledger(sheet, settled)))
+    return found
 
 
 def group_changes(entries: Sequence[Entry]) -> list[SheetChanges]:

@@ -10,12 +10,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
 import pytest
 import requests
 
 from bench import procs
+from linebot_app.config import Settings
 from linebot_app.simulator.platform import sign
 from linebot_app.state import State
+from sheets.rows import cell_text
+from sheets.schema import COLUMNS
+from sheets.workbook import WorkbookBackend
 from tests.conftest import (
     SECRET,
     TOKEN,
@@ -31,22 +36,42 @@ pytestmark = pytest.mark.slow
 USERS = [f"U{n:032x}" for n in range(1, 401)]
 
 
-@pytest.fixture
-def stack(tmp_path, emu: Emu) -> Iterator[dict]:
-    """The emulated sheet initialised from the sample workbook, and a standalone simulator."""
-    settings = make_settings(tmp_path, **google_env(emu))
-    make_store(settings)  # runs init-sheet against the emulator
+def _processes(tmp_path: Path, settings: Settings, **env: str) -> Iterator[dict]:
+    """A standalone simulator, 400 consented users, and the environment for the bot."""
     state = State(settings.data_dir / "bot.sqlite3")
     for user in USERS:
         state.give_consent(user)
     bot_port, sim_port = procs.free_port(), procs.free_port()
     sim = procs.simulator(sim_port, bot_port, SECRET, TOKEN, tmp_path / "sim.log")
-    env = {**google_env(emu), "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+    env = {**env, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
            "LINE_API_BASE_URL": f"http://127.0.0.1:{sim_port}/simulator/line",
            "DATA_DIR": str(settings.data_dir), "WORKBOOK_PATH": str(settings.workbook_path),
            "SHEETS_BACKOFF_CAP_SECONDS": "1"}
-    yield {"env": env, "port": bot_port, "tmp": tmp_path, "emu": emu}
-    procs.stop(sim)
+    try:
+        yield {"env": env, "port": bot_port, "tmp": tmp_path, "book": settings.workbook_path}
+    finally:
+        procs.stop(sim)
+
+
+@pytest.fixture
+def stack(tmp_path, emu: Emu) -> Iterator[dict]:
+    """The emulated sheet initialised from the sample workbook, and a standalone simulator."""
+    settings = make_settings(tmp_path, **google_env(emu))
+    make_store(settings)  # runs init-sheet against the emulator
+    for running in _processes(tmp_path, settings, **google_env(emu)):
+        yield {**running, "emu": emu}
+
+
+@pytest.fixture
+def book_stack(tmp_path) -> Iterator[dict]:
+    """The sample workbook, with room for 20 observers at E2, and a standalone simulator."""
+    settings = make_settings(tmp_path)
+    wb = openpyxl.load_workbook(settings.workbook_path)
+    for row in wb["events"].iter_rows(min_row=2):
+        if row[0].value == "E2":
+            row[COLUMNS["events"].index("observer_capacity")].value = 20
+    wb.save(settings.workbook_path)
+    yield from _processes(tmp_path, settings)
 
 
 def _start(stack: dict, name: str) -> object:
@@ -119,11 +144,14 @@ def _lease(stack: dict) -> dict[str, float]:
 
 
 def _confirmed_within_capacity(emu: Emu) -> bool:
-    rows = emu.rows("registrations")
-    events = {e["id"]: e for e in emu.rows("events")}
-    for event_id, event in events.items():
+    return _within_capacity(emu.rows("registrations"), emu.rows("events"))
+
+
+def _within_capacity(rows: list[dict], events: list[dict]) -> bool:
+    for event in events:
+        event_id = event["id"]
         for role, column in (("participant", "capacity"), ("observer", "observer_capacity")):
-            seats = str(event.get(column) or "")
+            seats = cell_text(event.get(column))
             taken = sum(1 for r in rows if r["event_id"] == event_id and r["role"] == role
                         and r["status"] == "confirmed")
             if seats.isdigit() and taken > int(seats):
@@ -176,3 +204,48 @@ def test_kill_9_mid_flush_the_sheet_is_complete_within_5_s_of_the_restart(stack)
         procs.stop(bot)
     assert sorted(landed) == sorted(users), f"after {took:.1f}s"  # complete, none twice
     assert _confirmed_within_capacity(emu)
+
+
+def _book(path: Path, sheet: str) -> list[dict]:
+    values = WorkbookBackend(path).read()[sheet]
+    return [dict(zip(values[0], r, strict=False)) for r in values[1:] if any(r)]
+
+
+def _register_all(stack: dict, users: list[str]) -> None:
+    for user in users:
+        assert _register(stack["port"], user, "E2")
+
+
+def test_a_stale_save_with_no_lock_file_loses_no_row_and_sells_no_seat_twice(book_stack) -> None:
+    stack, path = book_stack, book_stack["book"]
+    users = USERS[:33]
+    bot = _start(stack, "bot")
+    try:
+        eventually(lambda: _ready(stack["port"]), timeout=30, every=0.2)
+        _register_all(stack, users[:8])
+        eventually(lambda: len(_book(path, "registrations")) == 8, timeout=30, every=0.2)
+        old_copy = openpyxl.load_workbook(path)  # opened by a program that leaves no lock file
+        _register_all(stack, users[8:18])
+        eventually(lambda: len(_book(path, "registrations")) == 18, timeout=30, every=0.2)
+        for row in old_copy["registrations"].iter_rows(min_row=2):  # the organizer's own edit
+            if row[3].value == users[2]:
+                row[COLUMNS["registrations"].index("status")].value = "cancelled"
+        time.sleep(2.5)  # the rows are older than any copy the bot would still be unsure of
+        old_copy.save(path)  # 10 rows the bot wrote are gone; 17 of 20 seats look taken
+        saved = time.monotonic()
+        _register_all(stack, users[18:])  # 3 seats are left for these 15
+        rows = eventually(lambda: _book(path, "registrations") if len(
+            _book(path, "registrations")) >= len(users) else None, timeout=30, every=0.5)
+        took = time.monotonic() - saved
+        time.sleep(3)  # nothing more arrives: not a row twice
+        rows = _book(path, "registrations")
+    finally:
+        procs.stop(bot)
+    assert took <= 30
+    assert sorted(r["user_id"] for r in rows) == sorted(users)  # 0 lost, 0 duplicated
+    status = {r["user_id"]: r["status"] for r in rows}
+    assert status[users[2]] == "cancelled"  # the organizer's edit stays
+    assert _within_capacity(rows, _book(path, "events"))
+    told = (Path(stack["tmp"]) / "bot.log").read_text().count("for E2: confirmed")
+    confirmed = sum(1 for s in status.values() if s == "confirmed")
+    assert (confirmed, told) == (20, 21)  # everyone told 参加確定 has a seat, but the one cancelled
