@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, request
@@ -10,6 +11,7 @@ from ulid import ULID
 from linebot_app.config import Settings
 from linebot_app.logs import TRACE, trace_from
 
+log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -24,8 +26,15 @@ def create_app(
     from linebot_app.line_client import LineClient
     from linebot_app.state import State
     from linebot_app.wiring import build_store
+    from sheets.sqlite import LocalStorageError, check_local_files
 
     settings = settings or Settings.from_env()
+    try:
+        check_local_files(settings.data_dir)
+    except LocalStorageError as err:  # gunicorn shows the traceback; say it plainly first
+        for problem in err.problems:
+            log.critical("refusing to start: %s", problem)
+        raise
     store = store or build_store(settings)
     line = line or LineClient(settings.channel_access_token, settings.line_api_base_url)
     state = State(settings.data_dir / "bot.sqlite3")

@@ -6,6 +6,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from linebot_app.config import ConfigError, Settings, cloud_project
 from linebot_app.logs import configure
@@ -45,9 +46,14 @@ def _settings(*, storage: bool = True, **overrides: str) -> Settings | None:
     try:
         return Settings.from_env(storage=storage, **overrides)
     except ConfigError as err:
-        for problem in err.problems:
-            print(f"✗ {problem}")
+        _print_problems(err.problems)
         return None
+
+
+def _print_problems(problems: list[str]) -> int:
+    for problem in problems:
+        print(f"✗ {problem}")
+    return 1
 
 
 def check(args: argparse.Namespace) -> int:
@@ -55,7 +61,8 @@ def check(args: argparse.Namespace) -> int:
     from linebot_app.wiring import build_backend
     from sheets.outbox import Outbox
     from sheets.schema import parse_workbook
-    from sheets.store import BackendError, ledger_repairs
+    from sheets.sqlite import LocalStorageError, check_local_files
+    from sheets.store import BackendError
 
     settings = _settings()
     if settings is None:
@@ -63,19 +70,33 @@ def check(args: argparse.Namespace) -> int:
     if args.online:
         return check_online(settings)
     try:
+        check_local_files(settings.data_dir)
         outbox = Outbox(settings.data_dir / "outbox.sqlite3")
         backend = build_backend(settings, outbox)
         raw = backend.read()
+    except LocalStorageError as err:
+        return _print_problems(err.problems)
     except BackendError as err:
-        print(f"✗ {err}")
-        return 1
+        return _print_problems([str(err)])
     print(f"✓ 設定 / configuration: {backend.describe()}")
     closed = settings.tasks.closed_reason()
     if closed:  # fine for make run (its scheduler runs the rounds)
         print(f"! {closed}")
     org = parse_workbook(raw)
-    for problem in org.problems:
-        print(f"✗ {problem}")
+    _print_problems([str(p) for p in org.problems])
+    stuck = _print_repairs(outbox, raw, org)
+    if org.problems:
+        print(f"{len(org.problems)} 件の問題 / problems")
+    else:
+        print(f"✓ シート / sheets: イベント{len(org.events)}件, 予定{len(org.schedule)}件, "
+              f"FAQ{len(org.faq)}件")
+    return 1 if org.problems or stuck else 0
+
+
+def _print_repairs(outbox: Any, raw: Any, org: Any) -> int:
+    """Rows the bot wrote that the sheet lost (the bot writes them again); how many it cannot."""
+    from sheets.store import ledger_repairs
+
     stuck = 0
     for repairs in ledger_repairs(outbox, raw, org, time.time()):
         if repairs.lost or repairs.stuck:
@@ -83,12 +104,7 @@ def check(args: argparse.Namespace) -> int:
             print(f"{mark} ボットが書いた行がシートから消えたか古い値に戻っています"
                   f"{'' if repairs.stuck else ' (ボットが書き直します)'} / {repairs.summary()}")
         stuck += len(repairs.stuck)
-    if org.problems:
-        print(f"{len(org.problems)} 件の問題 / problems")
-    else:
-        print(f"✓ シート / sheets: イベント{len(org.events)}件, 予定{len(org.schedule)}件, "
-              f"FAQ{len(org.faq)}件")
-    return 1 if org.problems or stuck else 0
+    return stuck
 
 
 def check_online(settings: Settings) -> int:
@@ -217,8 +233,12 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     from linebot_app import create_app, gunicorn_conf
     from linebot_app.serving import run_gunicorn
+    from sheets.sqlite import LocalStorageError
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except LocalStorageError as err:
+        return _print_problems(err.problems)
     _announce(settings, f"http://127.0.0.1:{settings.port}")
     options = {key: getattr(gunicorn_conf, key) for key in (
         "worker_class", "threads", "timeout", "graceful_timeout", "control_socket_disable",

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,11 @@ class InvalidSignature(BadRequest):
     """The X-Line-Signature header does not match the body."""
 
 
+class StorageFailed(Exception):
+    """The bot's own databases in DATA_DIR failed: LINE gets a 5xx and delivers the event again,
+    and /healthz fails until an event is handled again."""
+
+
 def log_error(error: BaseException, event: Event) -> None:
     """The production error hook: log the failure with its traceback and go on."""
     log.error("event %s (%s) failed", getattr(event, "webhook_event_id", None),
@@ -56,6 +62,7 @@ class Bot:
     services: Services
     reply: Callable[[str, list[m.Message]], Any]
     on_error: ErrorHook = log_error
+    storage_fault: str = ""  # the last local storage failure, until an event succeeds again
 
     def handle(self, body: bytes, signature: str) -> int:
         """Verify and handle one webhook delivery; returns how many events were handled."""
@@ -65,18 +72,33 @@ class Bot:
         return len(events)
 
     def handle_event(self, event: Event) -> None:
-        """Handle one event; a failure goes to on_error and the rest of the batch goes on."""
+        """Handle one event; a failure goes to on_error and the rest of the batch goes on,
+        except a failure of local storage (StorageFailed): then LINE must deliver it again."""
         event_id = getattr(event, "webhook_event_id", None) or None  # "" is treated as absent
-        if event_id and not self.services.state.claim_event(event_id):
-            log.info("redelivered event %s skipped", event_id)
-            return
         try:
+            if event_id and not self.services.state.claim_event(event_id):
+                log.info("redelivered event %s skipped", event_id)
+                return
             replies = dispatch(self.services, event)
             token = getattr(event, "reply_token", None)
             if replies and token:
                 self.reply(token, replies)
+        except sqlite3.Error as err:
+            self._storage_failed(err, event_id)
         except Exception as err:  # one door for every handler failure
             self.on_error(err, event)
+        self.storage_fault = ""
+
+    def _storage_failed(self, err: sqlite3.Error, event_id: str | None) -> None:
+        self.storage_fault = f"{type(err).__name__}: {err}"
+        log.error("local storage in DATA_DIR failed; LINE will deliver event %s again: %s",
+                  event_id, self.storage_fault)
+        if event_id:
+            try:
+                self.services.state.unclaim_event(event_id)
+            except sqlite3.Error:
+                log.error("event %s stays marked handled: its redelivery is skipped", event_id)
+        raise StorageFailed(self.storage_fault) from err
 
 
 def verify(secret: bytes, body: bytes, signature: str) -> None:

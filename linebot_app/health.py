@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from flask import Blueprint, Response, current_app, jsonify
 
 bp = Blueprint("health", __name__)
@@ -10,7 +12,16 @@ OUTBOX_TOO_OLD_SECONDS = 300.0
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """The process answers."""
+    """The process answers, and its local storage worked for the last event it handled."""
+    bot = current_app.extensions["seminar_bot"]
+    fault = bot.storage_fault
+    try:  # both databases still answer (a file replaced or damaged under us does not)
+        bot.services.state.has_consent("")
+        bot.services.store.outbox.health()
+    except sqlite3.Error as err:
+        fault = f"{type(err).__name__}: {err}"
+    if fault:
+        return Response(f"local storage failed: {fault}", status=503, mimetype="text/plain")
     return Response("ok", mimetype="text/plain")
 
 
@@ -21,7 +32,8 @@ def readyz() -> tuple[Response, int]:
     org = store.organizer()
     depth, age = store.outbox.health()
     ready = store.loaded and age < OUTBOX_TOO_OLD_SECONDS
-    body = {"ready": ready, "sheet_loaded": store.loaded, "sheet_problems": len(org.problems),
+    body = {"ready": ready, "sheet_loaded": store.loaded, "sheet_from_snapshot": store.from_snapshot,
+            "sheet_problems": len(org.problems),
             "outbox_depth": depth, "outbox_oldest_seconds": round(age, 1)}
     return jsonify(body), 200 if ready else 503
 

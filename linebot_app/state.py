@@ -56,6 +56,10 @@ class State:
             self.forget_old_events()
         return cur.rowcount == 1
 
+    def unclaim_event(self, event_id: str) -> None:
+        """Forget an id whose handling failed, so that LINE's redelivery is handled."""
+        self._conn().execute("DELETE FROM handled WHERE event_id = ?", (event_id,))
+
     def forget_old_events(self) -> None:
         """Drop handled ids older than the keep period, and expired conversations."""
         conn = self._conn()

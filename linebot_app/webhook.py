@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
-from linebot_app.core import BadRequest, Bot
+from linebot_app.core import BadRequest, Bot, StorageFailed
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -22,4 +22,6 @@ def callback() -> Response:
     except BadRequest as err:  # a bad signature, or a signed body that cannot be used
         log.warning("webhook refused: %s", err)
         return Response(str(err), status=400)
+    except StorageFailed:  # logged by the bot; LINE delivers the event again
+        return Response("local storage failed; deliver again later", status=503)
     return Response("OK", status=200)

@@ -20,7 +20,8 @@ def build_store(settings: Settings) -> Store:
     outbox = Outbox(settings.data_dir / "outbox.sqlite3")
     return Store(build_backend(settings, outbox), outbox,
                  cache_seconds=settings.sheets_cache_seconds,
-                 backoff_cap=settings.sheets_backoff_cap)
+                 backoff_cap=settings.sheets_backoff_cap,
+                 snapshot_path=settings.data_dir / "sheets-snapshot.json")
 
 
 def quota_taker(settings: Settings, outbox: Outbox) -> Callable[[str], bool]:

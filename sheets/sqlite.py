@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -37,3 +38,62 @@ class LocalDB:
             if not self._ready:
                 conn.executescript(self.schema)
                 self._ready = True
+
+
+class LocalStorageError(Exception):
+    """DATA_DIR or a database in it cannot be used; the message names the path and the fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+PROBE_BYTES = 1024 * 1024  # a start needs at least this much room to write
+
+
+def check_local_files(data_dir: Path) -> None:
+    """Refuse to start on a DATA_DIR the bot cannot write, or on a damaged database in it.
+
+    Nothing is moved or deleted here: the outbox may hold acknowledged rows not yet in the
+    sheet, so the organizer decides what to do with a damaged file.
+    """
+    data_dir = Path(data_dir)
+    problems: list[str] = []
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / f".write-probe-{os.getpid()}"
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"\0" * PROBE_BYTES)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as err:
+        problems.append(f"DATA_DIR {data_dir} cannot be written ({err.strerror or err}). Free "
+                        "some space or give the bot's user write access to it (chown / chmod), "
+                        "or point DATA_DIR at a folder it can write.")
+    for path in sorted(data_dir.glob("*.sqlite3")) if data_dir.is_dir() else []:
+        why = _damage(path) if os.access(path, os.R_OK | os.W_OK) else "not readable and " \
+            "writable by the bot's user: chown / chmod it"
+        if why:
+            problems.append(
+                f"{path} is damaged ({why}). It may hold rows not yet in the sheet: stop the bot, "
+                f"keep a copy of the file, then `sqlite3 {path.name} .recover | sqlite3 "
+                f"fixed.sqlite3` and put fixed.sqlite3 in its place. Delete it only when the "
+                "sheet already holds everything (bot.sqlite3 holds no sheet rows).")
+    if problems:
+        raise LocalStorageError(problems)
+
+
+def _damage(path: Path) -> str:
+    """Why a database cannot be trusted, or '' when PRAGMA quick_check finds it sound."""
+    try:
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            found = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        return str(err)
+    return "" if found == ["ok"] else "; ".join(found[:3])

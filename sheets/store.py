@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from sheets import snapshot
 from sheets.ledger import Repairs, compare, sheet_ids, sheet_rows
 from sheets.outbox import Entry, Outbox
 from sheets.schema import COLUMNS, Organizer, Problem, Registration, parse_workbook, read_back
@@ -22,6 +24,7 @@ LEASE_SECONDS = 120.0  # a backstop for a holder that hangs; a dead holder frees
 DRAIN_RETRY_SECONDS = 1.0
 COPY_LAG_SECONDS = 2.0  # a copy read this soon after a write may not hold it yet
 BACKOFF_CAP = 64.0
+READ_RETRY_CAP = 30.0
 
 
 class BackendError(Exception):
@@ -71,6 +74,7 @@ class Store:
         flush_interval: float = 1.0,
         backoff_cap: float = BACKOFF_CAP,
         clock: Callable[[], float] = time.time,
+        snapshot_path: Path | None = None,
     ) -> None:
         self.backend = backend
         self.outbox = outbox
@@ -84,6 +88,11 @@ class Store:
         self._loaded_at = 0.0
         self._checked_at = 0.0
         self._recheck_at = float("inf")  # read again then: the copy was too new to compare
+        self.snapshot = snapshot_path
+        self._snapshot_text = ""
+        self.from_snapshot = False  # answering from the last good copy saved in DATA_DIR
+        self._read_failures = 0
+        self._retry_at = 0.0
         self._refreshing = threading.Lock()
         self._failures = 0
         self._last_try = 0.0
@@ -95,7 +104,8 @@ class Store:
     def organizer(self) -> Organizer:
         """The parsed sheets, from the cache while it is fresh."""
         if self._org is None:
-            self._refresh(wait=True)
+            if self.clock() >= self._retry_at:  # a cold start while the sheet fails: not on
+                self._refresh(wait=True)         # every request, but at the retry schedule
         elif self._stale() and not self._refreshing.locked():
             # keep answering from the current copy while a thread reads the new one
             threading.Thread(target=self._refresh, args=(False,), daemon=True).start()
@@ -115,7 +125,7 @@ class Store:
 
     def _stale(self) -> bool:
         now = self.clock()
-        if now - self._checked_at < self.check_seconds:
+        if now - self._checked_at < self.check_seconds or now < self._retry_at:
             return False
         self._checked_at = now
         token = self.backend.version()
@@ -138,12 +148,48 @@ class Store:
                 else float("inf")
             self._org, self._token, self._loaded_at = org, token, started
             self._checked_at = started
+            self._keep(raw, started)
         except BackendError as err:
-            log.warning("keeping the last good copy of the sheets: %s", err)
-            return
+            if not self._read_failed(err):
+                return
         finally:
             self._refreshing.release()
         self._announce(self._org)
+
+    def _keep(self, raw: dict[str, list[list[Any]]], read_at: float) -> None:
+        """Save the copy just read as the last good one, when it differs from the saved one."""
+        if self.from_snapshot:
+            log.info("the sheets can be read again: no longer answering from the saved copy")
+        self.from_snapshot, self._read_failures, self._retry_at = False, 0, 0.0
+        if self.snapshot is None:
+            return
+        text = snapshot.dumps(raw)
+        if text != self._snapshot_text:
+            try:
+                snapshot.save(self.snapshot, text, read_at)
+            except OSError as err:  # the sheet was read; the next read saves it again
+                log.warning("could not save the last good copy of the sheets: %s", err)
+                return
+            self._snapshot_text = text
+
+    def _read_failed(self, err: BackendError) -> bool:
+        """Keep the copy in memory; with none yet (a cold start), answer from the snapshot
+        (True then). Reading is tried again after 1, 2, 4 ... 30 s."""
+        self._read_failures += 1
+        self._retry_at = self.clock() + min(READ_RETRY_CAP, 2.0 ** (self._read_failures - 1))
+        if self._org is not None:
+            log.warning("keeping the last good copy of the sheets: %s", err)
+            return False
+        saved = snapshot.load(self.snapshot) if self.snapshot else None
+        if saved is None:
+            log.warning("the sheets cannot be read and no copy of them is kept: %s", err)
+            return False
+        raw, read_at = saved
+        self._org, self._token, self._loaded_at = parse_workbook(raw), None, read_at
+        self.from_snapshot = True
+        log.warning("the sheets cannot be read (%s); answering from the copy saved in %s, read "
+                    "%.0f s ago, until they can", err, self.snapshot, self.clock() - read_at)
+        return True
 
     def _repair(self, raw: dict[str, list[list[Any]]], org: Organizer, read_at: float) -> bool:
         """Write again the rows the bot wrote that this copy lacks or has wrong (see

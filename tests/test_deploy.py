@@ -171,8 +171,9 @@ def test_readyz_reports_the_sheet_and_the_outbox_without_personal_data(bot) -> N
     bot.say("参加登録 E2 参加 初心者", user="U" + "4" * 32)
     res = bot.client.get("/readyz")
     assert res.status_code == 200 and res.json["ready"] and res.json["sheet_loaded"]
-    assert set(res.json) == {"ready", "sheet_loaded", "sheet_problems", "outbox_depth",
-                             "outbox_oldest_seconds"}
+    assert set(res.json) == {"ready", "sheet_loaded", "sheet_from_snapshot", "sheet_problems",
+                             "outbox_depth", "outbox_oldest_seconds"}
+    assert res.json["sheet_from_snapshot"] is False
     assert "U444" not in res.get_data(as_text=True)
     assert bot.client.get("/_ah/warmup").status_code == 200
 

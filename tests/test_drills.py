@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -249,3 +252,111 @@ def test_a_stale_save_with_no_lock_file_loses_no_row_and_sells_no_seat_twice(boo
     told = (Path(stack["tmp"]) / "bot.log").read_text().count("for E2: confirmed")
     confirmed = sum(1 for s in status.values() if s == "confirmed")
     assert (confirmed, told) == (20, 21)  # everyone told 参加確定 has a seat, but the one cancelled
+
+
+@pytest.mark.parametrize("name", ["outbox.sqlite3", "bot.sqlite3"])
+def test_a_damaged_database_in_data_dir_stops_the_start_with_its_path_and_the_fix(
+        book_stack, name) -> None:
+    stack = book_stack
+    damaged = Path(stack["env"]["DATA_DIR"]) / name
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    for stale in damaged.parent.glob(f"{name}-*"):  # the bot is stopped: no -wal, no -shm
+        stale.unlink()
+    damaged.write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 64)  # a torn, garbled file
+    before, files = damaged.read_bytes(), sorted(damaged.parent.iterdir())
+    args = [str(procs.BIN / "gunicorn"), "-c", str(procs.ROOT / "linebot_app" / "gunicorn_conf.py"),
+            "-w", "2", "-b", f"127.0.0.1:{stack['port']}", "linebot_app:create_app()"]
+    log = Path(stack["tmp"]) / "refused.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(args, cwd=procs.ROOT, env={**os.environ, **stack["env"]},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        code = None
+    finally:
+        procs.stop(proc, signal.SIGKILL)
+    output = log.read_text()
+    assert code not in (None, 0), output
+    refusal = [line for line in output.splitlines() if "refusing to start" in line]
+    assert refusal and str(damaged) in refusal[0] and ".recover" in refusal[0], output
+    assert damaged.read_bytes() == before  # never moved aside nor rewritten: it may hold rows
+    assert sorted(damaged.parent.iterdir()) == files
+
+
+def _workers(master: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def _post(port: int, body: bytes) -> int:
+    res = requests.post(f"http://127.0.0.1:{port}/callback", data=body, timeout=10,
+                        headers={"X-Line-Signature": sign(SECRET, body)})
+    return res.status_code
+
+
+def test_local_storage_failing_at_run_time_answers_5xx_and_the_redelivery_is_kept(
+        book_stack) -> None:
+    stack, path = book_stack, book_stack["book"]
+    bot = _start(stack, "bot")
+    try:
+        eventually(lambda: _ready(stack["port"]), timeout=30, every=0.2)
+        limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+        for pid in _workers(bot):  # DATA_DIR is full: no file of the bot's may grow
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, limits[1]))
+        body = json.dumps({"destination": "U" + "f" * 32, "events": [
+            text_event("参加登録 E2 見学 経験者", user=USERS[0])]}).encode()
+        assert _post(stack["port"], body) == 503  # LINE will deliver it again
+        health = requests.get(f"http://127.0.0.1:{stack['port']}/healthz", timeout=5)
+        assert health.status_code == 503 and "local storage failed" in health.text
+        for pid in _workers(bot):  # room again
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, limits)
+        statuses = [_post(stack["port"], body) for _ in range(2)]  # LINE's redelivery, twice
+        rows = eventually(lambda: _book(path, "registrations"), timeout=30, every=0.3)
+        time.sleep(2)
+        rows = _book(path, "registrations")
+        health = requests.get(f"http://127.0.0.1:{stack['port']}/healthz", timeout=5)
+    finally:
+        procs.stop(bot)
+    assert statuses == [200, 200] and health.status_code == 200
+    assert [r["user_id"] for r in rows] == [USERS[0]]  # kept, once
+
+
+def _cold_start_with_the_sheet_unreadable(stack: dict, unreadable, readable, rows) -> None:
+    snapshot = Path(stack["env"]["DATA_DIR"]) / "sheets-snapshot.json"
+    bot = _start(stack, "bot1")
+    eventually(snapshot.exists, timeout=30, every=0.2)  # the last good copy, from the first read
+    assert procs.stop(bot) == 0
+    unreadable()
+    users = USERS[:5]
+    bot = _start(stack, "bot2")
+    try:
+        eventually(lambda: _ready(stack["port"]), timeout=30, every=0.2)
+        _register_all(stack, users)
+        log = (Path(stack["tmp"]) / "bot2.log").read_text()
+        assert rows() == []
+        readable()
+        landed = eventually(lambda: rows() if len(rows()) >= len(users) else None, timeout=40,
+                            every=0.5)
+    finally:
+        procs.stop(bot)
+    assert "answering from the copy saved in" in log
+    assert log.count("for E2: ") == len(users)  # registered from the copy, not "no events"
+    assert sorted(r["user_id"] for r in landed) == sorted(users)
+    assert sum(r["status"] == "confirmed" for r in landed) == log.count("for E2: confirmed") > 0
+
+
+def test_a_cold_start_with_a_corrupt_workbook_still_takes_registrations(book_stack) -> None:
+    path = book_stack["book"]
+    good = path.read_bytes()
+    _cold_start_with_the_sheet_unreadable(
+        book_stack, lambda: path.write_bytes(good[: len(good) // 2]),
+        lambda: path.write_bytes(good), lambda: _book(path, "registrations")
+        if path.read_bytes() == good or len(path.read_bytes()) > len(good) else [])
+
+
+def test_a_cold_start_while_sheets_is_down_still_takes_registrations(stack) -> None:
+    emu: Emu = stack["emu"]
+    _cold_start_with_the_sheet_unreadable(
+        stack, lambda: emu.faults(error_seconds=600, status=503),
+        lambda: emu.faults(error_seconds=0, status=503), lambda: emu.rows("registrations"))
