@@ -12,7 +12,7 @@ from ulid import ULID
 from linebot_app import messages as m
 from linebot_app import reminders, rooms
 from linebot_app.context import Ctx
-from linebot_app.delivery import Delivery
+from linebot_app.delivery import Delivery, Job
 from linebot_app.events import upcoming, when
 from linebot_app.registration import LEVEL_JA, ROLE_JA, status_words
 from sheets.schema import Event, Registration
@@ -83,9 +83,16 @@ def remind(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if isinstance(event, dict):
         return [event]
     key = f"remind-now:{event.id}:{ULID()}"
-    sent = sum(ctx.services.deliveries.deliver(d) for d in
-               reminders.reminders(event, _regs(ctx, event), None, key))
-    return [m.text(f"リマインドを{sent}名に送りました。")]
+    planned = list(reminders.reminders(event, _regs(ctx, event), None, key))
+    return [m.text(_queued(ctx, "リマインド", key, planned))]
+
+
+def _queued(ctx: Ctx, label: str, key: str, deliveries: list[Delivery]) -> str:
+    """Queue a delivery for the worker and say at once how many people it goes to."""
+    total = ctx.services.deliveries.plan(deliveries, Job(key, ctx.user_id, label))
+    if not total:
+        return f"{label}の送り先がいません。"
+    return f"{label}を{total}名に送ります。送り終えたらお知らせします。"
 
 
 def announce(ctx: Ctx, args: list[str]) -> list[m.Message]:
@@ -99,10 +106,9 @@ def announce(ctx: Ctx, args: list[str]) -> list[m.Message]:
     parts = re.split(r"\s+", ctx.text.strip(), maxsplit=2)  # command, event, the text as typed
     text = parts[2] if len(parts) == 3 else " ".join(args[1:])
     body = f"【お知らせ】{event.title}\n{text}"
-    sent = ctx.services.deliveries.deliver(Delivery(
-        f"announce:{event.id}:{ULID()}", event.id, "announcement", people, [m.text(body)],
-        " ".join(text.split())[:100]))
-    return [m.text(f"お知らせを{sent}名に送りました。")]
+    key = f"announce:{event.id}:{ULID()}"
+    return [m.text(_queued(ctx, "お知らせ", key, [Delivery(
+        key, event.id, "announcement", people, [m.text(body)], " ".join(text.split())[:100])]))]
 
 
 def assign_rooms(ctx: Ctx, args: list[str]) -> list[m.Message]:
@@ -117,11 +123,11 @@ def assign_rooms(ctx: Ctx, args: list[str]) -> list[m.Message]:
         if reg.id in plan and reg.room != plan[reg.id]:
             ctx.services.store.update("registrations", reg.id,
                                       {"room": plan[reg.id], "updated_at": ctx.stamp()})
-    _tell_rooms(ctx, event, regs, plan)
+    told = _tell_rooms(ctx, event, regs, plan)
     summary = Counter(plan.values())
     lines = [f"{name}: {summary[name]}名" for name in sorted(summary)]
     return [m.text(f"【{event.title}】部屋割り(1部屋{size}名まで)\n" + "\n".join(lines)
-                   if lines else "参加確定の人がいません。")]
+                   + f"\n{told}" if lines else "参加確定の人がいません。")]
 
 
 def _room_size(ctx: Ctx, args: list[str]) -> int:
@@ -131,9 +137,11 @@ def _room_size(ctx: Ctx, args: list[str]) -> int:
     return 5
 
 
-def _tell_rooms(ctx: Ctx, event: Event, regs: list[Registration], plan: dict[str, str]) -> None:
-    """Push each room's people their room name and who is in it (once per room and members)."""
+def _tell_rooms(ctx: Ctx, event: Event, regs: list[Registration], plan: dict[str, str]) -> str:
+    """Queue for each room's people their room name and who is in it (once per room and
+    members); what to tell the admin about it."""
     by_id = {r.id: r for r in regs}
+    told = []
     by_room: dict[str, list[Registration]] = {}
     for reg_id, room in plan.items():
         by_room.setdefault(room, []).append(by_id[reg_id])
@@ -144,5 +152,5 @@ def _tell_rooms(ctx: Ctx, event: Event, regs: list[Registration], plan: dict[str
         names = "、".join(r.display_name.strip() or f"…{r.user_id[-4:]}" for r in members_regs)
         text = (f"【{event.title}】あなたの部屋は「{room}」です。\n"
                 f"メンバー({len(members_regs)}名): {names}")
-        ctx.services.deliveries.deliver(Delivery(key, event.id, "room", people, [m.text(text)],
-                                                 f"部屋割り {room}"))
+        told.append(Delivery(key, event.id, "room", people, [m.text(text)], f"部屋割り {room}"))
+    return _queued(ctx, "部屋のお知らせ", f"rooms:{event.id}:{ULID()}", told)

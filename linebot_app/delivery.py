@@ -1,21 +1,27 @@
-"""Pushes that are sent once: recipients frozen under a key, 500 a multicast, each chunk with its
-own X-Line-Retry-Key, every recipient recorded in the deliveries sheet."""
+"""Pushes that are sent once: recipients frozen under a key in DATA_DIR (a durable queue), 500 a
+multicast, each chunk with its own X-Line-Retry-Key, every recipient recorded in the deliveries
+sheet. Webhooks only queue; a worker thread sends, survives restarts and tells the requester."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from linebot_app.line_client import retry_key
 from linebot_app.messages import Message
+from linebot_app.messages import text as text_message
 from linebot_app.state import State
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # LINE's multicast limit
 LEASE_SECONDS = 60.0
+RETRY_SECONDS = 30.0  # a chunk LINE refused waits this long before the next try
+POLL_SECONDS = 2.0  # the worker also looks for other processes' plans this often
 
 
 class Pusher(Protocol):
@@ -37,19 +43,51 @@ class Delivery:
     summary: str
 
 
+@dataclass(frozen=True)
+class Job:
+    """Who asked for a delivery and is told by push when it has gone out, and what to call it."""
+
+    id: str
+    notify: str
+    label: str
+
+
 class Deliverer:
-    """Plans, sends and resumes deliveries."""
+    """Plans deliveries on the request path; a worker thread (or a cron round) sends them."""
 
     def __init__(self, state: State, line: Pusher, record: Callable[[dict[str, Any]], None],
                  stamp: Callable[[], str]) -> None:
         self.state, self.line, self.record, self.stamp = state, line, record, stamp
+        self.wake = threading.Event()
 
     def deliver(self, delivery: Delivery) -> int:
-        """Send unless this key was delivered before; returns recipients reached now."""
-        recipients = sorted(set(delivery.recipients))
-        if recipients:
-            self.state.plan_chunks(delivery.key, _chunks(delivery, recipients))
-        return self.resume(delivery.key)
+        """Queue one delivery unless its key was planned before; returns its recipients."""
+        return self.plan([delivery])
+
+    def plan(self, deliveries: list[Delivery], job: Job | None = None) -> int:
+        """Queue deliveries whose keys are new, in one transaction; those with the same messages
+        (event, kind and summary too) go out together, 500 people a multicast. Returns how many
+        people will be sent to; with a job, its requester is told when they have been."""
+        with self.state.transaction():
+            fresh = [d for d in deliveries if d.recipients and self.state.mark_planned(d.key)]
+            groups: dict[tuple[str, ...], list[Delivery]] = {}
+            for d in fresh:
+                same = (d.event_id, d.kind, d.summary, json.dumps(d.messages, ensure_ascii=False))
+                groups.setdefault(same, []).append(d)
+            chunks, total = [], 0
+            for members in groups.values():
+                first = members[0]
+                key = first.key if len(members) == 1 else f"{first.key}+{len(members) - 1}"
+                recipients = sorted({u for d in members for u in d.recipients})
+                chunks += _chunks(dataclasses.replace(first, key=key), recipients)
+                total += len(recipients)
+            self.state.add_chunks(chunks)
+            if job and chunks:
+                self.state.add_job(job.id, job.notify, job.label, total,
+                                   sorted({c["key"] for c in chunks}))
+        if chunks:
+            self.wake.set()
+        return total
 
     def resume(self, key: str | None = None) -> int:
         """Send every chunk not yet sent (after a crash, or from another run)."""
@@ -59,15 +97,43 @@ class Deliverer:
                 reached += self._send(chunk)
         return reached
 
+    def work(self) -> int:
+        """One pass of the worker: send what waits, then tell requesters of finished jobs."""
+        reached = self.resume()
+        for job, notify, label, total in self.state.finished_jobs():
+            text = f"{label}を{total}名に送り終えました。"
+            if self.line.push(notify, [text_message(text)], retry_key("job-done", job)):
+                self.state.finish_job(job)
+        return reached
+
+    def run(self, stop: threading.Event, every: float = POLL_SECONDS) -> None:
+        """The worker: a pass when woken by a plan, and every few seconds for other processes'
+        plans and retries; until stop is set."""
+        while not stop.is_set():
+            try:
+                self.work()
+            except Exception:  # the worker must outlive one bad pass; chunks stay pending
+                log.exception("delivery worker pass failed; it will try again")
+            self.wake.wait(every)
+            self.wake.clear()
+
+    def start(self) -> threading.Event:
+        """Start the worker thread; set the returned event to stop it."""
+        stop = threading.Event()
+        threading.Thread(target=self.run, args=(stop,), name="delivery-worker",
+                         daemon=True).start()
+        return stop
+
     def _send(self, chunk: dict[str, Any]) -> int:
         users, messages = json.loads(chunk["users"]), json.loads(chunk["messages"])
         if len(users) == 1:
             sent = self.line.push(users[0], messages, chunk["retry_key"])
         else:
             sent = self.line.multicast(users, messages, chunk["retry_key"])
-        self.state.finish_chunk(chunk["key"], chunk["n"], sent)
+        self.state.finish_chunk(chunk["key"], chunk["n"], sent, retry_in=RETRY_SECONDS)
         if not sent:
-            log.warning("delivery %s chunk %d not sent; it will be retried", chunk["key"], chunk["n"])
+            log.warning("delivery %s chunk %d not sent; it is tried again in %.0f s",
+                        chunk["key"], chunk["n"], RETRY_SECONDS)
             return 0
         for user in users:
             self.record(_row(chunk, user, self.stamp()))

@@ -34,12 +34,13 @@ def _store(worker: Any) -> Any:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Start the outbox flusher in each worker, and the scheduler unless SCHEDULER=off."""
+    """Start the outbox flusher and the delivery worker in each worker, and the scheduler
+    unless SCHEDULER=off."""
     configure(cloud_project())
     bot, settings = _extension(worker, "seminar_bot"), _extension(worker, "seminar_settings")
     if bot is None:
         return
-    worker.seminar_stops = [bot.services.store.start_flusher()]
+    worker.seminar_stops = [bot.services.store.start_flusher(), bot.services.deliveries.start()]
     # read the sheet (and build the FAQ index) before the first user asks
     threading.Thread(target=bot.services.store.organizer, daemon=True).start()
     if settings.scheduler:

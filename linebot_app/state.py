@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     status TEXT NOT NULL DEFAULT 'pending', lease REAL NOT NULL DEFAULT 0, sent_at REAL,
     PRIMARY KEY (key, n));
 CREATE INDEX IF NOT EXISTS chunks_status ON chunks (status);
+CREATE TABLE IF NOT EXISTS planned (key TEXT PRIMARY KEY);
+INSERT OR IGNORE INTO planned (key) SELECT DISTINCT key FROM chunks;
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, notify TEXT NOT NULL, label TEXT NOT NULL, total INTEGER NOT NULL,
+    created REAL NOT NULL, done_at REAL);
+CREATE TABLE IF NOT EXISTS job_chunks (job TEXT NOT NULL, key TEXT NOT NULL,
+    PRIMARY KEY (job, key));
 CREATE TABLE IF NOT EXISTS survey_progress (
     survey_id TEXT NOT NULL, user_id TEXT NOT NULL, started REAL NOT NULL, completed REAL,
     row_id TEXT, nudged TEXT, PRIMARY KEY (survey_id, user_id));
@@ -99,23 +107,48 @@ class State:
                            (event_id, user_id)).fetchone()
         return False, row[0]
 
-    def plan_chunks(self, key: str, chunks: list[dict[str, Any]]) -> bool:
-        """Freeze a delivery's recipients and messages; False when the key was planned before."""
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write lock across threads and processes for what is done inside."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            planned = not conn.execute("SELECT 1 FROM chunks WHERE key = ? LIMIT 1",
-                                       (key,)).fetchone()
-            if planned:
-                conn.executemany(
-                    "INSERT INTO chunks (key, n, retry_key, event_id, kind, summary, users, "
-                    "messages) VALUES (:key, :n, :retry_key, :event_id, :kind, :summary, :users, "
-                    ":messages)", chunks)
+            yield
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        return planned
+
+    def mark_planned(self, key: str) -> bool:
+        """Remember a delivery's key; False when it was planned before (it is sent once)."""
+        cur = self._conn().execute("INSERT OR IGNORE INTO planned (key) VALUES (?)", (key,))
+        return cur.rowcount == 1
+
+    def add_chunks(self, chunks: list[dict[str, Any]]) -> None:
+        """Freeze recipients and messages, up to 500 people a chunk, for the sender."""
+        self._conn().executemany(
+            "INSERT INTO chunks (key, n, retry_key, event_id, kind, summary, users, messages) "
+            "VALUES (:key, :n, :retry_key, :event_id, :kind, :summary, :users, :messages)",
+            chunks)
+
+    def add_job(self, job: str, notify: str, label: str, total: int, keys: list[str]) -> None:
+        """A delivery asked for by someone who is told when all its chunks are sent."""
+        conn = self._conn()
+        conn.execute("INSERT INTO jobs (id, notify, label, total, created) VALUES (?,?,?,?,?)",
+                     (job, notify, label, total, self.clock()))
+        conn.executemany("INSERT INTO job_chunks (job, key) VALUES (?, ?)",
+                         [(job, key) for key in keys])
+
+    def finished_jobs(self) -> list[tuple[str, str, str, int]]:
+        """(id, notify, label, total) of jobs not yet reported whose chunks are all sent."""
+        return self._conn().execute(
+            "SELECT id, notify, label, total FROM jobs WHERE done_at IS NULL AND NOT EXISTS ("
+            "SELECT 1 FROM job_chunks j JOIN chunks c ON c.key = j.key "
+            "WHERE j.job = jobs.id AND c.status != 'sent') ORDER BY created").fetchall()
+
+    def finish_job(self, job: str) -> None:
+        """The requester has been told."""
+        self._conn().execute("UPDATE jobs SET done_at = ? WHERE id = ?", (self.clock(), job))
 
     def pending_chunks(self, key: str | None = None) -> list[dict[str, Any]]:
         """Chunks not yet sent (of one delivery, or of all), in order."""
@@ -134,13 +167,14 @@ class State:
             "AND lease < ?", (now + seconds, key, n, now))
         return cur.rowcount == 1
 
-    def finish_chunk(self, key: str, n: int, sent: bool) -> None:
-        """Mark a chunk sent, or give it back for the next try."""
+    def finish_chunk(self, key: str, n: int, sent: bool, retry_in: float = 0.0) -> None:
+        """Mark a chunk sent, or give it back for a try retry_in seconds from now."""
         if sent:
             self._conn().execute("UPDATE chunks SET status = 'sent', sent_at = ? WHERE key = ? "
                                  "AND n = ?", (self.clock(), key, n))
         else:
-            self._conn().execute("UPDATE chunks SET lease = 0 WHERE key = ? AND n = ?", (key, n))
+            self._conn().execute("UPDATE chunks SET lease = ? WHERE key = ? AND n = ?",
+                                 (self.clock() + retry_in if retry_in else 0, key, n))
 
     def survey_started(self, survey_id: str, user_id: str) -> None:
         """Count a respondent as started (once)."""

@@ -17,7 +17,7 @@ from ulid import ULID
 from linebot_app import answers, flows
 from linebot_app import messages as m
 from linebot_app.context import Ctx, admin_ids
-from linebot_app.delivery import Delivery
+from linebot_app.delivery import Delivery, Job
 from linebot_app.flows import Conversation
 from sheets.dates import fold
 from sheets.surveys import Question, Survey
@@ -388,10 +388,12 @@ def nudge(ctx: Ctx, args: list[str]) -> list[m.Message]:
     today = ctx.now().date().isoformat()
     message = m.text(f"「{survey.title}」へのご協力をお願いします。",
                      [m.message_action(f"アンケート {survey.id}", "回答する")])
-    sent = sum(ctx.services.deliveries.deliver(Delivery(
+    job = Job(f"nudge:{survey.id}:{ULID()}", ctx.user_id, f"「{survey.title}」の催促")
+    sent = ctx.services.deliveries.plan([Delivery(
         f"nudge:{survey.id}:{user}:{today}", "", "survey-nudge", [user], [message],
-        f"アンケート催促 {survey.id}")) for user in people)
-    return [m.text(f"未回答の{len(people)}人のうち、今日まだ催促していない{sent}人に送りました。")]
+        f"アンケート催促 {survey.id}") for user in people], job)  # one multicast, a key each
+    return [m.text(f"未回答の{len(people)}人のうち、今日まだ催促していない{sent}人に送ります。"
+                   + ("送り終えたらお知らせします。" if sent else ""))]
 
 
 def _audience(ctx: Ctx, survey: Survey) -> list[str]:

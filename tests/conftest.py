@@ -316,8 +316,14 @@ class BotHarness:
     def post(self, *events: dict[str, Any], secret: str = SECRET) -> Any:
         body = json.dumps({"destination": "U" + "f" * 32, "events": list(events)},
                           ensure_ascii=False).encode()
-        return self.client.post("/callback", data=body, headers={
+        res = self.client.post("/callback", data=body, headers={
             "X-Line-Signature": sign(secret, body), "Content-Type": "application/json"})
+        self.work()
+        return res
+
+    def work(self) -> int:
+        """What the delivery worker thread does after a webhook queued pushes: one pass."""
+        return self.app.extensions["seminar_bot"].services.deliveries.work()
 
     def say(self, text: str, user: str = "U" + "1" * 32, **kw: Any) -> list[str]:
         """Send a text and return the reply's texts."""
@@ -436,12 +442,18 @@ class LiveServer:
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.bot = app.extensions.get("seminar_bot")
+        self.stops: list[threading.Event] = []
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
+        if self.bot:  # what gunicorn's post_worker_init starts beside the app
+            self.stops.append(self.bot.services.deliveries.start())
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for stop in self.stops:
+            stop.set()
         self.server.shutdown()
         self.thread.join(timeout=5)
 

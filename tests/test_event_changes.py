@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import openpyxl
 
@@ -145,6 +146,9 @@ def test_a_failed_push_is_sent_by_the_next_round(bot: BotHarness, monkeypatch) -
     monkeypatch.setattr(bot.line, "push", lambda to, msgs, key: tried.append(key) and False)
     assert _round(bot).sent == 0
     monkeypatch.undo()
+    assert _round(bot).sent == 0  # a refused chunk waits before the next try
+    state = bot.app.extensions["seminar_bot"].services.state
+    state.clock = lambda: time.time() + bot.settings.scheduler_seconds  # the next round, a minute later
     assert _round(bot).sent == 1
     [(_, key)] = _pushes_to(bot, USERS[0])
     assert tried and set(tried) == {key}  # every retry used the same X-Line-Retry-Key

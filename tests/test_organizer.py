@@ -64,13 +64,16 @@ ADMIN_ANSWERS = {
                  None),
     "参加者 E2": (["登録 1名", "1. 表示名001 参加/初心者 参加確定"], None),
     "attendees E2": (["登録 1名", "1. 表示名001 参加/初心者 参加確定"], None),
-    "リマインド E2": (["リマインドを1名に送りました。"], "事前準備"),
-    "remind E2": (["リマインドを1名に送りました。"], "事前準備"),
-    "お知らせ E2 会場変更です": (["お知らせを1名に送りました。"], "会場変更です"),
-    "announce E2 hello": (["お知らせを1名に送りました。"], "hello"),
-    "部屋割り E2": (["部屋割り(1部屋5名まで)", "初心者1: 1名"], "あなたの部屋"),
+    "リマインド E2": (["リマインドを1名に送ります。送り終えたらお知らせします。"], "事前準備"),
+    "remind E2": (["リマインドを1名に送ります。"], "事前準備"),
+    "お知らせ E2 会場変更です": (["お知らせを1名に送ります。"], "会場変更です"),
+    "announce E2 hello": (["お知らせを1名に送ります。"], "hello"),
+    "部屋割り E2": (["部屋割り(1部屋5名まで)", "初心者1: 1名", "部屋のお知らせを1名に送ります。"],
+                    "あなたの部屋"),
     "rooms E2 3": (["部屋割り(1部屋3名まで)", "初心者1: 1名"], "あなたの部屋"),
 }
+DONE = {"リマインド E2": "リマインド", "remind E2": "リマインド", "お知らせ E2 会場変更です": "お知らせ",
+        "announce E2 hello": "お知らせ", "部屋割り E2": "部屋のお知らせ", "rooms E2 3": "部屋のお知らせ"}
 
 
 def test_every_organizer_command_has_an_expected_answer() -> None:
@@ -89,6 +92,8 @@ def test_organizer_commands_answer_the_admin(bot: BotHarness, command: str) -> N
         assert sent == []
     else:
         assert len(sent) == 1 and delivered in sent[0]
+    done = [t for t in bot.line.received(ADMIN) if t.endswith("送り終えました。")]
+    assert done == ([f"{DONE[command]}を1名に送り終えました。"] if command in DONE else [])
 
 
 def test_stats_count_roles_levels_status_attendance_and_feedback(bot: BotHarness) -> None:
@@ -315,9 +320,10 @@ def test_a_crash_in_the_middle_of_a_multicast_leaves_no_gap_and_no_duplicate(
     users = _seed(bot, 1200)
     bot.clock.now = dt.datetime(2026, 12, 28, 14, 30, tzinfo=JST)
     bot.line.fail_on_call = 2  # LINE takes the second chunk, then the process dies
+    deliveries = bot.app.extensions["seminar_bot"].services.deliveries
+    deliveries.deliver(next(iter(_due(bot))))
     with pytest.raises(RuntimeError):
-        bot.app.extensions["seminar_bot"].services.deliveries.deliver(next(iter(
-            _due(bot))))
+        deliveries.work()
     state = bot.app.extensions["seminar_bot"].services.state
     state.clock = lambda: 10**10  # the dead sender's lease has run out
     _remind(bot)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,7 +110,10 @@ def test_waitlist_promotion_arrives_as_a_push(sim: Sim) -> None:
         sim.send(user, kind="text", text="同意する")
     assert "キャンセル待ち(1番目)" in sim.bot_texts(STAFF_B)[-1]
     sim.send(STAFF_A, kind="text", text="キャンセル E2")
-    pushes = [e for e in sim.history(STAFF_B) if e["kind"] == "push"]
+    pushes = eventually(lambda: [e for e in sim.history(STAFF_B) if e["kind"] == "push"],
+                        timeout=10, every=0.1)  # sent by the delivery worker, not the webhook
+    time.sleep(0.5)
+    assert pushes == [e for e in sim.history(STAFF_B) if e["kind"] == "push"]
     assert len(pushes) == 1 and "参加が確定" in pushes[0]["payload"][0]["text"]
     (call,) = [c for c in sim.platform.calls if c["endpoint"] == "push"]
     assert len(call["headers"]["X-Line-Retry-Key"]) == 36

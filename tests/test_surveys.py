@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import openpyxl
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -187,9 +189,29 @@ def test_responses_and_nudge_for_admins(bot: BotHarness) -> None:
     text = bot.say("回答状況 telemed", user=ADMIN)[0]
     assert "回答 1件 / 開始 2人 (完了率 50%)" in text
     assert bot.say("回答状況 telemed", user=U1) == ["権限がありません"]
-    assert "1人に送りました" in bot.say("催促 telemed", user=ADMIN)[0]
-    assert "0人に送りました" in bot.say("nudge telemed", user=ADMIN)[0]  # once a day
-    assert bot.line.received("U" + "2" * 32)
+    assert bot.say("催促 telemed", user=ADMIN) == [
+        "未回答の1人のうち、今日まだ催促していない1人に送ります。送り終えたらお知らせします。"]
+    assert bot.say("nudge telemed", user=ADMIN) == [
+        "未回答の1人のうち、今日まだ催促していない0人に送ります。"]  # once a day
+    assert "へのご協力をお願いします" in bot.line.received("U" + "2" * 32)[-1]
+    assert bot.line.received(ADMIN)[-1].endswith("の催促を1名に送り終えました。")
+
+
+def test_a_nudge_with_the_same_text_goes_out_as_one_multicast_once_a_day(bot: BotHarness
+                                                                         ) -> None:
+    people = [f"U{n:032x}" for n in range(2, 6)]
+    for user in people:
+        bot.consent(user)
+        bot.say("アンケート telemed", user=user)  # started, not answered
+    before = len(bot.line.multicasts)
+    assert "催促していない4人に送ります" in bot.say("催促 telemed", user=ADMIN)[0]
+    [(to, messages, key)] = bot.line.multicasts[before:]
+    assert sorted(to) == people and "へのご協力をお願いします" in messages[0]["text"]
+    assert not [p for p in bot.line.pushes if p[0] in people]
+    assert "催促していない0人に送ります" in bot.say("催促 telemed", user=ADMIN)[0]
+    bot.clock.now += dt.timedelta(days=1)
+    bot.say("催促 telemed", user=ADMIN)
+    assert len(bot.line.multicasts) == before + 2 and bot.line.multicasts[-1][2] != key
 
 
 def test_a_survey_added_while_the_bot_runs_is_answered_within_ten_seconds(bot: BotHarness

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,7 @@ def push() -> Any:
     body, failure = _checked("push", "PushMessageRequest")
     if failure:
         return failure
+    time.sleep(_platform().send_delay)
     if not _platform().accept_retry_key(request.headers.get("X-Line-Retry-Key")):
         return _error(409, "The retry key is already accepted")
     _platform().record(str(body["to"]), "bot", "push", body["messages"])
@@ -172,6 +174,7 @@ def multicast() -> Any:
     body, failure = _checked("multicast", "MulticastRequest")
     if failure:
         return failure
+    time.sleep(_platform().send_delay)
     if not _platform().accept_retry_key(request.headers.get("X-Line-Retry-Key")):
         return _error(409, "The retry key is already accepted")
     for user_id in body["to"]:

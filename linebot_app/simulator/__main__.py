@@ -16,4 +16,6 @@ if __name__ == "__main__":
     parser.add_argument("--any-reply-token", action="store_true",
                         help="accept reply tokens it did not issue (webhooks sent by a load tool)")
     parser.add_argument("--no-validation", action="store_true")
+    parser.add_argument("--send-delay-ms", type=float, default=0.0,
+                        help="make each push and multicast take this long (a slow LINE)")
     sys.exit(run(parser.parse_args()))

@@ -76,6 +76,7 @@ class Platform:
     reply_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     retry_keys: set[str] = field(default_factory=set)
     any_reply_token: bool = False
+    send_delay: float = 0.0  # seconds each push or multicast takes (a slow LINE, for drills)
     webhook_endpoint: str = ""
     richmenus: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_richmenu: str | None = None
