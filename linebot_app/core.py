@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from linebot_app.logs import mask
 
 log = logging.getLogger(__name__)
 HINT = "テキストで話しかけてください。「ヘルプ」で使い方を表示します。"
+LOADING_AFTER_SECONDS = 1.0  # an answer slower than this shows LINE's loading animation
+LOADING_SECONDS = 20  # how long it may show (5 to 60, a multiple of 5); the reply ends it
 MAX_DEPTH = 32  # LINE's events nest about 6 deep; anything far deeper is not from LINE
 
 ErrorHook = Callable[[BaseException, Event], None]
@@ -79,7 +82,12 @@ class Bot:
             if event_id and not self.services.state.claim_event(event_id):
                 log.info("redelivered event %s skipped", event_id)
                 return
-            replies = dispatch(self.services, event)
+            loading = self._loading_after(event)
+            try:
+                replies = dispatch(self.services, event)
+            finally:
+                if loading:
+                    loading.cancel()
             token = getattr(event, "reply_token", None)
             if replies and token:
                 self.reply(token, replies)
@@ -88,6 +96,20 @@ class Bot:
         except Exception as err:  # one door for every handler failure
             self.on_error(err, event)
         self.storage_fault = ""
+
+    def _loading_after(self, event: Event) -> threading.Timer | None:
+        """Show LINE's loading animation if the answer to a person in a 1:1 chat takes more
+        than LOADING_AFTER_SECONDS (the reply ends the animation)."""
+        source = getattr(event, "source", None)
+        user = getattr(source, "user_id", None)
+        if getattr(source, "type", "") != "user" or not user or not getattr(
+                event, "reply_token", None):
+            return None
+        timer = threading.Timer(LOADING_AFTER_SECONDS, self.services.line.show_loading,
+                                (user, LOADING_SECONDS))
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _storage_failed(self, err: sqlite3.Error, event_id: str | None) -> None:
         self.storage_fault = f"{type(err).__name__}: {err}"

@@ -19,6 +19,7 @@ from linebot.v3.messaging import (
     ReplyMessageRequest,
     RichMenuRequest,
     SetWebhookEndpointRequest,
+    ShowLoadingAnimationRequest,
     TestWebhookEndpointRequest,
 )
 
@@ -80,6 +81,14 @@ class LineClient:
         request = MulticastRequest.from_dict({"to": to, "messages": fit(messages)})
         return self._call("multicast", lambda: self.api.multicast(
             request, x_line_retry_key=key, _request_timeout=self._timeout))
+
+    def show_loading(self, chat_id: str, seconds: int) -> bool:
+        """LINE's loading animation in a 1:1 chat, until the reply or `seconds` (5 to 60, a
+        multiple of 5)."""
+        request = ShowLoadingAnimationRequest.from_dict({"chatId": chat_id,
+                                                         "loadingSeconds": seconds})
+        return self._call("loading", lambda: self.api.show_loading_animation(
+            request, _request_timeout=self._timeout))
 
     def install_rich_menu(self, menu: dict[str, Any], image: bytes, content_type: str
                           ) -> tuple[str, list[str]]:

@@ -152,6 +152,7 @@ class RecordingLine:
     replies: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     pushes: list[tuple[str, list[dict[str, Any]], str]] = field(default_factory=list)
     multicasts: list[tuple[list[str], list[dict[str, Any]], str]] = field(default_factory=list)
+    loadings: list[tuple[str, int]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     retry_keys: set[str] = field(default_factory=set)
     fail_on_call: int | None = None  # raise on this (1-based) multicast, after LINE took it
@@ -177,6 +178,12 @@ class RecordingLine:
         if key not in self.retry_keys:  # LINE answers 409 to a repeated key and sends nothing
             self.retry_keys.add(key)
             self.pushes.append((to, messages, key))
+        return True
+
+    def show_loading(self, chat_id: str, seconds: int) -> bool:
+        body = {"chatId": chat_id, "loadingSeconds": seconds}
+        self.violations += self._platform.check("loading", "ShowLoadingAnimationRequest", body)
+        self.loadings.append((chat_id, seconds))
         return True
 
     def multicast(self, to: list[str], messages: list[dict[str, Any]], key: str) -> bool:

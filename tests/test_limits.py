@@ -101,3 +101,9 @@ def test_a_multicast_reaches_line_within_limits(sim: Sim) -> None:  # noqa: F811
         sent = _sent(sim, user, "push")
         _within_limits(sent)
         assert len(sent) == 5 and sent[-1]["text"].endswith(m.MORE)
+
+
+def test_the_loading_animation_reaches_line_as_its_spec_says(sim: Sim) -> None:  # noqa: F811
+    assert _client(sim).show_loading(STAFF_A, 20)
+    (call,) = [c for c in sim.platform.calls if c["endpoint"] == "loading"]
+    assert call["body"] == {"chatId": STAFF_A, "loadingSeconds": 20}
