@@ -175,7 +175,9 @@ class Outbox:
         ).fetchone()
         if row[0] is not None:
             return int(row[0])
-        (last,) = self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
+        (last,) = self._conn().execute(  # the highest seq ever given, even once purged
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0)"
+        ).fetchone()
         return int(last) + 1
 
     def written_since(self, when: float) -> bool:
