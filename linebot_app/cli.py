@@ -237,8 +237,8 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         app = create_app(settings)
-    except LocalStorageError as err:
-        return _print_problems(err.problems)
+    except LocalStorageError:  # create_app has logged each problem with its fix
+        return 1
     _announce(settings, f"http://127.0.0.1:{settings.port}")
     options = {key: getattr(gunicorn_conf, key) for key in (
         "worker_class", "threads", "timeout", "graceful_timeout", "control_socket_disable",

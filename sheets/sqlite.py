@@ -49,6 +49,8 @@ class LocalStorageError(Exception):
 
 
 PROBE_BYTES = 1024 * 1024  # a start needs at least this much room to write
+HOLDS = {"outbox.sqlite3": "acknowledged rows that may not be in the sheet yet",
+         "bot.sqlite3": "consents, conversations and deliveries not yet sent"}
 
 
 def check_local_files(data_dir: Path) -> None:
@@ -77,11 +79,11 @@ def check_local_files(data_dir: Path) -> None:
         why = _damage(path) if os.access(path, os.R_OK | os.W_OK) else "not readable and " \
             "writable by the bot's user: chown / chmod it"
         if why:
+            holds = HOLDS.get(path.name, "the bot's own records")
             problems.append(
-                f"{path} is damaged ({why}). It may hold rows not yet in the sheet: stop the bot, "
-                f"keep a copy of the file, then `sqlite3 {path.name} .recover | sqlite3 "
-                f"fixed.sqlite3` and put fixed.sqlite3 in its place. Delete it only when the "
-                "sheet already holds everything (bot.sqlite3 holds no sheet rows).")
+                f"{path} is damaged ({why}). It holds {holds}: stop the bot, keep a copy of the "
+                f"file, then `sqlite3 {path.name} .recover | sqlite3 fixed.sqlite3` and put "
+                "fixed.sqlite3 in its place. Delete it only if you can do without what it holds.")
     if problems:
         raise LocalStorageError(problems)
 
