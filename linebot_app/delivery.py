@@ -101,9 +101,11 @@ class Deliverer:
         """One pass of the worker: send what waits, then tell requesters of finished jobs."""
         reached = self.resume()
         for job, notify, label, total in self.state.finished_jobs():
+            if not self.state.claim_job(job):
+                continue  # another worker tells them
             text = f"{label}を{total}名に送り終えました。"
-            if self.line.push(notify, [text_message(text)], retry_key("job-done", job)):
-                self.state.finish_job(job)
+            if not self.line.push(notify, [text_message(text)], retry_key("job-done", job)):
+                self.state.reopen_job(job)
         return reached
 
     def run(self, stop: threading.Event, every: float = POLL_SECONDS) -> None:

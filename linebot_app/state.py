@@ -146,9 +146,15 @@ class State:
             "SELECT 1 FROM job_chunks j JOIN chunks c ON c.key = j.key "
             "WHERE j.job = jobs.id AND c.status != 'sent') ORDER BY created").fetchall()
 
-    def finish_job(self, job: str) -> None:
-        """The requester has been told."""
-        self._conn().execute("UPDATE jobs SET done_at = ? WHERE id = ?", (self.clock(), job))
+    def claim_job(self, job: str) -> bool:
+        """Take the telling of a finished job: one process, once (reopen_job if it fails)."""
+        cur = self._conn().execute("UPDATE jobs SET done_at = ? WHERE id = ? AND done_at IS NULL",
+                                   (self.clock(), job))
+        return cur.rowcount == 1
+
+    def reopen_job(self, job: str) -> None:
+        """The requester could not be told; the next pass tries again."""
+        self._conn().execute("UPDATE jobs SET done_at = NULL WHERE id = ?", (job,))
 
     def pending_chunks(self, key: str | None = None) -> list[dict[str, Any]]:
         """Chunks not yet sent (of one delivery, or of all), in order."""
