@@ -11,6 +11,7 @@ import requests
 
 from bench import procs
 from bench.load import Result, fixed_rate, full_speed, signed_bodies
+from sheets.sample import create_sample_workbook
 
 SECRET = "bench-channel-secret"
 TOKEN = "bench-access-token"
@@ -68,6 +69,7 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
+        create_sample_workbook(work / "seminar.xlsx")  # real credentials: no workbook is made
         ports = [procs.free_port() for _ in range(3)]
         started = [procs.simulator(ports[0], ports[1], SECRET, TOKEN, work / "sim.log")]
         try:

@@ -42,6 +42,7 @@ class Repairs:
     adopt: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     matched: list[str] = field(default_factory=list)  # repaired rows now right
+    seqs: dict[str, int] = field(default_factory=dict)  # the ledger seq each finding rests on
 
     @property
     def lost(self) -> int:
@@ -85,6 +86,7 @@ def compare(sheet: str, ids: set[str], rows: dict[str, dict[str, str]],
     repairs = Repairs(sheet)
     editable = ORGANIZER_EDITABLE.get(sheet, ())
     for row_id, mine in ledger.items():
+        repairs.seqs[row_id] = mine.seq
         if row_id not in ids:
             if mine.whole:  # a row someone else added is theirs to delete
                 _repair(repairs.restore, repairs, row_id, mine, mine.fields)

@@ -139,14 +139,21 @@ class Outbox:
         return [r[0] for r in self._conn().execute("SELECT DISTINCT sheet FROM ledger")]
 
     def repair(self, repairs: Repairs) -> None:
-        """Queue the writes a comparison with the sheet asked for, and record organizer edits."""
+        """Queue the writes a comparison with the sheet asked for, and record organizer edits;
+        a row the bot wrote again since the comparison is left alone."""
         with self.transaction():
             conn = self._conn()
-            for row_id, fields in repairs.restore:
+            known = dict(conn.execute("SELECT row_id, seq FROM ledger WHERE sheet = ?",
+                                      (repairs.sheet,)).fetchall())
+
+            def unchanged(row_id: str) -> bool:
+                return known.get(row_id) == repairs.seqs.get(row_id)
+
+            for row_id, fields in filter(lambda r: unchanged(r[0]), repairs.restore):
                 self._insert(repairs.sheet, "append", row_id, fields, ledger=True, repair=True)
-            for row_id, fields in repairs.rewrite:
+            for row_id, fields in filter(lambda r: unchanged(r[0]), repairs.rewrite):
                 self._insert(repairs.sheet, "update", row_id, fields, ledger=True, repair=True)
-            for row_id, fields in repairs.adopt:
+            for row_id, fields in filter(lambda r: unchanged(r[0]), repairs.adopt):
                 (known,) = conn.execute("SELECT fields FROM ledger WHERE sheet = ? AND row_id = ?",
                                         (repairs.sheet, row_id)).fetchone()
                 conn.execute("UPDATE ledger SET fields = ? WHERE sheet = ? AND row_id = ?",

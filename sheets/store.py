@@ -195,15 +195,15 @@ class Store:
         """Write again the rows the bot wrote that this copy lacks or has wrong (see
         sheets.ledger); their entries then count in every merge built from this copy. True
         when rows written just before the read could not be compared yet."""
-        with self.outbox.transaction():  # one process repairs a row; the others see it queued
-            unsettled = self.outbox.written_since(read_at - COPY_LAG_SECONDS)
-            for repairs in ledger_repairs(self.outbox, raw, org, read_at):
-                self.outbox.repair(repairs)
-                if repairs.lost or repairs.stuck:
-                    log.warning("the sheet lost rows the bot wrote; writing them again: %s",
-                                repairs.summary())
-                elif repairs.adopt:
-                    log.info("kept organizer edits: %s", repairs.summary())
+        unsettled = self.outbox.written_since(read_at - COPY_LAG_SECONDS)
+        for repairs in ledger_repairs(self.outbox, raw, org, read_at):  # no lock held here
+            if repairs.lost or repairs.adopt or repairs.matched:
+                self.outbox.repair(repairs)  # the write lock, only when there is work
+            if repairs.lost or repairs.stuck:
+                log.warning("the sheet lost rows the bot wrote; writing them again: %s",
+                            repairs.summary())
+            elif repairs.adopt:
+                log.info("kept organizer edits: %s", repairs.summary())
         return unsettled
 
     def _announce(self, org: Organizer) -> None:

@@ -1,0 +1,24 @@
+"""`make bench` keeps working: its webhook part, cut short, starts both bots and both answer."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_webhook_benchmark_runs_both_bots_and_every_event_is_answered() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "webhook", "--rate", "20", "--seconds", "1",
+         "--requests", "40", "--concurrency", "4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = {m[1]: (m[2], m[3]) for m in re.finditer(
+        r"^\| (ours|echo \(SDK\)) +\|.*\| +(\d+) \| +(\d+) \|$", result.stdout, re.M)}
+    assert rows == {"ours": ("0", "60"), "echo (SDK)": ("0", "60")}, result.stdout
