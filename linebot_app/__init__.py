@@ -26,15 +26,9 @@ def create_app(
     from linebot_app.line_client import LineClient
     from linebot_app.state import State
     from linebot_app.wiring import build_store
-    from sheets.sqlite import LocalStorageError, check_local_files
 
     settings = settings or Settings.from_env()
-    try:
-        check_local_files(settings.data_dir)
-    except LocalStorageError as err:  # gunicorn shows the traceback; say it plainly first
-        for problem in err.problems:
-            log.critical("refusing to start: %s", problem)
-        raise
+    _check_data_dir(settings)
     store = store or build_store(settings)
     line = line or LineClient(settings.channel_access_token, settings.line_api_base_url)
     state = State(settings.data_dir / "bot.sqlite3")
@@ -56,6 +50,18 @@ def create_app(
 
         init_app(app, settings, openapi_dir=settings.simulator_settings.openapi_dir)
     return app
+
+
+def _check_data_dir(settings: Settings) -> None:
+    """Refuse to start on an unwritable DATA_DIR or a damaged database in it."""
+    from sheets.sqlite import LocalStorageError, check_local_files
+
+    try:
+        check_local_files(settings.data_dir)
+    except LocalStorageError as err:  # gunicorn shows the traceback; say it plainly first
+        for problem in err.problems:
+            log.critical("refusing to start: %s", problem)
+        raise
 
 
 def _trace() -> None:

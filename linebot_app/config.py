@@ -95,13 +95,7 @@ class Settings:
         secret, token, simulator = _credentials(env, production, problems)
         base = env.get("LINE_API_BASE_URL") or (
             f"http://127.0.0.1:{port}/simulator/line" if simulator else DEFAULT_LINE_API)
-        backend = env.get("SHEETS_BACKEND", "workbook") or "workbook"
-        if backend not in BACKENDS:
-            problems.append(f"SHEETS_BACKEND must be 'workbook' or 'google', not {backend!r}")
-        workbook = Path(env.get("WORKBOOK_PATH") or "data/seminar.xlsx")
-        if storage and backend == "workbook" and not simulator and not workbook.is_file():
-            problems.append(f"WORKBOOK_PATH: no workbook at {workbook} (the sample workbook is "
-                            "created only in simulator mode, without LINE credentials)")
+        backend, workbook = _sheets(env, storage and not simulator, problems)
         tz = env.get("BOT_TIMEZONE", "Asia/Tokyo") or "Asia/Tokyo"
         _check_timezone(tz, problems)
         every = _number(env, "SCHEDULER_SECONDS", 60.0, problems)
@@ -162,6 +156,19 @@ def cloud_project(env: Mapping[str, str] | None = None) -> str | None:
     if any(env.get(v) for v in ON_GOOGLE_CLOUD):
         return env.get("GOOGLE_CLOUD_PROJECT", "")
     return None
+
+
+def _sheets(env: Mapping[str, str], need_workbook: bool, problems: list[str]
+            ) -> tuple[str, Path]:
+    """SHEETS_BACKEND and WORKBOOK_PATH; outside simulator mode the workbook must exist."""
+    backend = env.get("SHEETS_BACKEND", "workbook") or "workbook"
+    if backend not in BACKENDS:
+        problems.append(f"SHEETS_BACKEND must be 'workbook' or 'google', not {backend!r}")
+    workbook = Path(env.get("WORKBOOK_PATH") or "data/seminar.xlsx")
+    if need_workbook and backend == "workbook" and not workbook.is_file():
+        problems.append(f"WORKBOOK_PATH: no workbook at {workbook} (the sample workbook is "
+                        "created only in simulator mode, without LINE credentials)")
+    return backend, workbook
 
 
 def _production(env: Mapping[str, str], problems: list[str]) -> bool:
