@@ -154,10 +154,10 @@ class Outbox:
             for row_id, fields in filter(lambda r: unchanged(r[0]), repairs.rewrite):
                 self._insert(repairs.sheet, "update", row_id, fields, ledger=True, repair=True)
             for row_id, fields in filter(lambda r: unchanged(r[0]), repairs.adopt):
-                (known,) = conn.execute("SELECT fields FROM ledger WHERE sheet = ? AND row_id = ?",
-                                        (repairs.sheet, row_id)).fetchone()
+                (mine,) = conn.execute("SELECT fields FROM ledger WHERE sheet = ? AND row_id = ?",
+                                       (repairs.sheet, row_id)).fetchone()
                 conn.execute("UPDATE ledger SET fields = ? WHERE sheet = ? AND row_id = ?",
-                             (json.dumps({**json.loads(known), **fields}, ensure_ascii=False),
+                             (json.dumps({**json.loads(mine), **fields}, ensure_ascii=False),
                               repairs.sheet, row_id))
             conn.executemany("UPDATE ledger SET rewrites = 0 WHERE sheet = ? AND row_id = ?",
                              [(repairs.sheet, row_id) for row_id in repairs.matched])

@@ -120,6 +120,19 @@ def test_an_organizer_edit_is_kept_and_an_old_value_is_written_again(book) -> No
     assert store.flush() == 0  # the kept edit is not undone at the next read
 
 
+def test_several_organizer_edits_in_one_read_are_all_kept(book) -> None:
+    store, path, clock = book
+    _write(store, clock, [_reg(n) for n in range(1, 4)])
+    for n in range(1, 4):
+        _edit(path, f"R{n:04d}", room=f"部屋{n}")
+    clock.tick()
+    store.reload()
+    clock.tick()
+    store.reload()
+    assert store.flush() == 0
+    assert [r["room"] for r in _sheet(path)] == ["部屋1", "部屋2", "部屋3"]
+
+
 def test_a_deleted_bot_row_comes_back_but_a_row_the_organizer_added_does_not(book) -> None:
     store, path, clock = book
     _write(store, clock, [_reg(1)])
