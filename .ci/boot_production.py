@@ -18,6 +18,8 @@ with tempfile.TemporaryDirectory() as tmp:
     os.environ.update({"LINE_CHANNEL_SECRET": "ci-boot-check", "LINE_CHANNEL_ACCESS_TOKEN":
                        "ci-boot-check", "WORKBOOK_PATH": f"{tmp}/seminar.xlsx",
                        "DATA_DIR": f"{tmp}/var", "SCHEDULER": "off", "BOT_ENV": "production"})
+    from google.cloud import firestore  # noqa: F401  STATE_BACKEND=firestore needs it installed
+
     from linebot_app import create_app
 
     client = create_app().test_client()

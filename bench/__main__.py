@@ -17,11 +17,12 @@ SECRET = "bench-channel-secret"
 TOKEN = "bench-access-token"
 
 
-def _serve(app: str, port: int, sim_port: int, work: Path, name: str, workers: int) -> object:
+def _serve(app: str, port: int, sim_port: int, work: Path, name: str, workers: int,
+           **extra: str) -> object:
     env = {"LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
            "LINE_API_BASE_URL": f"http://127.0.0.1:{sim_port}/simulator/line",
            "WORKBOOK_PATH": str(work / "seminar.xlsx"), "DATA_DIR": str(work / f"var-{name}"),
-           "SCHEDULER": "off"}  # as deployed (cron runs the rounds), so only webhooks are timed
+           "SCHEDULER": "off", **extra}  # as deployed (cron runs rounds): only webhooks are timed
     return procs.gunicorn(app, port, env, work / f"{name}.log", workers=workers)
 
 
@@ -70,8 +71,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         create_sample_workbook(work / "seminar.xlsx")  # real credentials: no workbook is made
-        ports = [procs.free_port() for _ in range(3)]
+        ports = [procs.free_port() for _ in range(5)]
         started = [procs.simulator(ports[0], ports[1], SECRET, TOKEN, work / "sim.log")]
+        firestore, missing = None, procs.firestore_missing()
         try:
             started.append(_serve("linebot_app:create_app()", ports[1], ports[0], work, "ours",
                                   args.workers))
@@ -79,10 +81,16 @@ def main() -> int:
                                   args.workers))
             echo = _measure(f"http://127.0.0.1:{ports[2]}/callback", args, 100, ports[0])
             ours = _measure(f"http://127.0.0.1:{ports[1]}/callback", args, 200, ports[0])
+            if not missing:
+                started.append(procs.firestore_emulator(ports[3], work / "firestore.log"))
+                env = procs.firestore_env(f"127.0.0.1:{ports[3]}", "webhook")
+                started.append(_serve("linebot_app:create_app()", ports[4], ports[0], work,
+                                      "ours-firestore", args.workers, **env))
+                firestore = _measure(f"http://127.0.0.1:{ports[4]}/callback", args, 300, ports[0])
         finally:
             for proc in reversed(started):
                 procs.stop(proc)
-    _report(args, ours, echo)
+    _report(args, ours, echo, firestore, missing)
     return 0
 
 
@@ -95,7 +103,8 @@ def _sheets(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace, ours: tuple[Result, Result],
-            echo: tuple[Result, Result]) -> None:
+            echo: tuple[Result, Result], firestore: tuple[Result, Result] | None,
+            missing: str) -> None:
     print(f"\nfull speed: {args.requests} webhooks, {args.concurrency} senders; "
           f"fixed rate: {args.rate:.0f}/s for {args.seconds:.0f} s; gunicorn {args.workers} "
           "workers x 8 threads; LINE = the simulator's Messaging API\n")
@@ -104,8 +113,16 @@ def _report(args: argparse.Namespace, ours: tuple[Result, Result],
     print("|------------|----------|---------|---------|--------------|--------------|--------|---------|")
     print(_row("ours", *ours))
     print(_row("echo (SDK)", *echo))
+    if firestore:
+        print(_row("ours, firestore", *firestore))
+    else:
+        print(f"\nours with STATE_BACKEND=firestore: not measured ({missing})")
     ratio = ours[1].rate / echo[1].rate if echo[1].rate else 0.0
     print(f"\nthroughput ratio ours/echo: {ratio:.2f} (target >= 0.70)")
+    if firestore:
+        print(f"ours, firestore = STATE_BACKEND=firestore on Google's emulator: throughput "
+              f"{firestore[1].rate / ours[1].rate if ours[1].rate else 0:.2f}x the sqlite row, "
+              f"p99 at {args.rate:.0f}/s {firestore[0].pct(99):.1f} ms")
     print(f"p99 at {args.rate:.0f} events/s: {ours[0].pct(99):.1f} ms (target <= 50 ms)")
 
 

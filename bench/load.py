@@ -102,9 +102,11 @@ def full_speed(url: str, bodies: list[tuple[bytes, str]], concurrency: int = 16,
     return Result(latencies, time.perf_counter() - start, errors[0])
 
 
-def fixed_rate(url: str, bodies: list[tuple[bytes, str]], rate: float, seconds: float) -> Result:
-    """Send at a fixed rate; latency counts from each request's scheduled time."""
-    poster = _Poster(url)
+def fixed_rate(url: str | list[str], bodies: list[tuple[bytes, str]], rate: float,
+               seconds: float) -> Result:
+    """Send at a fixed rate (to several instances in turn, given several URLs); latency counts
+    from each request's scheduled time."""
+    posters = [_Poster(u) for u in ([url] if isinstance(url, str) else url)]
     count = min(len(bodies), int(rate * seconds))
     latencies: list[float] = []
     errors = [0]
@@ -113,7 +115,7 @@ def fixed_rate(url: str, bodies: list[tuple[bytes, str]], rate: float, seconds: 
 
     def one(n: int) -> None:
         scheduled = start + n / rate
-        ok = poster.post(*bodies[n])
+        ok = posters[n % len(posters)].post(*bodies[n])
         with lock:
             latencies.append(time.perf_counter() - scheduled)
             errors[0] += 0 if ok else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,12 +38,17 @@ def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
     raise RuntimeError(f"server at {url} did not answer in {seconds}s")
 
 
-def start(args: list[str], env: dict[str, str], ready_url: str, log: Path) -> subprocess.Popen:
+def start(args: list[str], env: dict[str, str], ready_url: str, log: Path,
+          seconds: float = 30) -> subprocess.Popen:
     """Start a server process (its output goes to log) and wait until it answers."""
     with log.open("w") as out:
         proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-    wait_ready(ready_url, proc)
+    try:
+        wait_ready(ready_url, proc, seconds)
+    except RuntimeError:
+        stop(proc)
+        raise
     return proc
 
 
@@ -76,3 +82,43 @@ def gunicorn(app: str, port: int, env: dict[str, str], log: Path, workers: int =
             "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
             app]
     return start(args, env, f"http://127.0.0.1:{port}/healthz", log)
+
+
+def firestore_missing() -> str:
+    """Why Google's Firestore emulator cannot run here, or '' when it can."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None or shutil.which("java") is None:
+        return "the Firestore emulator needs gcloud and Java (google-cloud-cli-firestore-emulator)"
+    sdk = Path(os.path.realpath(gcloud)).parent.parent
+    if not (sdk / "platform" / "cloud-firestore-emulator").is_dir():
+        return f"gcloud at {gcloud} has no Firestore emulator (google-cloud-cli-firestore-emulator)"
+    return ""
+
+
+def firestore_emulator(port: int, log: Path, seconds: float = 90) -> subprocess.Popen:
+    """Google's Firestore emulator on loopback. It runs in a process group of its own, since
+    gcloud starts Java: procs.stop ends both."""
+    args = [str(shutil.which("gcloud")), "emulators", "firestore", "start",
+            f"--host-port=127.0.0.1:{port}"]
+    env = {"CLOUDSDK_CORE_DISABLE_PROMPTS": "1", "JAVA_TOOL_OPTIONS": "-Xmx1g"}
+    return start(args, env, f"http://127.0.0.1:{port}/", log, seconds)
+
+
+def consent_in_firestore(env: dict[str, str], users: list[str]) -> None:
+    """Record that users consented, in the bot's Firestore namespace, as the bot does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from linebot_app.config import Settings
+    from linebot_app.firestore_state import FirestoreState
+    from sheets.firestore import Firestore
+
+    os.environ["FIRESTORE_EMULATOR_HOST"] = env["FIRESTORE_EMULATOR_HOST"]
+    state = FirestoreState(Firestore(Settings.from_env(env, storage=False).firestore))
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(state.give_consent, users))
+
+
+def firestore_env(host: str, namespace: str) -> dict[str, str]:
+    """What a bot needs to keep its state in the emulator's namespace."""
+    return {"STATE_BACKEND": "firestore", "GOOGLE_CLOUD_PROJECT": "demo-bench",
+            "FIRESTORE_EMULATOR_HOST": host, "FIRESTORE_NAMESPACE": namespace}

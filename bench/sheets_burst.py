@@ -68,32 +68,45 @@ def _max_per_minute(stamps: list[float]) -> int:
     return best
 
 
-def _log(url: str, who: str) -> list[dict[str, Any]]:
+def _log(url: str, who: str, sid: str | None = None) -> list[dict[str, Any]]:
     return [e for e in requests.get(f"{url}/_emulator/log", timeout=30).json()
-            if e.get("user") == who]
+            if e.get("user") == who and (sid is None or e.get("path", "").startswith(sid))]
 
 
-def _ours(args: argparse.Namespace, work: Path, env: dict[str, str], emu_url: str) -> dict:
-    state = State(work / "var" / "bot.sqlite3")
-    for n in range(args.count):
-        state.give_consent(user(n))
-    ports = procs.free_port(), procs.free_port()
-    sim = procs.simulator(ports[1], ports[0], SECRET, TOKEN, work / "sim.log")
-    bot_env = {**env, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-               "LINE_API_BASE_URL": f"http://127.0.0.1:{ports[1]}/simulator/line"}
-    bot = procs.gunicorn("linebot_app:create_app()", ports[0], bot_env, work / "bot.log")
+def _ours(args: argparse.Namespace, work: Path, env: dict[str, str], emu_url: str,
+          sid: str = "BOOK", instances: int = 1, **state: str) -> dict:
+    """Our bot under gunicorn (one instance with 2 workers, or several with 1 worker each,
+    their state in Firestore), every registration sent to the instances in turn."""
+    users = [user(n) for n in range(args.count)]
+    if state:
+        procs.consent_in_firestore(state, users)
+    else:
+        local = State(work / "var" / "bot.sqlite3")
+        for one in users:
+            local.give_consent(one)
+    ports, sim_port = [procs.free_port() for _ in range(instances)], procs.free_port()
+    sim = procs.simulator(sim_port, ports[0], SECRET, TOKEN, work / f"sim-{sid}.log")
+    bot_env = {**env, **state, "GOOGLE_SPREADSHEET_ID": sid, "LINE_CHANNEL_SECRET": SECRET,
+               "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+               "LINE_API_BASE_URL": f"http://127.0.0.1:{sim_port}/simulator/line"}
+    bots, urls = [], [f"http://127.0.0.1:{port}/callback" for port in ports]
     try:
-        reads = _query_reads(f"http://127.0.0.1:{ports[0]}/callback", emu_url)
+        for n, port in enumerate(ports):
+            data = {"DATA_DIR": str(work / f"var-{sid}-{n}")} if state else {}
+            bots.append(procs.gunicorn("linebot_app:create_app()", port, {**bot_env, **data},
+                                       work / f"bot-{sid}-{n}.log",
+                                       workers=2 if instances == 1 else 1))
+        reads = _query_reads(urls[0], emu_url) if instances == 1 else (0, 0.0)
         requests.delete(f"{emu_url}/_emulator/log", timeout=10)
         bodies = signed_bodies(SECRET, args.count, 3, lambda n: f"参加登録 {EVENTS[n % 3]} 参加 初心者")
         started = time.monotonic()
-        result = fixed_rate(f"http://127.0.0.1:{ports[0]}/callback", bodies,
-                            args.count / args.seconds, args.seconds)
-        landed = _wait_rows(emu_url, "BOOK", args.count, started, args.limit)
+        result = fixed_rate(urls, bodies, args.count / args.seconds, args.seconds)
+        landed = _wait_rows(emu_url, sid, args.count, started, args.limit)
     finally:
-        procs.stop(bot)
+        for bot in bots:
+            procs.stop(bot)
         procs.stop(sim)
-    return {"result": result, "landed_in": landed, "rows": _dump_rows(emu_url, "BOOK"),
+    return {"result": result, "landed_in": landed, "rows": _dump_rows(emu_url, sid),
             "query_reads": reads}
 
 
@@ -118,10 +131,10 @@ def _naive(args: argparse.Namespace, emu_url: str) -> dict:
             "rows": _dump_rows(emu_url, "NAIVE")}
 
 
-def _figures(who: str, emu_url: str, rows: list[list[Any]], count: int, window: float
-             ) -> dict[str, Any]:
+def _figures(who: str, emu_url: str, rows: list[list[Any]], count: int, window: float,
+             sid: str | None = None) -> dict[str, Any]:
     """What the emulator saw of one writer over its measurement window (seconds)."""
-    log = _log(emu_url, who)
+    log = _log(emu_url, who, sid)
     writes = [e for e in log if e.get("kind") == "write" and e.get("status") == 200]
     appends = [e for e in writes if e["path"].endswith(":append")]
     users = [r[3] for r in rows if len(r) > 3]
@@ -134,11 +147,11 @@ def _figures(who: str, emu_url: str, rows: list[list[Any]], count: int, window: 
 
 
 def run(args: argparse.Namespace, work: Path) -> None:
-    """Run both writers and print the figures."""
+    """Run both writers, then three instances on Firestore, and print the figures."""
     port = procs.free_port()
     emu = procs.start([sys.executable, "-m", "emulator", "--port", str(port), "--create", "BOOK",
-                       "--create", "NAIVE"], {}, f"http://127.0.0.1:{port}/_emulator/log",
-                      work / "emulator.log")
+                       "--create", "NAIVE", "--create", "FLEET"], {},
+                      f"http://127.0.0.1:{port}/_emulator/log", work / "emulator.log")
     emu_url = f"http://127.0.0.1:{port}"
     env = {"SHEETS_BACKEND": "google", "GOOGLE_SPREADSHEET_ID": "BOOK",
            "SHEETS_EMULATOR_HOST": f"127.0.0.1:{port}", "DATA_DIR": str(work / "var"),
@@ -150,12 +163,42 @@ def run(args: argparse.Namespace, work: Path) -> None:
         ours = _ours(args, work, env, emu_url)
         naive = _naive(args, emu_url)
         mine = _figures(OUR_USER, emu_url, ours["rows"], args.count,
-                        ours["landed_in"] or args.limit)
+                        ours["landed_in"] or args.limit, "BOOK")
         theirs = _figures("naive@emulator.invalid", emu_url, naive["rows"], args.count,
                           naive["window"])
         _report(args, ours, naive, mine, theirs)
+        _fleet(args, work, env, emu_url)
     finally:
         procs.stop(emu)
+
+
+def _fleet(args: argparse.Namespace, work: Path, env: dict[str, str], emu_url: str) -> None:
+    """The same burst over three instances that keep their state in Firestore (emulator)."""
+    missing = procs.firestore_missing()
+    if missing:
+        print(f"\nthree instances on Firestore: not measured ({missing})")
+        return
+    _init(env, "FLEET", work / "seminar.xlsx")
+    port = procs.free_port()
+    firestore = procs.firestore_emulator(port, work / "firestore.log")
+    try:
+        fleet = _ours(args, work, env, emu_url, "FLEET", 3,
+                      **procs.firestore_env(f"127.0.0.1:{port}", "burst"))
+    finally:
+        procs.stop(firestore)
+    figures = _figures(OUR_USER, emu_url, fleet["rows"], args.count,
+                       fleet["landed_in"] or args.limit, "FLEET")
+    result: Result = fleet["result"]
+    landed = fleet["landed_in"] or float("inf")
+    print("\nthe same burst over three instances (gunicorn, 1 worker each) with "
+          "STATE_BACKEND=firestore on Google's emulator, one spreadsheet:\n")
+    print("| instances | last row in sheet (s) | appends | rows/append | max writes in a minute "
+          "| 429s | lost | duplicated | webhook p50 ms | webhook p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| 3, Firestore | {landed:.1f} | {figures['appends']} | "
+          f"{figures['rows_per_append']:.1f} | {figures['max_writes_in_a_minute']} | "
+          f"{figures['429s']} | {figures['lost']} | {figures['duplicated']} | "
+          f"{result.pct(50):.1f} | {result.pct(99):.1f} | {result.errors} |")
 
 
 def _report(args: argparse.Namespace, ours: dict, naive: dict, mine: dict, theirs: dict) -> None:

@@ -24,14 +24,14 @@ def create_app(
     from linebot_app.context import Services, system_now
     from linebot_app.core import Bot, log_error
     from linebot_app.line_client import LineClient
-    from linebot_app.state import State
-    from linebot_app.wiring import build_store
+    from linebot_app.wiring import build_state, build_store
 
     settings = settings or Settings.from_env()
-    _check_data_dir(settings)
+    if settings.state_backend == "sqlite":
+        _check_data_dir(settings)
     store = store or build_store(settings)
     line = line or LineClient(settings.channel_access_token, settings.line_api_base_url)
-    state = State(settings.data_dir / "bot.sqlite3")
+    state = build_state(settings)
     if hasattr(store, "on_reload"):
         store.on_reload.append(retrieval.rebuild)  # the FAQ index follows the sheet
     services = Services(store, state, line, settings.tzinfo, clock or system_now)

@@ -58,8 +58,7 @@ def _print_problems(problems: list[str]) -> int:
 
 def check(args: argparse.Namespace) -> int:
     """Print every problem in the configuration and the sheets; non-zero if any."""
-    from linebot_app.wiring import build_backend
-    from sheets.outbox import Outbox
+    from linebot_app.wiring import build_backend, build_outbox
     from sheets.schema import parse_workbook
     from sheets.sqlite import LocalStorageError, check_local_files
     from sheets.store import BackendError
@@ -70,8 +69,9 @@ def check(args: argparse.Namespace) -> int:
     if args.online:
         return check_online(settings)
     try:
-        check_local_files(settings.data_dir)
-        outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+        if settings.state_backend == "sqlite":
+            check_local_files(settings.data_dir)
+        outbox = build_outbox(settings)
         backend = build_backend(settings, outbox)
         raw = backend.read()
     except LocalStorageError as err:
@@ -111,14 +111,13 @@ def check_online(settings: Settings) -> int:
     """Ask LINE and open the spreadsheet; one ✓/✗ line per check."""
     from linebot_app import online
     from linebot_app.line_client import LineClient
-    from linebot_app.wiring import build_backend
-    from sheets.outbox import Outbox
+    from linebot_app.wiring import build_backend, build_outbox
 
     print(f"✓ 設定 / configuration: LINE {settings.line_api_base_url}, "
-          f"backend={settings.sheets_backend}")
+          f"backend={settings.sheets_backend}, state={settings.state_backend}")
     line = LineClient(settings.channel_access_token, settings.line_api_base_url)
-    outbox = Outbox(settings.data_dir / "outbox.sqlite3")
-    checks = online.run(settings, line, lambda: build_backend(settings, outbox))
+    outbox = build_outbox(settings)
+    checks = online.run(settings, line, lambda: build_backend(settings, outbox), outbox)
     for item in checks:
         print(item)
     return 0 if all(c.ok for c in checks) else 1
@@ -145,10 +144,9 @@ def set_webhook(args: argparse.Namespace) -> int:
 
 def init_sheet(args: argparse.Namespace) -> int:
     """Create what the Google spreadsheet lacks; with --from, copy the organizer sheets."""
-    from linebot_app.wiring import quota_taker
+    from linebot_app.wiring import build_outbox, quota_taker
     from sheets.google import open_backend
     from sheets.init_sheet import initialize
-    from sheets.outbox import Outbox
     from sheets.schema import admin_id_problems
     from sheets.store import BackendError
 
@@ -165,8 +163,7 @@ def init_sheet(args: argparse.Namespace) -> int:
     if found:
         return 1
     try:
-        backend = open_backend(settings.google, quota_taker(settings, Outbox(
-            settings.data_dir / "outbox.sqlite3")))
+        backend = open_backend(settings.google, quota_taker(settings, build_outbox(settings)))
         for line in initialize(backend, args.source, admins):
             print(line if line.startswith("! ") else f"✓ {line}")
     except BackendError as err:

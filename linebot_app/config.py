@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sheets.config import TIMEOUT_SECONDS, GoogleConfig
+from sheets.config import TIMEOUT_SECONDS, FirestoreConfig, GoogleConfig
 
 # Development-only credentials used in simulator mode. They are not LINE credentials:
 # the only thing that accepts them is our own simulator.
@@ -17,6 +17,7 @@ SIMULATOR_SECRET = "simulator-only-channel-secret"
 SIMULATOR_TOKEN = "simulator-only-access-token"
 DEFAULT_LINE_API = "https://api.line.me"
 BACKENDS = ("workbook", "google")
+STATE_BACKENDS = ("sqlite", "firestore")
 CREDENTIALS = ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN")
 ON_GOOGLE_CLOUD = ("GAE_ENV", "K_SERVICE")
 MAX_SHEETS_TIMEOUT = 30.0  # gunicorn's worker timeout: a Sheets call must give up before it
@@ -78,6 +79,8 @@ class Settings:
     scheduler: bool = True
     scheduler_seconds: float = 60.0
     google: GoogleConfig = field(default_factory=GoogleConfig)
+    state_backend: str = "sqlite"  # where the bot's own state lives: DATA_DIR, or Firestore
+    firestore: FirestoreConfig = field(default_factory=FirestoreConfig)
     tasks: TasksSettings = field(default_factory=TasksSettings)
     simulator_settings: SimulatorSettings = field(default_factory=SimulatorSettings)
 
@@ -113,6 +116,8 @@ class Settings:
             sheets_backoff_cap=_number(env, "SHEETS_BACKOFF_CAP_SECONDS", 64.0, problems),
             scheduler=_switch(env, "SCHEDULER", problems), scheduler_seconds=every,
             google=_google(env, backend, problems), tasks=_tasks(env, public_url, problems),
+            state_backend=_state_backend(env, backend, production, problems),
+            firestore=_firestore(env, problems),
             simulator_settings=_simulator(env, problems),
         )
         if problems:
@@ -226,6 +231,31 @@ def _google(env: Mapping[str, str], backend: str, problems: list[str]) -> Google
     return GoogleConfig(spreadsheet_id=sid, timeout=timeout,
                         emulator_host=env.get("SHEETS_EMULATOR_HOST") or "", key_file=key_file,
                         on_google_cloud=any(env.get(v) for v in (*ON_GOOGLE_CLOUD, "GOOGLE_CLOUD_PROJECT")))
+
+
+def _state_backend(env: Mapping[str, str], sheets: str, production: bool,
+                   problems: list[str]) -> str:
+    """STATE_BACKEND; Firestore needs its project, and in production a shared spreadsheet."""
+    backend = (env.get("STATE_BACKEND") or "sqlite").strip().lower()
+    if backend not in STATE_BACKENDS:
+        problems.append(f"STATE_BACKEND must be 'sqlite' or 'firestore', not {env.get('STATE_BACKEND')!r}")
+    if backend == "firestore" and not (env.get("GOOGLE_CLOUD_PROJECT") or "").strip():
+        problems.append("GOOGLE_CLOUD_PROJECT is not set (needed with STATE_BACKEND=firestore)")
+    if backend == "firestore" and production and sheets == "workbook":
+        problems.append("STATE_BACKEND=firestore is for several instances, which cannot share a "
+                        "workbook file: use SHEETS_BACKEND=google")
+    return backend
+
+
+def _firestore(env: Mapping[str, str], problems: list[str]) -> FirestoreConfig:
+    timeout = _number(env, "FIRESTORE_TIMEOUT_SECONDS", 5.0, problems)
+    if not 0 < timeout <= MAX_SHEETS_TIMEOUT:
+        problems.append(f"FIRESTORE_TIMEOUT_SECONDS must be above 0 and at most "
+                        f"{MAX_SHEETS_TIMEOUT:.0f}, not {timeout}")
+    return FirestoreConfig(project=(env.get("GOOGLE_CLOUD_PROJECT") or "").strip(),
+                           database=(env.get("FIRESTORE_DATABASE") or "(default)").strip(),
+                           namespace=(env.get("FIRESTORE_NAMESPACE") or "seminar").strip(),
+                           timeout=timeout, emulator_host=env.get("FIRESTORE_EMULATOR_HOST") or "")
 
 
 def _tasks(env: Mapping[str, str], public_url: str, problems: list[str]) -> TasksSettings:

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from linebot_app.delivery import Deliverer
 from linebot_app.messages import Message
-from linebot_app.state import State
+from linebot_app.state import BotState
 from sheets.schema import USER_ID, Organizer
 from sheets.store import Store
 
@@ -42,7 +42,7 @@ class Services:
     """The long-lived parts, built once by create_app."""
 
     store: Store
-    state: State
+    state: BotState
     line: Line
     tz: dt.tzinfo
     clock: Callable[[], dt.datetime] = system_now
@@ -51,6 +51,11 @@ class Services:
     def __post_init__(self) -> None:
         self.deliveries = Deliverer(self.state, self.line,
                                     lambda row: self.store.add("deliveries", row), self.stamp)
+
+    @property
+    def storage_errors(self) -> tuple[type[BaseException], ...]:
+        """What the bot state and the outbox raise when their storage fails."""
+        return (*self.state.errors, *self.store.outbox.errors)
 
     def now(self) -> dt.datetime:
         """Local wall-clock time in the bot's zone, naive (as sheets hold times)."""

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,8 +46,8 @@ class InvalidSignature(BadRequest):
 
 
 class StorageFailed(Exception):
-    """The bot's own databases in DATA_DIR failed: LINE gets a 5xx and delivers the event again,
-    and /healthz fails until an event is handled again."""
+    """The bot's own storage failed (its databases in DATA_DIR, or Firestore): LINE gets a 5xx
+    and delivers the event again, and /healthz fails until an event is handled again."""
 
 
 def log_error(error: BaseException, event: Event) -> None:
@@ -91,11 +90,23 @@ class Bot:
             token = getattr(event, "reply_token", None)
             if replies and token:
                 self.reply(token, replies)
-        except sqlite3.Error as err:
+        except self.services.storage_errors as err:
             self._storage_failed(err, event_id)
         except Exception as err:  # one door for every handler failure
             self.on_error(err, event)
+        self._finished(event_id)
         self.storage_fault = ""
+
+    def _finished(self, event_id: str | None) -> None:
+        """Record the event as handled (its claim ends); a failure here only means that a
+        redelivery coming after the claim ran out is handled again."""
+        if not event_id:
+            return
+        try:
+            self.services.state.finish_event(event_id)
+        except self.services.storage_errors as err:
+            log.warning("event %s was handled but could not be recorded so: %s", event_id,
+                        type(err).__name__)
 
     def _loading_after(self, event: Event) -> threading.Timer | None:
         """Show LINE's loading animation if the answer to a person in a 1:1 chat takes more
@@ -111,14 +122,14 @@ class Bot:
         timer.start()
         return timer
 
-    def _storage_failed(self, err: sqlite3.Error, event_id: str | None) -> None:
+    def _storage_failed(self, err: BaseException, event_id: str | None) -> None:
         self.storage_fault = f"{type(err).__name__}: {err}"
-        log.error("local storage in DATA_DIR failed; LINE will deliver event %s again: %s",
+        log.error("the bot's storage failed; LINE will deliver event %s again: %s",
                   event_id, self.storage_fault)
         if event_id:
             try:
                 self.services.state.unclaim_event(event_id)
-            except sqlite3.Error:
+            except self.services.storage_errors:
                 log.error("event %s stays marked handled: its redelivery is skipped", event_id)
         raise StorageFailed(self.storage_fault) from err
 

@@ -15,13 +15,12 @@ from typing import Any, Protocol
 from linebot_app.line_client import retry_key
 from linebot_app.messages import Message
 from linebot_app.messages import text as text_message
-from linebot_app.state import State
+from linebot_app.state import BotState, JobRecord, Plan
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # LINE's multicast limit
 LEASE_SECONDS = 60.0
 RETRY_SECONDS = 30.0  # a chunk LINE refused waits this long before the next try
-POLL_SECONDS = 2.0  # the worker also looks for other processes' plans this often
 
 
 class Pusher(Protocol):
@@ -55,7 +54,7 @@ class Job:
 class Deliverer:
     """Plans deliveries on the request path; a worker thread (or a cron round) sends them."""
 
-    def __init__(self, state: State, line: Pusher, record: Callable[[dict[str, Any]], None],
+    def __init__(self, state: BotState, line: Pusher, record: Callable[[dict[str, Any]], None],
                  stamp: Callable[[], str]) -> None:
         self.state, self.line, self.record, self.stamp = state, line, record, stamp
         self.wake = threading.Event()
@@ -65,29 +64,15 @@ class Deliverer:
         return self.plan([delivery])
 
     def plan(self, deliveries: list[Delivery], job: Job | None = None) -> int:
-        """Queue deliveries whose keys are new, in one transaction; those with the same messages
+        """Queue deliveries whose keys are new, in one step; those with the same messages
         (event, kind and summary too) go out together, 500 people a multicast. Returns how many
         people will be sent to; with a job, its requester is told when they have been."""
-        with self.state.transaction():
-            fresh = [d for d in deliveries if d.recipients and self.state.mark_planned(d.key)]
-            groups: dict[tuple[str, ...], list[Delivery]] = {}
-            for d in fresh:
-                same = (d.event_id, d.kind, d.summary, json.dumps(d.messages, ensure_ascii=False))
-                groups.setdefault(same, []).append(d)
-            chunks, total = [], 0
-            for members in groups.values():
-                first = members[0]
-                key = first.key if len(members) == 1 else f"{first.key}+{len(members) - 1}"
-                recipients = sorted({u for d in members for u in d.recipients})
-                chunks += _chunks(dataclasses.replace(first, key=key), recipients)
-                total += len(recipients)
-            self.state.add_chunks(chunks)
-            if job and chunks:
-                self.state.add_job(job.id, job.notify, job.label, total,
-                                   sorted({c["key"] for c in chunks}))
-        if chunks:
+        wanted = [d for d in deliveries if d.recipients]
+        plan = self.state.plan([d.key for d in wanted],
+                               lambda fresh: _plan([d for d in wanted if d.key in fresh], job))
+        if plan.chunks:
             self.wake.set()
-        return total
+        return plan.total
 
     def resume(self, key: str | None = None) -> int:
         """Send every chunk not yet sent (after a crash, or from another run)."""
@@ -108,9 +93,10 @@ class Deliverer:
                 self.state.reopen_job(job)
         return reached
 
-    def run(self, stop: threading.Event, every: float = POLL_SECONDS) -> None:
-        """The worker: a pass when woken by a plan, and every few seconds for other processes'
-        plans and retries; until stop is set."""
+    def run(self, stop: threading.Event, every: float | None = None) -> None:
+        """The worker: a pass when woken by a plan, and every few seconds (state.poll_seconds)
+        for other processes' plans and retries; until stop is set."""
+        every = self.state.poll_seconds if every is None else every
         while not stop.is_set():
             try:
                 self.work()
@@ -140,6 +126,27 @@ class Deliverer:
         for user in users:
             self.record(_row(chunk, user, self.stamp()))
         return len(users)
+
+
+def _plan(deliveries: list[Delivery], job: Job | None) -> Plan:
+    """Chunks for deliveries (the first of each key), grouped by identical messages."""
+    firsts: dict[str, Delivery] = {}
+    for d in deliveries:
+        firsts.setdefault(d.key, d)
+    groups: dict[tuple[str, ...], list[Delivery]] = {}
+    for d in firsts.values():
+        same = (d.event_id, d.kind, d.summary, json.dumps(d.messages, ensure_ascii=False))
+        groups.setdefault(same, []).append(d)
+    chunks, total = [], 0
+    for members in groups.values():
+        first = members[0]
+        key = first.key if len(members) == 1 else f"{first.key}+{len(members) - 1}"
+        recipients = sorted({u for d in members for u in d.recipients})
+        chunks += _chunks(dataclasses.replace(first, key=key), recipients)
+        total += len(recipients)
+    record = JobRecord(job.id, job.notify, job.label, total, sorted({c["key"] for c in chunks})) \
+        if job and chunks else None
+    return Plan(chunks, record, total)
 
 
 def _chunks(delivery: Delivery, recipients: list[str]) -> list[dict[str, Any]]:

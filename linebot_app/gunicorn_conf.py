@@ -56,6 +56,7 @@ def worker_exit(server: Any, worker: Any) -> None:
     if store is None:
         return
     store.drain(seconds=8.0)
+    store.close()
     depth, _ = store.outbox.health()
     if depth:
         log.warning("%d rows still wait in %s; they are written after the next start", depth,

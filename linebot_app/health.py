@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from flask import Blueprint, Response, current_app, jsonify
 
 bp = Blueprint("health", __name__)
@@ -16,9 +14,9 @@ def healthz() -> Response:
     bot = current_app.extensions["seminar_bot"]
     fault = bot.storage_fault
     try:  # both databases still answer (a file replaced or damaged under us does not)
-        bot.services.state.has_consent("")
+        bot.services.state.probe()
         bot.services.store.outbox.health()
-    except sqlite3.Error as err:
+    except bot.services.storage_errors as err:
         fault = f"{type(err).__name__}: {err}"
     if fault:
         return Response(f"local storage failed: {fault}", status=503, mimetype="text/plain")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from linebot_app.config import Settings
 from linebot_app.line_client import LineClient, LineError
@@ -74,8 +75,22 @@ def check_sheet(open_backend: Callable[[], Backend]) -> list[Check]:
               "読めない行は直してください")]
 
 
-def run(settings: Settings, line: LineClient, open_backend: Callable[[], Backend]
-        ) -> list[Check]:
+def check_firestore(outbox: Any) -> Check:
+    """Firestore can be reached, and a document written there reads back."""
+    try:
+        outbox.fs.probe()
+    except Exception as err:  # any failure is the answer here, said in one line
+        return Check(False, f"Firestore に書き込めません / cannot write to Firestore: "
+                     f"{type(err).__name__}: {str(err)[:200]}",
+                     "Firestore をネイティブモードで作成し、サービスアカウントに "
+                     "roles/datastore.user を付与し、GOOGLE_CLOUD_PROJECT を確かめてください "
+                     "(deploy/README.md)")
+    return Check(True, f"Firestore: {outbox.fs.describe()} (書き込みと読み戻し / write and read back)")
+
+
+def run(settings: Settings, line: LineClient, open_backend: Callable[[], Backend],
+        outbox: Any = None) -> list[Check]:
     """Every online check, in the order a person would fix them."""
+    state = [check_firestore(outbox)] if settings.state_backend == "firestore" else []
     return [check_token(line), check_webhook_url(line, settings.public_url), check_webhook_test(line),
-            *check_sheet(open_backend)]
+            *state, *check_sheet(open_backend)]

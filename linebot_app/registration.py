@@ -16,6 +16,7 @@ from linebot_app.flows import Conversation
 from linebot_app.logs import mask
 from sheets.dates import fold
 from sheets.schema import Event, Registration
+from sheets.seats import active_of, waitlist_position
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """参加登録 [event] [参加|見学] [初心者|経験者]: asks for what is missing, then books a seat."""
     event_id, role, level = parse_args(args)
     event = ctx.org.event(event_id) if event_id else _only_open(ctx)
-    mine = _active(ctx.services.store.registrations(), ctx.user_id, event.id) if event else None
+    mine = active_of(ctx.services.store.registrations(), ctx.user_id, event.id) if event else None
     refusal = closed_reason(event, ctx) if event else ""
     if event is None and not _open_events(ctx):
         return [m.text("現在、受付中のイベントはありません。")]
@@ -106,11 +107,6 @@ def _ask(question: str, event_id: str, words: dict[str, str], before: str) -> m.
     return m.text(question, quick)
 
 
-def _active(regs: list[Registration], user_id: str, event_id: str) -> Registration | None:
-    return next((r for r in regs if r.user_id == user_id and r.event_id == event_id
-                 and r.active), None)
-
-
 def already_registered(reg: Registration, event: Event) -> m.Message:
     """The reply to a second registration: nothing is added."""
     return m.text(f"「{event.title}」にはすでに登録済みです ({status_words(reg)})。\n"
@@ -118,40 +114,23 @@ def already_registered(reg: Registration, event: Event) -> m.Message:
 
 
 def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
-    """Decide the seat under the lock, queue the row, and say 参加確定 or キャンセル待ち."""
-    store = ctx.services.store
+    """Take a seat or a place in the waitlist, and say 参加確定 or キャンセル待ち."""
     name = ctx.services.line.display_name(ctx.user_id)
-    with store.seat_lock():
-        regs = store.registrations()
-        mine = _active(regs, ctx.user_id, event.id)
-        if mine:
-            return already_registered(mine, event)
-        full = _confirmed(regs, event.id, role) >= (event.capacity_for(role) or 10**9)
-        row = _row(ctx, event, role, level, name, "waitlisted" if full else "confirmed")
-        store.add("registrations", row)
-    log.info("registration %s for %s: %s", mask(ctx.user_id), event.id, row["status"])
-    reg = Registration(**row)
-    position = waitlist_position(regs + [reg], reg)
-    return m.text(_booked_text(event, reg, position), [m.message_action("登録確認")])
+    booked = ctx.services.store.seats.book(_row(ctx, event, role, level, name),
+                                           event.capacity_for(role))
+    if not booked.new:
+        return already_registered(booked.reg, event)
+    log.info("registration %s for %s: %s", mask(ctx.user_id), event.id, booked.reg.status)
+    for other in booked.promoted:
+        _tell_promoted(ctx, other)
+    return m.text(_booked_text(event, booked.reg, booked.position), [m.message_action("登録確認")])
 
 
-def _row(ctx: Ctx, event: Event, role: str, level: str, name: str, status: str) -> dict[str, Any]:
+def _row(ctx: Ctx, event: Event, role: str, level: str, name: str) -> dict[str, Any]:
     stamp = ctx.stamp()
     return {"id": f"R{ULID()}", "created_at": stamp, "event_id": event.id,
             "user_id": ctx.user_id, "display_name": name, "role": role, "level": level,
-            "status": status, "room": "", "updated_at": stamp}
-
-
-def _confirmed(regs: list[Registration], event_id: str, role: str) -> int:
-    return sum(1 for r in regs if r.event_id == event_id and r.role == role
-               and r.status == "confirmed")
-
-
-def waitlist_position(regs: list[Registration], reg: Registration) -> int:
-    """1-based place in the waitlist of the registration's event and role (0 if not waiting)."""
-    queue = sorted((r for r in regs if r.event_id == reg.event_id and r.role == reg.role
-                    and r.status == "waitlisted"), key=lambda r: (r.created_at, r.id))
-    return next((i for i, r in enumerate(queue, start=1) if r.id == reg.id), 0)
+            "status": "", "room": "", "updated_at": stamp}
 
 
 def _booked_text(event: Event, reg: Registration, position: int) -> str:
@@ -206,30 +185,12 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
         quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル")
                  for r in mine]
         return [m.text("キャンセルする登録を選んでください。", quick)]
-    promoted = _cancel_and_promote(ctx, target.event_id)
-    if promoted:
-        _tell_promoted(ctx, promoted)
     event = ctx.org.event(target.event_id)
+    done = ctx.services.store.seats.cancel(target.event_id, ctx.user_id, ctx.stamp(),
+                                           event.capacity_for(target.role) if event else None)
+    if done.promoted:
+        _tell_promoted(ctx, done.promoted)
     return [m.text(f"「{event.title if event else target.event_id}」の登録をキャンセルしました。")]
-
-
-def _cancel_and_promote(ctx: Ctx, event_id: str) -> Registration | None:
-    store = ctx.services.store
-    with store.seat_lock():
-        regs = store.registrations()
-        mine = _active(regs, ctx.user_id, event_id)
-        if mine is None:
-            return None
-        stamp = ctx.stamp()
-        store.update("registrations", mine.id, {"status": "cancelled", "updated_at": stamp})
-        if mine.status != "confirmed":
-            return None
-        queue = [r for r in regs if r.event_id == event_id and r.role == mine.role
-                 and r.status == "waitlisted"]
-        first = min(queue, key=lambda r: (r.created_at, r.id), default=None)
-        if first is not None:
-            store.update("registrations", first.id, {"status": "confirmed", "updated_at": stamp})
-        return first
 
 
 def _tell_promoted(ctx: Ctx, reg: Registration) -> None:

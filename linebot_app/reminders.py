@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from linebot_app import messages as m
 from linebot_app.delivery import Delivery
 from linebot_app.events import when
-from linebot_app.registration import waitlist_position
 from sheets.schema import Event, Organizer, Registration
+from sheets.seats import waitlist_position
 
 DEFAULT_OFFSETS = "7d, 1d, 2h"
 FOLLOW_UP = dt.timedelta(days=30)  # after-event messages go out within this time of the end

@@ -1,15 +1,21 @@
-"""The bot's local state in DATA_DIR: handled webhook ids, conversations, consents, deliveries,
-and the last seen version of each event."""
+"""The bot's own state: handled webhook ids, conversations, consents, deliveries, check-ins,
+survey progress and the last seen version of each event.
+
+BotState is the one interface features see. State keeps it in SQLite in DATA_DIR (one machine);
+linebot_app.firestore_state.FirestoreState keeps it in Firestore (several instances).
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sheets.sqlite import LocalDB
 
@@ -47,13 +53,80 @@ CONVERSATION_SECONDS = 30 * 60
 PURGE_CHANCE = 0.001  # about one webhook in a thousand also clears out old rows
 
 
+@dataclass(frozen=True)
+class JobRecord:
+    """A delivery someone asked for: they are told when all its chunks are sent."""
+
+    id: str
+    notify: str
+    label: str
+    total: int
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a delivery plan adds: chunks to send and, maybe, the job they belong to."""
+
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    job: JobRecord | None = None
+    total: int = 0  # people the chunks reach
+
+
+class BotState(Protocol):
+    """The bot's own state, whichever implementation keeps it."""
+
+    errors: tuple[type[BaseException], ...]  # what its calls raise when storage fails
+    poll_seconds: float  # how often the delivery worker looks for other processes' plans
+
+    def claim_event(self, event_id: str) -> bool: ...
+    def finish_event(self, event_id: str) -> None: ...
+    def unclaim_event(self, event_id: str) -> None: ...
+    def forget_old_events(self) -> None: ...
+    def conversation(self, user_id: str) -> dict[str, Any] | None: ...
+    def save_conversation(self, user_id: str, data: dict[str, Any],
+                          ttl: float = ...) -> None: ...
+    def end_conversation(self, user_id: str) -> None: ...
+    def check_in(self, event_id: str, user_id: str, at: str) -> tuple[bool, str]: ...
+    def plan(self, keys: list[str], build: Callable[[set[str]], Plan]) -> Plan: ...
+    def finished_jobs(self) -> list[tuple[str, str, str, int]]: ...
+    def claim_job(self, job: str) -> bool: ...
+    def reopen_job(self, job: str) -> None: ...
+    def pending_chunks(self, key: str | None = None) -> list[dict[str, Any]]: ...
+    def claim_chunk(self, key: str, n: int, seconds: float) -> bool: ...
+    def finish_chunk(self, key: str, n: int, sent: bool, retry_in: float = 0.0) -> None: ...
+    def survey_started(self, survey_id: str, user_id: str) -> None: ...
+    def survey_row(self, survey_id: str, user_id: str) -> str | None: ...
+    def survey_completed(self, survey_id: str, user_id: str, row_id: str) -> None: ...
+    def survey_counts(self, survey_id: str) -> tuple[int, int, float | None]: ...
+    def known_users(self) -> list[str]: ...
+    def has_consent(self, user_id: str) -> bool: ...
+    def give_consent(self, user_id: str) -> None: ...
+    def event_version(self, event_id: str) -> tuple[dict[str, Any], int] | None: ...
+    def remember_event(self, event_id: str, fields: dict[str, Any], version: int,
+                       changed: list[str]) -> None: ...
+    def event_changes(self, event_id: str) -> list[str]: ...
+    def probe(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class State:
     """Small SQLite-backed state shared by every worker process on the machine."""
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    poll_seconds = 2.0  # a local query costs nothing
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
         self._conn = LocalDB(self.path, SCHEMA).conn
+
+    def probe(self) -> None:
+        """Raise when the database no longer answers (a file replaced or damaged under us)."""
+        self._conn().execute("SELECT 1 FROM consents LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        """Nothing to stop."""
 
     def claim_event(self, event_id: str) -> bool:
         """True the first time an id is seen; False for a redelivery already handled."""
@@ -63,6 +136,9 @@ class State:
         if random.random() < PURGE_CHANCE:
             self.forget_old_events()
         return cur.rowcount == 1
+
+    def finish_event(self, event_id: str) -> None:
+        """Nothing more to record: the claim is the record (a local database fails rarely)."""
 
     def unclaim_event(self, event_id: str) -> None:
         """Forget an id whose handling failed, so that LINE's redelivery is handled."""
@@ -118,6 +194,17 @@ class State:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def plan(self, keys: list[str], build: Callable[[set[str]], Plan]) -> Plan:
+        """In one transaction: the keys never planned before, the plan built from them, and
+        its chunks and job recorded (a key is planned once, so it is sent once)."""
+        with self.transaction():
+            plan = build({key for key in dict.fromkeys(keys) if self.mark_planned(key)})
+            self.add_chunks(plan.chunks)
+            if plan.job:
+                job = plan.job
+                self.add_job(job.id, job.notify, job.label, job.total, job.keys)
+        return plan
 
     def mark_planned(self, key: str) -> bool:
         """Remember a delivery's key; False when it was planned before (it is sent once)."""

@@ -3,34 +3,80 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from typing import Any
 
 from linebot_app.config import ConfigError, Settings
+from linebot_app.state import BotState, State
 from sheets.outbox import Outbox
 from sheets.sample import create_sample_workbook
-from sheets.store import Backend, Store
+from sheets.snapshot import FileSnapshot
+from sheets.store import Backend, BackendError, Store
 from sheets.workbook import WorkbookBackend
 
 log = logging.getLogger(__name__)
 QUOTA_MARGIN = 5  # stay a few calls under Google's per-minute quota
 
 
-def build_store(settings: Settings) -> Store:
-    """The Store for the configured backend, with its outbox in DATA_DIR."""
-    outbox = Outbox(settings.data_dir / "outbox.sqlite3")
-    return Store(build_backend(settings, outbox), outbox,
-                 cache_seconds=settings.sheets_cache_seconds,
-                 backoff_cap=settings.sheets_backoff_cap,
-                 snapshot_path=settings.data_dir / "sheets-snapshot.json")
+def build_outbox(settings: Settings, clock: Callable[[], float] = time.time) -> Any:
+    """The outbox: SQLite in DATA_DIR, or Firestore (sheets.firestore_outbox)."""
+    if settings.state_backend == "firestore":
+        from sheets.firestore import Firestore
+        from sheets.firestore_outbox import FirestoreOutbox
+
+        return FirestoreOutbox(Firestore(settings.firestore), clock=clock)
+    return Outbox(settings.data_dir / "outbox.sqlite3", clock=clock)
 
 
-def quota_taker(settings: Settings, outbox: Outbox) -> Callable[[str], bool]:
-    """A limiter shared by every process through the outbox database."""
+def build_store(settings: Settings, **options: Any) -> Store:
+    """The Store for the configured backend, with its outbox, ledger and last good copy in
+    DATA_DIR (sqlite) or in Firestore, and the seat decisions that go with them. Options
+    override the Store's settings (tests)."""
+    outbox = build_outbox(settings, options.get("clock", time.time))
+    shared = settings.state_backend == "firestore"
+    if shared:
+        from sheets.firestore import FirestoreSnapshot
+        from sheets.firestore_seats import FirestoreSeats
+
+        snapshot: Any = FirestoreSnapshot(outbox.fs)
+    else:
+        snapshot = FileSnapshot(settings.data_dir / "sheets-snapshot.json")
+    store = Store(build_backend(settings, outbox), outbox, **{
+        "cache_seconds": settings.sheets_cache_seconds, "backoff_cap": settings.sheets_backoff_cap,
+        "snapshot": snapshot, **options})
+    if shared:
+        store.seats = seats = FirestoreSeats(outbox, store.registrations)
+        store.on_reload.append(seats.sync_sheet)
+    return store
+
+
+def build_state(settings: Settings) -> BotState:
+    """The bot's own state: SQLite in DATA_DIR, or Firestore."""
+    if settings.state_backend == "firestore":
+        from linebot_app.firestore_state import FirestoreState
+        from sheets.firestore import Firestore
+
+        return FirestoreState(Firestore(settings.firestore))
+    return State(settings.data_dir / "bot.sqlite3")
+
+
+def quota_taker(settings: Settings, outbox: Any) -> Callable[[str], bool]:
+    """A limiter shared by every process through the outbox (its database, or Firestore). When
+    the count cannot be kept, the Sheets call waits like any other that fails."""
     limit = max(1, settings.sheets_quota_per_minute - QUOTA_MARGIN)
-    return lambda kind: outbox.take_quota(kind, limit, settings.sheets_quota_window)
+
+    def take(kind: str) -> bool:
+        try:
+            return outbox.take_quota(kind, limit, settings.sheets_quota_window)
+        except outbox.errors as err:
+            raise BackendError(f"the shared count of Sheets calls cannot be kept: "
+                               f"{type(err).__name__}") from err
+
+    return take
 
 
-def build_backend(settings: Settings, outbox: Outbox) -> Backend:
+def build_backend(settings: Settings, outbox: Any) -> Backend:
     """The Google backend, or the workbook. Only simulator mode creates the sample workbook
     when it is missing; elsewhere a missing workbook is a ConfigError (Settings.from_env)."""
     if settings.sheets_backend == "google":

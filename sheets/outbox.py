@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,8 @@ class Entry:
 
 class Outbox:
     """The outbox: every accepted row is committed here before the user is answered."""
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)  # local storage failing
 
     def __init__(self, path: Path, clock: Any = time.time) -> None:
         self.path = Path(path)
@@ -255,6 +258,20 @@ class Outbox:
             conn = self._conn()
             conn.execute("UPDATE meta SET value = 0 WHERE key = 'lease_until'")
             conn.execute("UPDATE meta SET value = ? WHERE key = 'next_flush'", (now + next_flush_in,))
+
+    def give_up_lease(self) -> None:
+        """Nothing to do: the lease is released after every flush, and a dead holder's is free."""
+
+    def held_elsewhere(self) -> bool:
+        """No: the other holders are processes of this machine, which drain it too."""
+        return False
+
+    def repairs_here(self) -> bool:
+        """Every process on the machine may compare the sheet with the ledger."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to stop (connections close with their threads)."""
 
     def health(self) -> tuple[int, float]:
         """(number of pending entries, age in seconds of the oldest one)."""

@@ -1,4 +1,5 @@
-"""The last good copy of the sheets, kept in DATA_DIR, for a start while the sheet is unreadable."""
+"""The last good copy of the sheets, for a start while the sheet is unreadable: in a file in
+DATA_DIR, or in Firestore (sheets.firestore.FirestoreSnapshot) when instances share state."""
 
 from __future__ import annotations
 
@@ -31,28 +32,41 @@ def dumps(raw: dict[str, list[list[Any]]]) -> str:
     return json.dumps(raw, ensure_ascii=False, default=_encode, sort_keys=True)
 
 
-def save(path: Path, sheets_json: str, read_at: float) -> None:
-    """Replace the snapshot atomically (a crash leaves the old one or the new one)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(f'{{"read_at": {read_at!r}, "sheets": {sheets_json}}}')
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def loads(text: str) -> dict[str, list[list[Any]]]:
+    """The raw sheets from dumps' JSON, cell types restored."""
+    return json.loads(text, object_hook=_decode)
 
 
-def load(path: Path) -> tuple[dict[str, list[list[Any]]], float] | None:
-    """(raw sheets, when they were read), or None when there is no readable snapshot."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"), object_hook=_decode)
-        return data["sheets"], float(data["read_at"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        log.warning("the last good copy of the sheets at %s cannot be read: %s", path, err)
-        return None
+class FileSnapshot:
+    """The copy kept in a file in DATA_DIR."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def describe(self) -> str:
+        """Where the copy is kept, for logs."""
+        return str(self.path)
+
+    def save(self, sheets_json: str, read_at: float) -> None:
+        """Replace the copy atomically (a crash leaves the old one or the new one)."""
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(f'{{"read_at": {read_at!r}, "sheets": {sheets_json}}}')
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load(self) -> tuple[dict[str, list[list[Any]]], float] | None:
+        """(raw sheets, when they were read), or None when there is no readable copy."""
+        try:
+            data = loads(self.path.read_text(encoding="utf-8"))
+            return data["sheets"], float(data["read_at"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            log.warning("the last good copy of the sheets at %s cannot be read: %s", self.path, err)
+            return None

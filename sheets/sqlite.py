@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 
@@ -25,7 +26,7 @@ class LocalDB:
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn)
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             self._apply_schema(conn)
             self.local.conn = conn
@@ -38,6 +39,21 @@ class LocalDB:
             if not self._ready:
                 conn.executescript(self.schema)
                 self._ready = True
+
+
+def _wal(conn: sqlite3.Connection, tries: int = 100) -> None:
+    """Put the database in WAL mode (a setting kept in the file). Switching it takes a lock
+    that SQLite does not wait for, so connections racing on a new file try again."""
+    for _ in range(tries):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err):
+                raise
+            time.sleep(0.05)
+    conn.execute("PRAGMA journal_mode=WAL")  # the last try: its error is the answer
 
 
 class LocalStorageError(Exception):

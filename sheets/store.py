@@ -7,16 +7,15 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from sheets import snapshot
 from sheets.ledger import Repairs, compare, sheet_ids, sheet_rows
 from sheets.outbox import Entry, Outbox
 from sheets.schema import COLUMNS, Organizer, Problem, Registration, parse_workbook, read_back
+from sheets.seats import LockedSeats, Seats
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +51,15 @@ class SheetChanges:
         return keys
 
 
+class Keeper(Protocol):
+    """Where the last good copy of the sheets is kept (sheets.snapshot.FileSnapshot, or
+    sheets.firestore.FirestoreSnapshot)."""
+
+    def describe(self) -> str: ...
+    def save(self, sheets_json: str, read_at: float) -> None: ...
+    def load(self) -> tuple[dict[str, list[list[Any]]], float] | None: ...
+
+
 class Backend(Protocol):
     """What a storage backend provides."""
 
@@ -74,7 +82,7 @@ class Store:
         flush_interval: float = 1.0,
         backoff_cap: float = BACKOFF_CAP,
         clock: Callable[[], float] = time.time,
-        snapshot_path: Path | None = None,
+        snapshot: Keeper | None = None,
     ) -> None:
         self.backend = backend
         self.outbox = outbox
@@ -88,7 +96,7 @@ class Store:
         self._loaded_at = 0.0
         self._checked_at = 0.0
         self._recheck_at = float("inf")  # read again then: the copy was too new to compare
-        self.snapshot = snapshot_path
+        self.snapshot = snapshot
         self._snapshot_text = ""
         self.from_snapshot = False  # answering from the last good copy saved in DATA_DIR
         self._read_failures = 0
@@ -96,9 +104,10 @@ class Store:
         self._refreshing = threading.Lock()
         self._failures = 0
         self._last_try = 0.0
-        self._merging = threading.Lock()
+        self._merging = threading.RLock()  # a reload listener may ask for the view too
         self._merges: dict[str, _Merge] = {}
         self.on_reload: list[Callable[[Organizer], None]] = []  # called with each new copy
+        self.seats: Seats = LockedSeats(self)  # FirestoreSeats when instances share state
 
     # ---- reads -------------------------------------------------------------------------
     def organizer(self) -> Organizer:
@@ -166,8 +175,8 @@ class Store:
         text = snapshot.dumps(raw)
         if text != self._snapshot_text:
             try:
-                snapshot.save(self.snapshot, text, read_at)
-            except OSError as err:  # the sheet was read; the next read saves it again
+                self.snapshot.save(text, read_at)
+            except (OSError, *self.outbox.errors) as err:  # the next read saves it again
                 log.warning("could not save the last good copy of the sheets: %s", err)
                 return
             self._snapshot_text = text
@@ -180,7 +189,7 @@ class Store:
         if self._org is not None:
             log.warning("keeping the last good copy of the sheets: %s", err)
             return False
-        saved = snapshot.load(self.snapshot) if self.snapshot else None
+        saved = self.snapshot.load() if self.snapshot else None
         if saved is None:
             log.warning("the sheets cannot be read and no copy of them is kept: %s", err)
             return False
@@ -188,7 +197,8 @@ class Store:
         self._org, self._token, self._loaded_at = parse_workbook(raw), None, read_at
         self.from_snapshot = True
         log.warning("the sheets cannot be read (%s); answering from the copy saved in %s, read "
-                    "%.0f s ago, until they can", err, self.snapshot, self.clock() - read_at)
+                    "%.0f s ago, until they can", err, self.snapshot.describe(),
+                    self.clock() - read_at)
         return True
 
     def _repair(self, raw: dict[str, list[list[Any]]], org: Organizer, read_at: float) -> bool:
@@ -196,6 +206,8 @@ class Store:
         sheets.ledger); their entries then count in every merge built from this copy. True
         when rows written just before the read could not be compared yet."""
         unsettled = self.outbox.written_since(read_at - COPY_LAG_SECONDS)
+        if not self.outbox.repairs_here():
+            return unsettled  # another instance compares (Firestore: the lease holder)
         for repairs in ledger_repairs(self.outbox, raw, org, read_at):  # no lock held here
             if repairs.lost or repairs.adopt or repairs.matched:
                 self.outbox.repair(repairs)  # the write lock, only when there is work
@@ -241,12 +253,6 @@ class Store:
         return merge
 
     # ---- writes ------------------------------------------------------------------------
-    @contextmanager
-    def seat_lock(self) -> Iterator[None]:
-        """Hold this while deciding and recording a seat: one lock across threads and processes."""
-        with self.outbox.transaction():
-            yield
-
     def add(self, sheet: str, row: dict[str, Any]) -> None:
         """Accept a new row: durable in the outbox at once, in the sheet at the next flush."""
         columns = COLUMNS.get(sheet) or tuple(row)  # answers_<survey>: the row's own keys
@@ -295,16 +301,27 @@ class Store:
 
     def drain(self, seconds: float = 8.0) -> bool:
         """Flush until nothing waits or the time is up (at shutdown), ignoring the backoff
-        schedule: after a failure the next try comes a second later. True when empty."""
+        schedule: after a failure the next try comes a second later. True when empty; with a
+        shared outbox, stops when another instance holds the lease."""
         deadline = time.monotonic() + seconds
         while self.outbox.has_pending():
             if self.flush(now=True):
                 continue
+            if self.outbox.held_elsewhere():
+                break  # another instance flushes what waits (the outbox is shared)
             left = deadline - time.monotonic()
             if left <= 0 or not self.outbox.has_pending():
                 break
             time.sleep(min(DRAIN_RETRY_SECONDS, left))
         return not self.outbox.has_pending()
+
+    def close(self) -> None:
+        """Let another instance flush at once, and stop following the outbox (at exit)."""
+        try:
+            self.outbox.give_up_lease()
+        except self.outbox.errors as err:  # the lease then runs out by itself
+            log.warning("could not give up the flush lease: %s", type(err).__name__)
+        self.outbox.close()
 
     def start_flusher(self, every: float = 1.0) -> threading.Event:
         """Start the background flusher; set the returned event to stop it."""

@@ -28,12 +28,10 @@ from linebot_app import create_app
 from linebot_app.config import Settings
 from linebot_app.simulator.openapi import SpecChecker
 from linebot_app.simulator.platform import Platform, sign
-from linebot_app.wiring import build_backend
+from linebot_app.wiring import build_store
 from sheets.init_sheet import initialize
-from sheets.outbox import Outbox
 from sheets.sample import create_sample_workbook
 from sheets.store import Store
-from sheets.workbook import WorkbookBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -47,6 +45,7 @@ ADMIN = "U" + "0" * 28 + "a001"
 T = TypeVar("T")
 
 HANDLER_ERRORS: list[tuple[BaseException, Any]] = []
+STORES: list[Store] = []  # closed after each test (a Firestore store has a listener to stop)
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0, every: float = 0.05) -> T:
@@ -93,10 +92,39 @@ def fail_on_handler_errors() -> Iterator[list[tuple[BaseException, Any]]]:
         yield HANDLER_ERRORS
     finally:
         core_log.removeHandler(watcher)
+    while STORES:
+        STORES.pop().close()
     found, HANDLER_ERRORS[:] = list(HANDLER_ERRORS), []
     if found:
         lines = ["".join(traceback.format_exception(err)) for err, _ in found]
         pytest.fail(f"{len(found)} handler exception(s):\n" + "\n".join(lines), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Google's Firestore emulator, one for the session (each test has a namespace of its own).
+    Skipped where it is not installed, unless REQUIRE_FIRESTORE=1."""
+    from bench import procs
+
+    missing = procs.firestore_missing()
+    if missing:
+        if os.environ.get("REQUIRE_FIRESTORE") == "1":
+            pytest.fail(f"{missing} (REQUIRE_FIRESTORE=1)", pytrace=False)
+        pytest.skip(missing)
+    port = free_port()
+    proc = procs.firestore_emulator(port, tmp_path_factory.mktemp("firestore") / "emulator.log")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        procs.stop(proc)
+
+
+@pytest.fixture
+def firestore_env(firestore_host: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Settings variables for STATE_BACKEND=firestore in a fresh namespace of the emulator."""
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_host)  # the client library reads it
+    return {"STATE_BACKEND": "firestore", "GOOGLE_CLOUD_PROJECT": "demo-seminar",
+            "FIRESTORE_EMULATOR_HOST": firestore_host, "FIRESTORE_NAMESPACE": f"t{ULID()}"}
 
 
 def fixture_path(*parts: str) -> Path:
@@ -225,16 +253,18 @@ def make_settings(tmp: Path, **env: str) -> Settings:
 
 
 def make_store(settings: Settings, **kw: Any) -> Store:
-    """A Store over the sample data: the workbook in tmp, or the emulated Google sheet."""
+    """A Store over the sample data (the workbook in tmp, or the emulated Google sheet), its
+    state in DATA_DIR or in Firestore, flushing whenever asked and keeping no last good copy."""
     if not settings.workbook_path.exists():
         create_sample_workbook(settings.workbook_path, TODAY)
-    outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+    options: dict[str, Any] = {"flush_interval": 0, "snapshot": None, **kw}
     if settings.sheets_backend == "google":
-        backend = build_backend(settings, outbox)
-        initialize(backend, settings.workbook_path, ADMIN)  # init-sheet --admin
-        return Store(backend, outbox, flush_interval=0, backoff_cap=0.5,
-                     cache_seconds=settings.sheets_cache_seconds, **kw)
-    return Store(WorkbookBackend(settings.workbook_path), outbox, flush_interval=0, **kw)
+        options = {"backoff_cap": 0.5, **options}
+    store = build_store(settings, **options)
+    if settings.sheets_backend == "google":
+        initialize(store.backend, settings.workbook_path, ADMIN)  # init-sheet --admin
+    STORES.append(store)
+    return store
 
 
 ORGANIZER_CALLER = {"Authorization": "Bearer organizer@example.com"}

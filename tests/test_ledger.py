@@ -8,18 +8,21 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
+from sheets.firestore import Firestore
+from sheets.firestore_outbox import FirestoreOutbox
 from sheets.ledger import MAX_REWRITES, LedgerRow, compare
 from sheets.outbox import Outbox
 from sheets.sample import create_sample_workbook
 from sheets.store import Store
 from sheets.workbook import WorkbookBackend
-from tests.conftest import ROOT, TODAY, eventually
+from tests.conftest import ROOT, TODAY, eventually, make_settings
 
 
 class Clock:
@@ -35,12 +38,19 @@ class Clock:
         self.now += seconds
 
 
-@pytest.fixture
-def book(tmp_path) -> tuple[Store, Path, Clock]:
+@pytest.fixture(params=["sqlite", "firestore"])
+def book(request, tmp_path) -> Iterator[tuple[Store, Path, Clock]]:
+    """The sample workbook, with the outbox and its ledger in DATA_DIR or in Firestore."""
     path = create_sample_workbook(tmp_path / "seminar.xlsx", TODAY)
     clock = Clock()
-    outbox = Outbox(tmp_path / "var" / "outbox.sqlite3", clock=clock)
-    return Store(WorkbookBackend(path), outbox, flush_interval=0, clock=clock), path, clock
+    if request.param == "sqlite":
+        outbox = Outbox(tmp_path / "var" / "outbox.sqlite3", clock=clock)
+    else:
+        env = request.getfixturevalue("firestore_env")
+        outbox = FirestoreOutbox(Firestore(make_settings(tmp_path, **env).firestore), clock=clock)
+    store = Store(WorkbookBackend(path), outbox, flush_interval=0, clock=clock)
+    yield store, path, clock
+    store.close()
 
 
 def _reg(n: int, **kw: Any) -> dict[str, Any]:
@@ -188,13 +198,15 @@ def test_a_row_still_wrong_after_some_rewrites_is_reported_not_rewritten() -> No
     assert "1 stay different after 3 rewrites" in repairs.summary()
 
 
-def test_check_reports_rows_the_sheet_lost(book, tmp_path) -> None:
+def test_check_reports_rows_the_sheet_lost(book, tmp_path, request) -> None:
     store, path, clock = book
     _write(store, clock, [_reg(1)])
     old_copy = path.read_bytes()
     _write(store, clock, [_reg(2), _reg(3)])
     path.write_bytes(old_copy)
     env = {**os.environ, "WORKBOOK_PATH": str(path), "DATA_DIR": str(tmp_path / "var")}
+    if isinstance(store.outbox, FirestoreOutbox):
+        env.update(request.getfixturevalue("firestore_env"))
     result = subprocess.run([sys.executable, "-m", "linebot_app", "check"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

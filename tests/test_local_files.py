@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sheets.outbox import Outbox
 from sheets.sample import create_sample_workbook
+from sheets.snapshot import FileSnapshot
 from sheets.store import Store
 from sheets.workbook import WorkbookBackend
 from tests.conftest import ROOT, TODAY
@@ -53,7 +54,7 @@ def test_a_damaged_outbox_is_named_by_check_and_left_where_it_is(tmp_path) -> No
 def _store(tmp_path: Path, book: Path) -> Store:
     outbox = Outbox(tmp_path / "var" / "outbox.sqlite3")
     return Store(WorkbookBackend(book), outbox, flush_interval=0,
-                 snapshot_path=tmp_path / "var" / "sheets-snapshot.json")
+                 snapshot=FileSnapshot(tmp_path / "var" / "sheets-snapshot.json"))
 
 
 def test_a_cold_start_with_an_unreadable_workbook_answers_from_the_last_good_copy(

@@ -1,4 +1,5 @@
-"""The storage contract, run against both backends: the workbook and (emulated) Google Sheets."""
+"""The storage contract, run against both backends (the workbook and emulated Google Sheets), each
+with its outbox in DATA_DIR (sqlite) and in Firestore (Google's emulator)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ class Backed:
     edit: Callable[[str, str, Any], None]
 
 
-def _workbook(tmp_path) -> Backed:
-    settings = make_settings(tmp_path)
+def _workbook(tmp_path, **env: str) -> Backed:
+    settings = make_settings(tmp_path, **env)
     store = make_store(settings)
     path = settings.workbook_path
 
@@ -49,18 +50,19 @@ def _workbook(tmp_path) -> Backed:
     return Backed(store, rows, formulas, edit)
 
 
-def _google(tmp_path, emu: Emu) -> Backed:
-    store = make_store(make_settings(tmp_path, **google_env(emu)))
+def _google(tmp_path, emu: Emu, **env: str) -> Backed:
+    store = make_store(make_settings(tmp_path, **google_env(emu), **env))
 
     return Backed(store, emu.rows, lambda sheet: len(emu.formulas(sheet)), emu.edit)
 
 
-@pytest.fixture(params=["workbook", "google"])
+@pytest.fixture(params=["workbook", "google", "workbook+firestore", "google+firestore"])
 def backed(request, tmp_path) -> Iterator[Backed]:
-    if request.param == "workbook":
-        yield _workbook(tmp_path)
+    env = request.getfixturevalue("firestore_env") if "firestore" in request.param else {}
+    if request.param.startswith("workbook"):
+        yield _workbook(tmp_path, **env)
     else:
-        yield _google(tmp_path, request.getfixturevalue("emu"))
+        yield _google(tmp_path, request.getfixturevalue("emu"), **env)
 
 
 def _reg(n: int, **kw: Any) -> dict[str, Any]:

@@ -1,0 +1,236 @@
+"""The bot on Firestore (Google's emulator): two apps on one namespace play two instances; a
+Firestore outage only delays answers; the last good copy of the sheets is shared."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from linebot_app.simulator.platform import sign
+from linebot_app.wiring import build_store
+from sheets.store import BackendError
+from tests.conftest import (
+    SECRET,
+    BotHarness,
+    Emu,
+    build_harness,
+    eventually,
+    free_port,
+    google_env,
+    make_settings,
+    make_store,
+    text_event,
+)
+
+U1, U2, U3 = "U" + "1" * 32, "U" + "2" * 32, "U" + "3" * 32
+REGISTER = "参加登録 E2 参加 初心者"
+
+
+@pytest.fixture
+def pair(tmp_path: Path, firestore_env: dict[str, str]) -> Iterator[tuple[BotHarness, BotHarness]]:
+    """Two bots on one workbook and one Firestore namespace, with DATA_DIRs of their own."""
+    a = build_harness(tmp_path, **firestore_env, DATA_DIR=str(tmp_path / "var-a"))
+    b = build_harness(tmp_path, **firestore_env, DATA_DIR=str(tmp_path / "var-b"))
+    for bot in (a, b):
+        for user in (U1, U2, U3):
+            bot.consent(user)
+    yield a, b
+
+
+def _capacity(bots: tuple[BotHarness, ...], seats: int) -> None:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(bots[0].settings.workbook_path)
+    wb["events"]["H3"] = seats  # E2's participant capacity
+    wb.save(bots[0].settings.workbook_path)
+    for bot in bots:
+        bot.store.reload()
+
+
+def test_a_registration_on_one_instance_shows_on_the_other(pair) -> None:
+    a, b = pair
+    assert "参加確定です" in a.say(REGISTER, user=U1)[0]
+    assert "E2" not in b.say("登録確認", user=U2)[0]
+    shown = eventually(lambda: "ハンズオン" in b.say("登録確認", user=U1)[0], timeout=5)
+    assert shown
+    assert "すでに登録済み" in b.say(REGISTER, user=U1)[0]  # and nothing is added
+
+
+def test_a_cancel_on_one_instance_promotes_a_person_waiting_on_the_other(pair) -> None:
+    a, b = pair
+    _capacity(pair, 1)
+    a.say(REGISTER, user=U1)
+    assert "キャンセル待ち(1番目)" in a.say(REGISTER, user=U2)[0]
+    assert "キャンセルしました" in b.say("キャンセル E2", user=U1)[0]
+    assert any("繰り上げ" in t for t in b.line.received(U2))
+    assert "キャンセル待ち" not in "".join(a.line.received(U2) + b.line.received(U2)[1:])
+    assert "参加確定です" not in a.say(REGISTER, user=U3)[0]  # the seat went to U2
+
+
+def test_a_survey_goes_on_where_the_other_instance_left_it(pair) -> None:
+    from tests.test_surveys import TELEMED
+
+    a, b = pair
+    a.say("アンケート telemed", user=U1)
+    for n, answer in enumerate(TELEMED):
+        (a if n % 2 else b).say(answer, user=U1)
+    assert "ありがとう" in b.say("送信", user=U1)[0]
+    a.store.drain(seconds=10)
+    b.store.drain(seconds=10)
+    import openpyxl
+
+    rows = list(openpyxl.load_workbook(a.settings.workbook_path)["answers_telemed"].iter_rows(
+        values_only=True))
+    assert len(rows) == 2 and "みなと中央クリニック" in rows[1]
+
+
+# ---- a Firestore outage --------------------------------------------------------------------------
+class Gate:
+    """A TCP relay between the bot and Firestore that can be shut, as an outage."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.port = free_port()
+        self.open = True
+        self.conns: list[socket.socket] = []
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.conns += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def shut(self) -> None:
+        """Every connection drops, and new ones are refused."""
+        self.open = False
+        for conn in self.conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.conns = []
+
+    def close(self) -> None:
+        self.shut()
+        self.server.close()
+
+
+@pytest.fixture
+def gated(tmp_path: Path, firestore_env: dict[str, str], monkeypatch) -> Iterator[tuple[Any, Gate]]:
+    gate = Gate(firestore_env["FIRESTORE_EMULATOR_HOST"])
+    host = f"127.0.0.1:{gate.port}"
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", host)
+    bot = build_harness(tmp_path, **{**firestore_env, "FIRESTORE_EMULATOR_HOST": host,
+                                     "FIRESTORE_TIMEOUT_SECONDS": "1"})
+    bot.consent(U1)
+    yield bot, gate
+    gate.close()
+
+
+def _deliver(bot: BotHarness, event: dict[str, Any]) -> int:
+    """LINE's webhook call, and nothing else of the harness (no delivery worker pass)."""
+    body = json.dumps({"destination": "U" + "f" * 32, "events": [event]}).encode()
+    return bot.client.post("/callback", data=body, headers={
+        "X-Line-Signature": sign(SECRET, body), "Content-Type": "application/json"}).status_code
+
+
+def test_a_firestore_outage_answers_503_and_the_redelivery_loses_nothing(gated, caplog) -> None:
+    bot, gate = gated
+    bot.store.reload()
+    gate.shut()
+    event = text_event(REGISTER, user=U1)
+    assert _deliver(bot, event) == 503  # LINE delivers it again later
+    assert bot.client.get("/healthz").status_code == 503
+    gate.open = True
+    again = {**event, "deliveryContext": {"isRedelivery": True}}
+    assert eventually(lambda: _deliver(bot, again) == 200, timeout=20, every=0.5)
+    assert "参加確定です" in bot.line.last_texts()[0]
+    assert bot.client.get("/healthz").status_code == 200
+    bot.store.drain(seconds=10)
+    assert [r.user_id for r in bot.store.reload().registrations] == [U1]
+
+
+def test_a_claim_an_instance_never_finished_is_taken_once_it_runs_out(
+        tmp_path: Path, firestore_env: dict[str, str]) -> None:
+    from linebot_app.firestore_state import CLAIM_SECONDS, FirestoreState
+    from sheets.firestore import Firestore
+
+    now = [1_800_000_000.0]
+    config = make_settings(tmp_path, **firestore_env).firestore
+    a, b = (FirestoreState(Firestore(config), clock=lambda: now[0]) for _ in range(2))
+    assert a.claim_event("ev") is True  # ...and instance a dies before it finishes
+    assert b.claim_event("ev") is False  # LINE's redelivery while a might still be at it
+    now[0] += CLAIM_SECONDS + 1
+    assert b.claim_event("ev") is True  # the next one is handled
+    b.finish_event("ev")
+    now[0] += CLAIM_SECONDS + 1
+    assert a.claim_event("ev") is False  # handled: never again
+
+
+# ---- the last good copy of the sheets, kept in Firestore ---------------------------------------
+def test_a_cold_instance_answers_from_the_copy_another_instance_kept(
+        tmp_path: Path, emu: Emu, firestore_env: dict[str, str]) -> None:
+    settings = make_settings(tmp_path, **google_env(emu), **firestore_env)
+    warm = make_store(settings, snapshot=None)  # init-sheet, then an instance that keeps copies
+    from sheets.firestore import FirestoreSnapshot
+
+    warm.snapshot = FirestoreSnapshot(warm.outbox.fs)
+    good = warm.reload()
+    emu.faults(error_seconds=60, status=503)  # Sheets is down when the next instance starts
+    cold = build_store(settings, snapshot=FirestoreSnapshot(warm.outbox.fs))
+    with pytest.raises(BackendError):
+        cold.backend.read()
+    org = cold.organizer()
+    assert cold.from_snapshot and org.events == good.events and org.faq == good.faq
+
+
+def test_the_copy_in_firestore_is_rewritten_only_when_the_sheets_change(
+        tmp_path: Path, firestore_env: dict[str, str]) -> None:
+    from sheets.firestore import FirestoreSnapshot
+
+    settings = make_settings(tmp_path, **firestore_env)
+    store = make_store(settings)
+    store.snapshot = FirestoreSnapshot(store.outbox.fs)
+    store.reload()
+    head = store.outbox.fs.doc("meta", "snapshot")
+    first = head.get().update_time
+    other = make_store(settings)  # another instance reads the same sheets
+    other.snapshot = FirestoreSnapshot(other.outbox.fs)
+    other.reload()
+    assert head.get().update_time == first
+    store.add("feedback", {"id": "F1", "event_id": "E2", "rating": "5"})
+    store.flush()
+    store.reload()
+    assert head.get().update_time > first
+    assert len(list(store.outbox.fs.col("meta").list_documents())) == 3  # head, part, lease

@@ -1,0 +1,162 @@
+"""The bot state's contract, run against both implementations: SQLite in DATA_DIR and Firestore
+(Google's emulator). Two objects on the same storage play two instances."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from linebot_app.firestore_state import FirestoreState
+from linebot_app.state import DEDUP_KEEP_SECONDS, BotState, JobRecord, Plan, State
+from sheets.firestore import Firestore
+from tests.conftest import make_settings
+
+U1, U2 = "U" + "1" * 32, "U" + "2" * 32
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def states(request, tmp_path: Path) -> Iterator[tuple[Callable[[], BotState], Clock]]:
+    """A maker of state objects sharing one storage (each one an instance), and their clock."""
+    clock = Clock()
+    if request.param == "sqlite":
+        yield (lambda: State(tmp_path / "bot.sqlite3", clock=clock)), clock
+        return
+    config = make_settings(tmp_path, **request.getfixturevalue("firestore_env")).firestore
+    yield (lambda: FirestoreState(Firestore(config), clock=clock)), clock
+
+
+def _plan(key: str, users: list[str], job: str = "") -> Callable[[set[str]], Plan]:
+    def build(fresh: set[str]) -> Plan:
+        if key not in fresh:
+            return Plan()
+        chunk = {"key": key, "n": 0, "retry_key": f"rk-{key}", "event_id": "E1", "kind": "k",
+                 "summary": "s", "users": json.dumps(users), "messages": "[]"}
+        record = JobRecord(job, U1, "リマインド", len(users), [key]) if job else None
+        return Plan([chunk], record, len(users))
+    return build
+
+
+def test_a_webhook_id_is_handled_once_across_instances(states) -> None:
+    make, _ = states
+    a, b = make(), make()
+    assert a.claim_event("ev1") is True
+    assert b.claim_event("ev1") is False  # LINE's redelivery, routed to another instance
+    b.unclaim_event("ev1")  # its handling failed: the next redelivery is handled
+    assert a.claim_event("ev1") is True
+
+
+def test_handled_ids_are_forgotten_after_the_keep_period(states) -> None:
+    make, clock = states
+    a = make()
+    a.claim_event("old")
+    clock.now += DEDUP_KEEP_SECONDS + 1
+    a.claim_event("new")
+    a.forget_old_events()
+    assert a.claim_event("old") is True and a.claim_event("new") is False
+
+
+def test_a_conversation_is_shared_and_expires(states) -> None:
+    make, clock = states
+    a, b = make(), make()
+    a.save_conversation(U1, {"flow": "survey", "pos": 2}, ttl=60)
+    assert b.conversation(U1) == {"flow": "survey", "pos": 2}
+    clock.now += 61
+    assert b.conversation(U1) is None
+    a.save_conversation(U1, {"flow": "consent"})
+    b.end_conversation(U1)
+    assert a.conversation(U1) is None
+
+
+def test_consent_given_on_one_instance_holds_on_another(states) -> None:
+    make, _ = states
+    a, b = make(), make()
+    assert b.has_consent(U1) is False
+    a.give_consent(U1)
+    a.give_consent(U1)
+    assert b.has_consent(U1) is True and b.has_consent(U2) is False
+    assert U1 in b.known_users()
+
+
+def test_a_check_in_is_recorded_once(states) -> None:
+    make, _ = states
+    a, b = make(), make()
+    assert a.check_in("E1", U1, "10:00") == (True, "10:00")
+    assert b.check_in("E1", U1, "10:05") == (False, "10:00")
+    assert b.check_in("E2", U1, "10:05") == (True, "10:05")
+
+
+def test_a_delivery_key_is_planned_once_with_its_chunks(states) -> None:
+    make, _ = states
+    a, b = make(), make()
+    first = a.plan(["remind:E1"], _plan("remind:E1", [U1, U2], job="J1"))
+    again = b.plan(["remind:E1"], _plan("remind:E1", [U1, U2], job="J2"))
+    assert (first.total, again.total) == (2, 0)
+    chunks = b.pending_chunks()
+    assert [(c["key"], json.loads(c["users"])) for c in chunks] == [("remind:E1", [U1, U2])]
+    assert b.pending_chunks("other") == []
+
+
+def test_a_chunk_is_claimed_by_one_sender_until_its_lease_runs_out(states) -> None:
+    make, clock = states
+    a, b = make(), make()
+    a.plan(["k"], _plan("k", [U1]))
+    assert a.claim_chunk("k", 0, 60) is True
+    assert b.claim_chunk("k", 0, 60) is False
+    clock.now += 61  # the sender died: another takes it
+    assert b.claim_chunk("k", 0, 60) is True
+    b.finish_chunk("k", 0, sent=False, retry_in=30)  # LINE refused: not before 30 s
+    assert a.claim_chunk("k", 0, 60) is False
+    clock.now += 31
+    assert a.claim_chunk("k", 0, 60) is True
+    a.finish_chunk("k", 0, sent=True)
+    assert a.pending_chunks() == [] and b.claim_chunk("k", 0, 60) is False
+
+
+def test_a_job_is_reported_once_when_all_its_chunks_are_sent(states) -> None:
+    make, _ = states
+    a, b = make(), make()
+    a.plan(["k"], _plan("k", [U1, U2], job="J1"))
+    assert a.finished_jobs() == []
+    a.claim_chunk("k", 0, 60)
+    a.finish_chunk("k", 0, sent=True)
+    assert b.finished_jobs() == [("J1", U1, "リマインド", 2)]
+    assert a.claim_job("J1") is True and b.claim_job("J1") is False
+    assert a.finished_jobs() == []
+    a.reopen_job("J1")  # the requester could not be told
+    assert b.finished_jobs() == [("J1", U1, "リマインド", 2)]
+
+
+def test_survey_progress_is_counted_per_person(states) -> None:
+    make, clock = states
+    a, b = make(), make()
+    a.survey_started("s1", U1)
+    b.survey_started("s1", U1)
+    b.survey_started("s1", U2)
+    assert a.survey_row("s1", U1) is None
+    clock.now += 5
+    b.survey_completed("s1", U1, "S-row")
+    assert a.survey_row("s1", U1) == "S-row"
+    assert a.survey_counts("s1") == (2, 1, clock.now)
+    assert a.survey_counts("other") == (0, 0, None)
+
+
+def test_an_older_event_version_never_overwrites_a_newer_one(states) -> None:
+    make, _ = states
+    a, b = make(), make()
+    assert a.event_version("E1") is None and a.event_changes("E1") == []
+    a.remember_event("E1", {"venue": "A"}, 0, [])
+    b.remember_event("E1", {"venue": "B"}, 1, ["会場"])
+    a.remember_event("E1", {"venue": "A"}, 0, [])  # a slow instance, late
+    assert b.event_version("E1") == ({"venue": "B"}, 1)
+    assert b.event_changes("E1") == ["会場"]
