@@ -1,5 +1,7 @@
-"""make bench: understanding on the labelled queries beside a keyword matcher, then our bot and
-the SDK-style echo bot, measured side by side in one run."""
+"""make bench: understanding on the labelled queries beside a keyword matcher; a burst of
+registrations on Google Sheets (one instance, then three on Firestore); what Firestore costs per
+message and registration; then our bot (on sqlite and on Firestore) and the SDK-style echo bot,
+measured side by side in one run."""
 
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sheets-count", type=int, default=3000)
     parser.add_argument("--sheets-seconds", type=float, default=30.0)
-    parser.add_argument("--only", choices=("understanding", "webhook", "sheets"))
+    parser.add_argument("--only", choices=("understanding", "webhook", "sheets", "costs"))
     args = parser.parse_args()
     if args.only in (None, "understanding"):
         from bench.understanding import run
@@ -66,7 +68,11 @@ def main() -> int:
         run()
     if args.only in (None, "sheets"):
         _sheets(args)
-    if args.only in ("sheets", "understanding"):
+    if args.only in (None, "costs"):
+        from bench.firestore_costs import run as costs
+
+        costs()
+    if args.only in ("sheets", "understanding", "costs"):
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from ulid import ULID
@@ -46,6 +46,7 @@ class Result:
     elapsed: float
     errors: int
     replies: int = 0
+    failed: list[int] = field(default_factory=list)  # bodies not answered 200 (not acknowledged)
 
     @property
     def rate(self) -> float:
@@ -64,11 +65,15 @@ class _Poster:
         self.local = threading.local()
 
     def post(self, body: bytes, signature: str) -> bool:
+        """True when the bot answered 200 (a timeout or a refused connection is not)."""
         session = getattr(self.local, "session", None)
         if session is None:
             session = self.local.session = requests.Session()
-        res = session.post(self.url, data=body, timeout=10, headers={
-            "X-Line-Signature": signature, "Content-Type": "application/json"})
+        try:
+            res = session.post(self.url, data=body, timeout=10, headers={
+                "X-Line-Signature": signature, "Content-Type": "application/json"})
+        except requests.RequestException:
+            return False
         return res.status_code == 200
 
 
@@ -109,7 +114,7 @@ def fixed_rate(url: str | list[str], bodies: list[tuple[bytes, str]], rate: floa
     posters = [_Poster(u) for u in ([url] if isinstance(url, str) else url)]
     count = min(len(bodies), int(rate * seconds))
     latencies: list[float] = []
-    errors = [0]
+    failed: list[int] = []
     lock = threading.Lock()
     start = time.perf_counter()
 
@@ -118,7 +123,8 @@ def fixed_rate(url: str | list[str], bodies: list[tuple[bytes, str]], rate: floa
         ok = posters[n % len(posters)].post(*bodies[n])
         with lock:
             latencies.append(time.perf_counter() - scheduled)
-            errors[0] += 0 if ok else 1
+            if not ok:
+                failed.append(n)
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         for n in range(count):
@@ -126,4 +132,4 @@ def fixed_rate(url: str | list[str], bodies: list[tuple[bytes, str]], rate: floa
             if delay > 0:
                 time.sleep(delay)
             pool.submit(one, n)
-    return Result(latencies, time.perf_counter() - start, errors[0])
+    return Result(latencies, time.perf_counter() - start, len(failed), failed=sorted(failed))

@@ -250,5 +250,8 @@ def _announce(settings: Settings, base: str) -> None:
                     "the built-in simulator at %s", settings.line_api_base_url)
     where = (f"Google spreadsheet {settings.google.spreadsheet_id}"
              if settings.sheets_backend == "google" else str(settings.workbook_path))
+    fs = settings.firestore
+    state = (f"Firestore {fs.project}/{fs.database} bots/{fs.namespace}"
+             if settings.state_backend == "firestore" else f"SQLite in {settings.data_dir}")
     print(f"\n  Bot webhook : {base}/callback\n  Simulator   : {base}/simulator\n"
-          f"  Data        : {where}\n", flush=True)
+          f"  Data        : {where}\n  State       : {state}\n", flush=True)

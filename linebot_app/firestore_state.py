@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from linebot_app.state import CONVERSATION_SECONDS, DEDUP_KEEP_SECONDS, PURGE_CHANCE, Plan
-from sheets.firestore import Firestore, errors
+from sheets.firestore import Firestore, conflicts, errors
 
 CLAIM_SECONDS = 60.0  # a claim not finished by then (gunicorn stops a request at 30 s) is free
 VERSIONS_FRESH_SECONDS = 5.0  # the minute round reads the event versions afresh
@@ -39,11 +39,6 @@ class FirestoreState:
         self._planned: set[str] = set()
         self._versions: tuple[float, dict[str, Any], Any] | None = None
         self._lock = threading.Lock()
-
-    def _conflicts(self) -> tuple[type[BaseException], ...]:
-        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
-
-        return (AlreadyExists, FailedPrecondition, NotFound)
 
     def _create(self, ref: Any, data: dict[str, Any]) -> bool:
         """Create a document; False when it exists already."""
@@ -219,7 +214,7 @@ class FirestoreState:
         batch.update(ref, fields, option=self.fs.option(last_update_time=snap.update_time))
         try:
             batch.commit(**self.fs.call)
-        except self._conflicts():
+        except conflicts():
             return False
         return True
 
@@ -325,7 +320,7 @@ class FirestoreState:
                              option=self.fs.option(last_update_time=updated))
             try:
                 results = batch.commit(**self.fs.call)
-            except self._conflicts():
+            except conflicts():
                 continue
             with self._lock:
                 self._versions = (self.clock(), versions, results[0].update_time)

@@ -35,6 +35,14 @@ def errors() -> tuple[type[BaseException], ...]:
     return (GoogleAPIError, Contended)
 
 
+def conflicts() -> tuple[type[BaseException], ...]:
+    """What a write raises when its precondition fails: the document exists, is gone, or
+    changed since it was read (another instance got there first)."""
+    from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+
+    return (AlreadyExists, FailedPrecondition, NotFound)
+
+
 def doc_id(*parts: str) -> str:
     """A document id made of parts, each percent-encoded so that '/' and '~' stay inside it."""
     text = "~".join(urllib.parse.quote(str(p), safe="") for p in parts)

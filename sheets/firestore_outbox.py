@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sheets.firestore import Firestore, errors
+from sheets.firestore import Firestore, conflicts, errors
 from sheets.ledger import LedgerRow, Repairs
 from sheets.outbox import Entry
 from sheets.store import BackendBusy
@@ -52,12 +52,16 @@ class _Known:
     payload: dict[str, Any]
     created: float
     attempts: int
-    pending: bool = True
-    done_at: float | None = None
+    done_at: float | None = None  # when it was written (None: it waits)
     commit: Any = None  # when its batch was committed (a datetime), when known
     heard: bool = False  # the listener has reported it
     ledger: bool = False  # it wrote the ledger too
     repair: bool = False  # a repair wrote it
+    written_at: Any = None  # when this process's flush marked it written (a commit time)
+
+    @property
+    def pending(self) -> bool:
+        return self.done_at is None
 
 
 @dataclass
@@ -69,6 +73,7 @@ class _LedgerKnown:
     whole: bool
     rewrites: int
     updated: Any  # the document's update time: a precondition for repairs
+    written: float = 0.0  # when the bot last wrote the row (the writer's clock)
 
 
 class FirestoreOutbox:
@@ -82,6 +87,7 @@ class FirestoreOutbox:
         self._lock = threading.RLock()
         self._known: dict[str, _Known] = {}
         self._order: list[_Known] = []  # by seq
+        self._waiting: set[str] = set()  # ids of the entries that wait, as this process knows
         self._seq = 0
         self._watch: Any = None
         self._watch_pid = 0
@@ -110,7 +116,8 @@ class FirestoreOutbox:
                 from google.cloud.firestore import FieldFilter
 
                 query = self.fs.col(ENTRIES).where(filter=FieldFilter("pending", "==", True))
-                self._heard_once.clear()
+                query._comparator = _by_id  # the library's own re-sorts every entry per change
+                self._heard_once.clear()  # and its first report settles every entry known
                 self._watch, self._watch_pid = query.on_snapshot(self._heard), os.getpid()
         if not self._heard_once.wait(self.fs.config.timeout):
             raise _no_answer("the listener on the outbox did not report in time")
@@ -123,45 +130,43 @@ class FirestoreOutbox:
                 self._watch = None
 
     def _heard(self, docs: list[Any], changes: list[Any], read_time: Any) -> None:
-        """The listener's report: entries that now wait, and entries written since."""
+        """The listener's report: the entries that wait as of read_time. What this process
+        believes follows it, except where this process knows better (it wrote them since)."""
         with self._lock:
-            added = sorted((c.document for c in changes if c.type.name == "ADDED"),
-                           key=lambda d: (d.create_time, d.id))
-            for snap in added:
-                known = self._known.get(snap.id)
-                if known is None:
-                    self._insert(snap.id, snap.to_dict(), commit=snap.create_time, heard=True)
-                else:
-                    known.heard = True
-            for change in changes:
-                known = self._known.get(change.document.id)
-                if known and change.type.name == "REMOVED":
-                    self._written(known)
-                elif known and change.type.name == "MODIFIED":
-                    known.attempts = int(change.document.get("attempts") or 0)
-            self._settle_unheard({d.id for d in docs}, read_time)
+            waiting = {snap.id: snap for snap in docs}
+            for snap in sorted((d for d in docs if d.id not in self._known),
+                               key=lambda d: (d.create_time, d.id)):
+                self._insert(snap.id, snap.to_dict(), commit=snap.create_time, heard=True)
+            for entry_id, snap in waiting.items():
+                known = self._known[entry_id]
+                known.heard, known.attempts = True, int(snap.get("attempts") or 0)
+                if entry_id not in self._waiting and not (
+                        known.written_at and known.written_at > read_time):
+                    self._waiting.add(entry_id)  # it waits still (a report taken apart)
+                    known.done_at = None
+            for entry_id in list(self._waiting - waiting.keys()):
+                known = self._known[entry_id]
+                if known.commit is None:  # its time unknown: the next report decides
+                    known.commit = read_time
+                elif known.commit <= read_time:
+                    self._written(known)  # written by the lease holder (maybe this process)
         self._heard_once.set()
 
-    def _settle_unheard(self, waiting: set[str], read_time: Any) -> None:
-        """An entry added here and written before the listener reported it never shows up in
-        a report: once a report is newer than its commit and lacks it, it has been written."""
-        for known in self._order:
-            if known.pending and not known.heard and known.commit is not None \
-                    and known.commit <= read_time and known.id not in waiting:
-                self._written(known)
-
-    def _written(self, known: _Known) -> None:
-        known.pending, known.done_at = False, known.done_at or self.clock()
+    def _written(self, known: _Known, commit: Any = None) -> None:
+        self._waiting.discard(known.id)
+        known.done_at = known.done_at or self.clock()
+        known.written_at = commit
 
     def _insert(self, entry_id: str, data: dict[str, Any], commit: Any, heard: bool) -> _Known:
         self._seq += 1
         known = _Known(self._seq, entry_id, data["sheet"], data["op"], data["row_id"],
                        json.loads(data["payload"]), float(data["created"]),
-                       int(data.get("attempts") or 0), bool(data.get("pending", True)),
-                       data.get("done_at"), commit, heard, bool(data.get("ledger")),
-                       bool(data.get("repair")))
+                       int(data.get("attempts") or 0), data.get("done_at"), commit, heard,
+                       bool(data.get("ledger")), bool(data.get("repair")))
         self._known[entry_id] = known
         self._order.append(known)
+        if known.pending:
+            self._waiting.add(entry_id)
         self._fold(known)
         return known
 
@@ -176,12 +181,26 @@ class FirestoreOutbox:
     # ---- writes ---------------------------------------------------------------------------------
     def add(self, sheet: str, row: dict[str, Any], *, ledger: bool = False) -> None:
         """Queue a new row; it must carry an 'id'. With ledger, remember it as the bot's."""
-        self.commit([self.stage(sheet, "append", str(row["id"]), row, ledger=ledger)])
+        self._commit_one(self.stage(sheet, "append", str(row["id"]), row, ledger=ledger))
 
     def update(self, sheet: str, row_id: str, fields: dict[str, Any], *,
                ledger: bool = False) -> None:
         """Queue new values for the row whose id is row_id (and remember them, with ledger)."""
-        self.commit([self.stage(sheet, "update", row_id, fields, ledger=ledger)])
+        self._commit_one(self.stage(sheet, "update", row_id, fields, ledger=ledger))
+
+    def _commit_one(self, item: Staged) -> None:
+        """Commit one entry; when a retry finds it there, the first try landed."""
+        from google.api_core.exceptions import AlreadyExists
+
+        try:
+            self.commit([item])
+        except AlreadyExists:
+            snap = self.fs.doc(ENTRIES, item.id).get(**self.fs.call)
+            if not snap.exists:
+                raise
+            with self._lock:
+                if item.id not in self._known:
+                    self._insert(item.id, item.data, commit=snap.create_time, heard=False)
 
     def stage(self, sheet: str, op: str, row_id: str, payload: dict[str, Any], *,
               ledger: bool, repair: bool = False) -> Staged:
@@ -194,8 +213,8 @@ class FirestoreOutbox:
         batch = batch or self.fs.batch()
         for item in staged:
             item.write(batch)
-        results = batch.commit(**self.fs.call)
-        commit = results[0].update_time if results else None
+        batch.commit(**self.fs.call)
+        commit = batch.commit_time  # (a delete's own result has no time)
         with self._lock:
             for item in staged:
                 if item.id not in self._known:  # the listener may have been quicker
@@ -228,19 +247,19 @@ class FirestoreOutbox:
         """Whether any entry waits, as the listener last reported."""
         self.listen()
         with self._lock:
-            return any(k.pending for k in self._order)
+            return bool(self._waiting)
 
     def health(self) -> tuple[int, float]:
         """(number of entries waiting, age in seconds of the oldest one)."""
         with self._lock:
-            waiting = [k.created for k in self._order if k.pending]
+            waiting = [self._known[i].created for i in self._waiting]
         return len(waiting), (self.clock() - min(waiting)) if waiting else 0.0
 
     # ---- the flush ----------------------------------------------------------------------------------
     def pending(self, limit: int = 5000) -> list[Entry]:
         """Entries waiting, oldest first; one a write may have landed counts an attempt more."""
         with self._lock:
-            waiting = [k for k in self._order if k.pending][:limit]
+            waiting = sorted((self._known[i] for i in self._waiting), key=lambda k: k.seq)[:limit]
             return [_entry(k, int(k.id in self._attempting)) for k in waiting]
 
     def mark_attempt(self, seqs: list[int]) -> None:
@@ -258,10 +277,10 @@ class FirestoreOutbox:
             for entry in ids[start:start + BATCH]:
                 batch.update(self.fs.doc(ENTRIES, entry), {"pending": False, "done_at": now})
             batch.commit(**self.fs.call)
-        with self._lock:
-            for entry in ids:
-                if entry in self._known:
-                    self._known[entry].pending, self._known[entry].done_at = False, now
+            with self._lock:
+                for entry in ids[start:start + BATCH]:
+                    if entry in self._known:
+                        self._written(self._known[entry], batch.commit_time)
         self._attempting -= set(ids)
         self._lease_write({"attempting": sorted(self._attempting)})
 
@@ -311,16 +330,18 @@ class FirestoreOutbox:
         return True
 
     def _take_over(self, attempting: list[str]) -> None:
-        """A new holder: what the last one may have written, and every entry that waits."""
+        """A new holder: every entry that waits is read, and each counts as one the last holder
+        may have written (its listener may not have heard yet what was written), so that the
+        first flush checks the sheet's ids before it appends anything."""
         from google.cloud.firestore import FieldFilter
 
-        self._attempting = set(attempting)
         waiting = self.fs.col(ENTRIES).where(filter=FieldFilter("pending", "==", True)).get(
             **self.fs.call)
         with self._lock:
             for snap in sorted(waiting, key=lambda s: (s.create_time, s.id)):
                 if snap.id not in self._known:
                     self._insert(snap.id, snap.to_dict(), commit=snap.create_time, heard=True)
+            self._attempting = set(attempting) | self._waiting
             self._ledger_fresh = False  # what the last holder wrote is read when compared
 
     def release_lease(self, next_flush_in: float) -> None:
@@ -359,18 +380,12 @@ class FirestoreOutbox:
             batch.create(ref, fields)
         try:
             results = batch.commit(**self.fs.call)
-        except self._conflicts() as err:
+        except conflicts() as err:
             log.info("the flush lease changed hands: %s", type(err).__name__)
             self._lease = {}
             return False
         self._lease = {**self._lease, **fields, "updated": results[0].update_time}
         return True
-
-    @staticmethod
-    def _conflicts() -> tuple[type[BaseException], ...]:
-        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
-
-        return (AlreadyExists, FailedPrecondition, NotFound)
 
     # ---- the quota ----------------------------------------------------------------------------------
     def take_quota(self, kind: str, limit: int, window: float) -> bool:
@@ -392,7 +407,7 @@ class FirestoreOutbox:
             try:
                 batch.commit(**self.fs.call)
                 return True
-            except self._conflicts():
+            except conflicts():
                 time.sleep(random.uniform(0.005, 0.05))
         return False
 
@@ -410,9 +425,12 @@ class FirestoreOutbox:
         rows = self._ledger_rows()
         with self._lock:
             found = {}
+            recent = self.clock() - FORGET_SECONDS
             for (name, row_id), mine in rows.items():
                 known = self._known.get(mine.entry)
-                seq = known.seq if known else 0
+                # an entry this process does not know is long written (forgotten), or so new
+                # that the listener has not reported it yet: then it is not compared yet
+                seq = known.seq if known else (0 if mine.written < recent else settled_before)
                 if name == sheet and seq < settled_before:
                     found[row_id] = LedgerRow(dict(mine.fields), seq, mine.whole, mine.rewrites)
             return found
@@ -435,7 +453,7 @@ class FirestoreOutbox:
             for d in docs:
                 rows[(d.get("sheet"), d.get("row_id"))] = _LedgerKnown(
                     dict(d.get("fields") or {}), d.get("entry"), bool(d.get("whole")),
-                    int(d.get("rewrites") or 0), d.update_time)
+                    int(d.get("rewrites") or 0), d.update_time, float(d.get("written") or 0))
             self._ledger, self._ledger_at, self._ledger_fresh = rows, started, True
             for known in self._order:  # entries committed after the documents were read
                 self._fold(known)
@@ -450,9 +468,11 @@ class FirestoreOutbox:
                 mine and mine.updated >= known.commit):
             return
         if mine is None:
-            mine = self._ledger[key] = _LedgerKnown({}, known.id, False, 0, known.commit)
+            mine = self._ledger[key] = _LedgerKnown({}, known.id, False, 0, known.commit,
+                                                    known.created)
         mine.fields = {**mine.fields, **known.payload}
         mine.entry, mine.whole = known.id, mine.whole or known.op == "append"
+        mine.written = known.created
         mine.rewrites, mine.updated = (mine.rewrites + 1 if known.repair else 0), known.commit
 
     def repair(self, repairs: Repairs) -> None:
@@ -486,7 +506,7 @@ class FirestoreOutbox:
             self._ledger_update(batch, sheet, row_id, {"rewrites": 0})
         try:
             commit = self.commit(staged, batch)
-        except self._conflicts() as err:  # compared again at the next read
+        except conflicts() as err:  # compared again at the next read
             log.info("ledger repair deferred: another instance wrote a row (%s)",
                      type(err).__name__)
             with self._lock:
@@ -550,6 +570,12 @@ def _dotted(values: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in values.items() if k != "fields"}
     out.update({FieldPath("fields", k).to_api_repr(): v for k, v in values.get("fields", {}).items()})
     return out
+
+
+def _by_id(a: Any, b: Any) -> int:
+    """The listener's order of entries: by document id. The library's comparator, generic over
+    any query's order, costs most of an instance's CPU during a burst; any total order does."""
+    return (a.id > b.id) - (a.id < b.id)
 
 
 def _no_answer(why: str) -> Exception:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sheets.firestore import Contended, doc_id
+from sheets.firestore import Contended, conflicts, doc_id
 from sheets.firestore_outbox import FirestoreOutbox
 from sheets.schema import Organizer, Registration
 from sheets.seats import Booked, Cancelled
@@ -62,12 +62,6 @@ class FirestoreSeats:
         return replace(Registration(**person.get("row")),
                        **{"status": person.get("status"), **changes})
 
-    @staticmethod
-    def _conflicts() -> tuple[type[BaseException], ...]:
-        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
-
-        return (AlreadyExists, FailedPrecondition, NotFound)
-
     def _if_same(self, snap: Any) -> Any:
         return self.fs.option(last_update_time=snap.update_time)
 
@@ -81,7 +75,7 @@ class FirestoreSeats:
             reg = Registration(**{**row, "status": "waitlisted" if seat is None else "confirmed"})
             try:
                 self._record(reg, seat)
-            except self._conflicts():
+            except conflicts():
                 held = person.get(**self.fs.call)
                 if held.exists:
                     return Booked(self._reg(held), new=False)
@@ -168,7 +162,7 @@ class FirestoreSeats:
                 reg = self._promote(batch, staged, event_id, role, head, seat, stamp)
                 batch.create(self._seat(event_id, role, seat), _seat_doc(reg))
                 self.outbox.commit(staged, batch)
-            except self._conflicts():
+            except conflicts():
                 self._taken.setdefault((event_id, role), set()).add(seat)
                 continue
             promoted.append(reg)
@@ -208,7 +202,7 @@ class FirestoreSeats:
             try:
                 promoted = self._free(batch, staged, reg, person.get("seat"), capacity, stamp)
                 self.outbox.commit(staged, batch)
-            except self._conflicts():
+            except conflicts():
                 continue
             return Cancelled(reg, promoted)
         raise Contended(f"no cancellation for {event_id} after {TRIES} tries")
@@ -278,7 +272,7 @@ class FirestoreSeats:
                 if self._move_over(batch, event_id, role, capacity,
                                    self._seat(event_id, role, free[0])):
                     batch.commit(**self.fs.call)
-            except self._conflicts():
+            except conflicts():
                 continue
 
     # ---- rows the bot did not decide (organizers, or rows from before Firestore) --------------
@@ -371,7 +365,7 @@ class FirestoreSeats:
             batch.create(ref, _person_doc(reg, seat))
         try:
             batch.commit(**self.fs.call)
-        except self._conflicts():
+        except conflicts():
             if seat:
                 self._taken.setdefault((reg.event_id, reg.role), set()).add(seat)
             return person is None and ref.get(**self.fs.call).exists

@@ -149,3 +149,31 @@ def test_every_bad_variable_is_named_at_once() -> None:
 def test_line_api_base_url_is_honoured(tmp_path: Path) -> None:
     env = {**REAL, "LINE_API_BASE_URL": "http://127.0.0.1:9/x/", "WORKBOOK_PATH": _workbook(tmp_path)}
     assert Settings.from_env(env).line_api_base_url == "http://127.0.0.1:9/x"
+
+
+def test_firestore_settings_are_typed_and_checked(tmp_path: Path) -> None:
+    env = {"STATE_BACKEND": "firestore", "GOOGLE_CLOUD_PROJECT": "city-bot",
+           "FIRESTORE_NAMESPACE": "staging", "FIRESTORE_TIMEOUT_SECONDS": "3",
+           "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9"}
+    settings = Settings.from_env(env)
+    fs = settings.firestore
+    assert settings.state_backend == "firestore"
+    assert (fs.project, fs.database, fs.namespace, fs.timeout, fs.emulator_host) == (
+        "city-bot", "(default)", "staging", 3.0, "127.0.0.1:9")
+    assert Settings.from_env({}).state_backend == "sqlite"
+    for bad, names in (({"STATE_BACKEND": "redis"}, "STATE_BACKEND"),
+                       ({"STATE_BACKEND": "firestore"}, "GOOGLE_CLOUD_PROJECT"),
+                       ({**env, "FIRESTORE_TIMEOUT_SECONDS": "0"}, "FIRESTORE_TIMEOUT_SECONDS")):
+        with pytest.raises(ConfigError) as err:
+            Settings.from_env(bad)
+        assert names in str(err.value)
+
+
+def test_firestore_in_production_needs_the_shared_spreadsheet(tmp_path: Path) -> None:
+    env = {**REAL, "BOT_ENV": "production", "STATE_BACKEND": "firestore",
+           "GOOGLE_CLOUD_PROJECT": "city-bot", "WORKBOOK_PATH": _workbook(tmp_path)}
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert "SHEETS_BACKEND=google" in str(err.value)
+    google = {"SHEETS_BACKEND": "google", "GOOGLE_SPREADSHEET_ID": "abc"}
+    assert Settings.from_env({**env, **google}).state_backend == "firestore"

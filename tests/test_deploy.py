@@ -23,7 +23,7 @@ from linebot_app import create_app
 from linebot_app.config import SIMULATOR_SECRET, Settings, cloud_project
 from linebot_app.logs import TRACE, CloudFormatter, TraceFilter, formatter
 from linebot_app.simulator.platform import sign
-from linebot_app.state import State
+from linebot_app.wiring import build_state
 from tests.conftest import (
     ROOT,
     SECRET,
@@ -41,12 +41,14 @@ from tests.conftest import (
 APP_YAML = yaml.safe_load((ROOT / "app.yaml").read_text(encoding="utf-8"))
 
 
-def test_app_yaml_parses_and_runs_one_instance_with_warmup() -> None:
+def test_app_yaml_parses_and_runs_several_instances_only_on_firestore() -> None:
     assert APP_YAML["runtime"] == f"python3{sys.version_info.minor}"  # what CI tests
     assert APP_YAML["env_variables"]["SCHEDULER"] == "off"  # cron runs the rounds there
     assert "linebot_app:create_app()" in APP_YAML["entrypoint"]
     assert "$PORT" in APP_YAML["entrypoint"] and "gunicorn" in APP_YAML["entrypoint"]
-    assert APP_YAML["automatic_scaling"]["max_instances"] == 1
+    state = APP_YAML["env_variables"].get("STATE_BACKEND", "sqlite")
+    instances = APP_YAML["automatic_scaling"]["max_instances"]
+    assert (state, instances) == ("firestore", 3)  # sqlite would have to stay at one instance
     assert "warmup" in APP_YAML["inbound_services"]
     assert "secrets.yaml" in APP_YAML["includes"]
     assert not {"LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"} & set(APP_YAML["env_variables"])
@@ -63,6 +65,7 @@ def test_dockerfile_runs_gunicorn_on_port_as_a_non_root_user() -> None:
     code = [ln for ln in lines if ln and not ln.startswith("#")]
     assert code[0] == f"FROM python:3.{sys.version_info.minor}-slim"  # the version CI tests
     assert "SCHEDULER=off" in " ".join(code)  # Cloud Scheduler calls /tasks/remind
+    assert "STATE_BACKEND=firestore" in " ".join(code)  # several instances share their state
     users = [ln.split()[1] for ln in code if ln.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
     cmd = " ".join(code[code.index(next(ln for ln in code if ln.startswith("CMD"))):])
@@ -165,6 +168,19 @@ def test_check_online_reports_a_missing_worksheet(live_bot: dict[str, str], emu:
     assert "init-sheet" in result.stdout
 
 
+def test_check_online_writes_to_firestore_and_says_so(live_bot: dict[str, str],
+                                                      firestore_env: dict[str, str]) -> None:
+    _cli(live_bot, "set-webhook", live_bot["PUBLIC_URL"] + "/callback")
+    result = _cli({**live_bot, **firestore_env}, "check", "--online")
+    assert result.returncode == 0, result.stdout
+    assert "✓ Firestore: Firestore demo-seminar/(default) bots/" in result.stdout
+    down = {**firestore_env, "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
+            "FIRESTORE_TIMEOUT_SECONDS": "1"}
+    result = _cli({**live_bot, **down}, "check", "--online")
+    assert result.returncode == 1 and "✗ Firestore に書き込めません" in result.stdout
+    assert "roles/datastore.user" in result.stdout
+
+
 # ---- health, readiness, logs ----------------------------------------------------------------------
 def test_readyz_reports_the_sheet_and_the_outbox_without_personal_data(bot) -> None:
     bot.consent("U" + "4" * 32)
@@ -212,13 +228,16 @@ def test_each_request_takes_the_cloud_trace_id(bot, caplog) -> None:
 
 
 # ---- the app.yaml entrypoint, under gunicorn, production style ---------------------------------
-def test_app_yaml_entrypoint_boots_and_takes_a_registration(tmp_path, emu: Emu) -> None:
+def test_app_yaml_entrypoint_boots_and_takes_a_registration(tmp_path, emu: Emu,
+                                                            firestore_env: dict[str, str]) -> None:
     settings = make_settings(tmp_path, **google_env(emu))
     make_store(settings)
-    State(settings.data_dir / "bot.sqlite3").give_consent("U" + "8" * 32)
+    state = build_state(make_settings(tmp_path, **firestore_env))  # app.yaml keeps it there
+    state.give_consent("U" + "8" * 32)
     port, sim_port = free_port(), free_port()
     sim = procs.simulator(sim_port, port, SECRET, TOKEN, tmp_path / "sim.log")
-    env = {**os.environ, **google_env(emu), "PORT": str(port), "HOST": "127.0.0.1",
+    env = {**os.environ, **{k: str(v) for k, v in APP_YAML["env_variables"].items()},
+           **google_env(emu), **firestore_env, "PORT": str(port), "HOST": "127.0.0.1",
            "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
            "LINE_API_BASE_URL": f"http://127.0.0.1:{sim_port}/simulator/line",
            "DATA_DIR": str(settings.data_dir), "GAE_ENV": "standard"}

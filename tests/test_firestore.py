@@ -234,3 +234,58 @@ def test_the_copy_in_firestore_is_rewritten_only_when_the_sheets_change(
     store.reload()
     assert head.get().update_time > first
     assert len(list(store.outbox.fs.col("meta").list_documents())) == 3  # head, part, lease
+
+
+def test_a_new_lease_holder_checks_the_sheet_before_writing_rows_it_still_thinks_wait(
+        tmp_path: Path, emu: Emu, firestore_env: dict[str, str]) -> None:
+    from sheets.firestore_outbox import LEASE_SECONDS
+
+    now = [1_800_000_000.0]
+    settings = make_settings(tmp_path, **google_env(emu), **firestore_env)
+    a, b = (make_store(settings, clock=lambda: now[0]) for _ in range(2))
+    for store, n in ((a, 1), (b, 2)):
+        store.add("registrations", {"id": f"R{n}", "event_id": "E2", "user_id": U1,
+                                    "status": "confirmed", "role": "participant"})
+    eventually(lambda: len(a.outbox.pending()) == 2, timeout=5)
+    assert a.flush() == 2  # a holds the lease and writes both rows
+    eventually(lambda: not b.outbox.has_pending(), timeout=5)
+    with b.outbox._lock:  # ...but b's listener is slow to hear so (an overloaded instance)
+        for known in b.outbox._order:
+            known.done_at = None
+            b.outbox._waiting.add(known.id)
+    now[0] += LEASE_SECONDS + 1  # a stops renewing the lease
+    assert b.flush() == 2  # b takes the lease over and flushes what it thinks waits
+    assert sorted(r["id"] for r in emu.rows("registrations")) == ["R1", "R2"]  # each once
+
+
+class _Snap:
+    """What the listener hands over for one waiting entry (id, fields, commit time)."""
+
+    def __init__(self, entry_id: str, at: float) -> None:
+        self.id, self.create_time = entry_id, at
+        self.data = {"sheet": "registrations", "op": "append", "row_id": f"R-{entry_id}",
+                     "payload": "{}", "created": at, "attempts": 0, "pending": True}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+
+def test_what_an_instance_believes_waits_follows_the_latest_listener_report() -> None:
+    from sheets.config import FirestoreConfig
+    from sheets.firestore import Firestore
+    from sheets.firestore_outbox import FirestoreOutbox
+
+    outbox = FirestoreOutbox(Firestore(FirestoreConfig()), clock=lambda: 100.0)
+    e1, e2 = _Snap("e1", 1.0), _Snap("e2", 2.0)
+    outbox._heard([e1, e2], [], 3.0)
+    assert [e.row_id for e in outbox.pending()] == ["R-e1", "R-e2"]
+    outbox._heard([e2], [], 4.0)  # e1 was written
+    assert [e.row_id for e in outbox.pending()] == ["R-e2"]
+    outbox._heard([e1, e2], [], 5.0)  # ...no: a report apart from the last (a reset) has it
+    assert [e.row_id for e in outbox.pending()] == ["R-e1", "R-e2"]
+    outbox._written(outbox._known["e2"], 7.0)  # this instance's flush wrote e2 at 7
+    outbox._heard([e1, e2], [], 6.0)  # a report taken before that, arriving late
+    assert [e.row_id for e in outbox.pending()] == ["R-e1"]
