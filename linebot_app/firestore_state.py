@@ -130,17 +130,13 @@ class FirestoreState:
 
     def give_consent(self, user_id: str) -> None:
         """Record the user's agreement to the privacy notice."""
-        self._create(self.fs.doc("consents", user_id), {"at": self.clock()})
+        self._create(self.fs.doc("consents", user_id), {"user_id": user_id, "at": self.clock()})
         self._consented.add(user_id)
 
     def known_users(self) -> list[str]:
         """Everyone who has consented or started a survey."""
-        found = {snap.id for snap in self.fs.col("consents").select([]).get(**self.fs.call)}
-        found |= {snap.get("user_id") for snap in self.fs.col("survey_progress").select(
-            ["user_id"]).get(**self.fs.call)}
-        from urllib.parse import unquote
-
-        return sorted(unquote(u) for u in found)
+        return sorted({snap.get("user_id") for name in ("consents", "survey_progress")
+                       for snap in self.fs.col(name).select(["user_id"]).get(**self.fs.call)})
 
     def check_in(self, event_id: str, user_id: str, at: str) -> tuple[bool, str]:
         """Record attendance once: (True, at) the first time, (False, first time) after."""

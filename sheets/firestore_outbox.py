@@ -93,6 +93,8 @@ class FirestoreOutbox:
         self._watch_pid = 0
         self._heard_once = threading.Event()  # the listener's first report has come
         self._lease: dict[str, Any] = {}  # the lease as this process last read or wrote it
+        self._lease_lock = threading.RLock()  # one thread at a time reads or writes it
+        self._flushing = threading.Lock()  # held from take_lease to release_lease
         self._attempting: set[str] = set()
         self._ledger: dict[tuple[str, str], _LedgerKnown] | None = None
         self._ledger_at = 0.0  # when it was last read
@@ -305,10 +307,27 @@ class FirestoreOutbox:
 
     # ---- the lease ----------------------------------------------------------------------------------
     def take_lease(self, seconds: float, *, ignore_schedule: bool = False) -> bool:
-        """Claim the right to flush: one flusher across instances, at most once per interval
-        unless ignore_schedule. The holder keeps it while it renews it; a holder that stops
+        """Claim the right to flush: one flusher across instances and, within this process,
+        one thread (until release_lease); at most once per interval unless ignore_schedule."""
+        if not self._flushing.acquire(blocking=False):
+            return False  # another thread of this process is flushing
+        try:
+            taken = self._own_lease(seconds, ignore_schedule)
+        except BaseException:
+            self._flushing.release()
+            raise
+        if not taken:
+            self._flushing.release()
+        return taken
+
+    def _own_lease(self, seconds: float, ignore_schedule: bool) -> bool:
+        """Hold the lease document: the holder keeps it while it renews it; a holder that stops
         (kill -9) frees it LEASE_SECONDS after its last renewal. A lease held elsewhere is not
         read again before it may have ended."""
+        with self._lease_lock:
+            return self._own_lease_locked(seconds, ignore_schedule)
+
+    def _own_lease_locked(self, seconds: float, ignore_schedule: bool) -> bool:
         now, me = self.clock(), self.instance()
         if self.held_elsewhere():
             return False
@@ -323,9 +342,10 @@ class FirestoreOutbox:
             return False
         taken = {"holder": me, "until": now + min(seconds, LEASE_SECONDS),
                  "next_flush": lease.get("next_flush", 0), "attempting": lease.get("attempting", [])}
-        if not self._lease_write(taken, exists=lease.get("updated") is not None):
+        if not self._lease_write_locked(taken, exists=lease.get("updated") is not None):
             return False
         if not mine:
+            log.info("took the flush lease (last held by %s)", lease.get("holder") or "nobody")
             self._take_over(taken["attempting"])
         return True
 
@@ -345,9 +365,12 @@ class FirestoreOutbox:
             self._ledger_fresh = False  # what the last holder wrote is read when compared
 
     def release_lease(self, next_flush_in: float) -> None:
-        """Keep the lease (renewed) and say when the next flush may start."""
-        now = self.clock()
-        self._lease_write({"until": now + LEASE_SECONDS, "next_flush": now + next_flush_in})
+        """End this flush: keep the lease (renewed) and say when the next flush may start."""
+        try:
+            now = self.clock()
+            self._lease_write({"until": now + LEASE_SECONDS, "next_flush": now + next_flush_in})
+        finally:
+            self._flushing.release()
 
     def give_up_lease(self) -> None:
         """Let another instance take the lease at once (at shutdown)."""
@@ -362,7 +385,7 @@ class FirestoreOutbox:
     def repairs_here(self) -> bool:
         """Only the lease holder compares the sheet with the ledger; a lease nobody holds
         (the bot was idle) is taken for it."""
-        return self.holds_lease() or self.take_lease(LEASE_SECONDS, ignore_schedule=True)
+        return self.holds_lease() or self._own_lease(LEASE_SECONDS, ignore_schedule=True)
 
     def held_elsewhere(self) -> bool:
         """Whether another instance holds the lease (it flushes what waits here too)."""
@@ -371,7 +394,12 @@ class FirestoreOutbox:
             "", None, self.instance())
 
     def _lease_write(self, fields: dict[str, Any], exists: bool = True) -> bool:
-        """Write the lease if nobody else has since this process last read or wrote it."""
+        """Write the lease if nobody else has since this process last read or wrote it (one
+        thread at a time: the document's update time is the precondition)."""
+        with self._lease_lock:
+            return self._lease_write_locked(fields, exists)
+
+    def _lease_write_locked(self, fields: dict[str, Any], exists: bool) -> bool:
         ref, known = self.fs.doc("meta", "lease"), self._lease.get("updated")
         batch = self.fs.batch()
         if exists and known is not None:

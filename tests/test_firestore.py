@@ -289,3 +289,26 @@ def test_what_an_instance_believes_waits_follows_the_latest_listener_report() ->
     outbox._written(outbox._known["e2"], 7.0)  # this instance's flush wrote e2 at 7
     outbox._heard([e1, e2], [], 6.0)  # a report taken before that, arriving late
     assert [e.row_id for e in outbox.pending()] == ["R-e1"]
+
+
+def test_threads_of_one_instance_never_flush_at_once(
+        tmp_path: Path, emu: Emu, firestore_env: dict[str, str]) -> None:
+    settings = make_settings(tmp_path, **google_env(emu), **firestore_env)
+    store = make_store(settings)
+    for n in range(40):
+        store.add("registrations", {"id": f"R{n:02d}", "event_id": "E2", "user_id": U1,
+                                    "status": "confirmed", "role": "participant"})
+    barrier = threading.Barrier(8)
+
+    def flush() -> None:  # each request thread flushes when it is done (gunicorn's after-hook)
+        barrier.wait(timeout=10)
+        store.flush(now=True)
+
+    threads = [threading.Thread(target=flush) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    store.drain(seconds=10)
+    ids = [r["id"] for r in emu.rows("registrations")]
+    assert sorted(ids) == [f"R{n:02d}" for n in range(40)]  # each once
