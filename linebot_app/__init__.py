@@ -48,6 +48,8 @@ def create_app(
     if settings.simulator:
         from linebot_app.simulator import init_app
 
+        log.warning("SIMULATOR MODE: no LINE credentials are set; Messaging API calls go to "
+                    "the built-in simulator at %s", settings.line_api_base_url)
         init_app(app, settings, openapi_dir=settings.simulator_settings.openapi_dir)
     return app
 

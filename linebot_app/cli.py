@@ -68,10 +68,16 @@ def check(args: argparse.Namespace) -> int:
         return 1
     if args.online:
         return check_online(settings)
+    from linebot_app.online import check_state
+
     try:
         if settings.state_backend == "sqlite":
             check_local_files(settings.data_dir)
         outbox = build_outbox(settings)
+        state = check_state(settings, outbox)
+        print(state)
+        if not state.ok:
+            return 1
         backend = build_backend(settings, outbox)
         raw = backend.read()
     except LocalStorageError as err:
@@ -245,9 +251,6 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _announce(settings: Settings, base: str) -> None:
-    if settings.simulator:
-        log.warning("SIMULATOR MODE: no LINE credentials are set; Messaging API calls go to "
-                    "the built-in simulator at %s", settings.line_api_base_url)
     where = (f"Google spreadsheet {settings.google.spreadsheet_id}"
              if settings.sheets_backend == "google" else str(settings.workbook_path))
     fs = settings.firestore

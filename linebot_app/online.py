@@ -75,22 +75,32 @@ def check_sheet(open_backend: Callable[[], Backend]) -> list[Check]:
               "読めない行は直してください")]
 
 
-def check_firestore(outbox: Any) -> Check:
-    """Firestore can be reached, and a document written there reads back."""
+def check_state(settings: Settings, outbox: Any) -> Check:
+    """Where the bot keeps its state; for Firestore, a document written there reads back."""
+    if settings.state_backend != "firestore":
+        return Check(True, f"状態 / state: SQLite in {settings.data_dir}")
     try:
         outbox.fs.probe()
     except Exception as err:  # any failure is the answer here, said in one line
+        emulator = settings.firestore.emulator_host
         return Check(False, f"Firestore に書き込めません / cannot write to Firestore: "
                      f"{type(err).__name__}: {str(err)[:200]}",
+                     f"Firestore のエミュレーターが {emulator} で動いているか確かめてください "
+                     f"(FIRESTORE_EMULATOR_HOST)" if emulator else
                      "Firestore をネイティブモードで作成し、サービスアカウントに "
                      "roles/datastore.user を付与し、GOOGLE_CLOUD_PROJECT を確かめてください "
                      "(deploy/README.md)")
-    return Check(True, f"Firestore: {outbox.fs.describe()} (書き込みと読み戻し / write and read back)")
+    return Check(True, f"状態 / state: {outbox.fs.describe()} (書き込みと読み戻し / write and "
+                 "read back)")
 
 
 def run(settings: Settings, line: LineClient, open_backend: Callable[[], Backend],
         outbox: Any = None) -> list[Check]:
-    """Every online check, in the order a person would fix them."""
-    state = [check_firestore(outbox)] if settings.state_backend == "firestore" else []
+    """Every online check, in the order a person would fix them (the sheet's after the state's:
+    with Firestore, the count of Sheets calls is kept there)."""
+    state = check_state(settings, outbox)
+    sheet = check_sheet(open_backend) if state.ok else [
+        Check(False, "スプレッドシートは Firestore を直してから確かめます / the spreadsheet is "
+              "checked once Firestore works")]
     return [check_token(line), check_webhook_url(line, settings.public_url), check_webhook_test(line),
-            *state, *check_sheet(open_backend)]
+            state, *sheet]

@@ -70,8 +70,9 @@ def quota_taker(settings: Settings, outbox: Any) -> Callable[[str], bool]:
         try:
             return outbox.take_quota(kind, limit, settings.sheets_quota_window)
         except outbox.errors as err:
-            raise BackendError(f"the shared count of Sheets calls cannot be kept: "
-                               f"{type(err).__name__}") from err
+            raise BackendError(f"Sheets の呼び出し回数を数える Firestore に届きません / the count "
+                               f"of Sheets calls, kept in the bot's state store, cannot be "
+                               f"reached: {type(err).__name__}") from err
 
     return take
 

@@ -184,6 +184,11 @@ class GoogleBackend:
             raise BackendError(f"{sheet} シートの見出しに id がありません")
         return header
 
+    def header_row(self, sheet: str) -> list[list[Any]]:
+        """A sheet's first row, as read() would give it ([] when the sheet is empty)."""
+        got = self._call("read", lambda: self.http.values_get(self.sid, f"{_quoted(sheet)}!1:1"))
+        return got.get("values", [])
+
     def _ids(self, sheet: str, header: list[str]) -> dict[str, int]:
         """id -> row number, read back from the sheet."""
         column = _column(header.index("id") + 1)

@@ -39,8 +39,9 @@ def initialize(backend: GoogleBackend, source: Path | None = None, admins: str =
     current = backend.read()
     copied = WorkbookBackend(source).read() if source else {}
     copied["settings"] = _with_admins(copied.get("settings") or [], admins)
-    for name in ALL_SHEETS:
-        done += _fill(backend, name, current.get(name) or [], copied.get(name) or [])
+    for name in ALL_SHEETS:  # the sheets read() leaves out (deliveries): their header only
+        rows = current.get(name) if name in current else backend.header_row(name)
+        done += _fill(backend, name, rows or [], copied.get(name) or [])
     backend.freeze_header_rows(ALL_SHEETS)
     done.append("見出し行を固定しました / froze the header rows")
     if not admins:

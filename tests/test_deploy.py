@@ -173,12 +173,15 @@ def test_check_online_writes_to_firestore_and_says_so(live_bot: dict[str, str],
     _cli(live_bot, "set-webhook", live_bot["PUBLIC_URL"] + "/callback")
     result = _cli({**live_bot, **firestore_env}, "check", "--online")
     assert result.returncode == 0, result.stdout
-    assert "✓ Firestore: Firestore demo-seminar/(default) bots/" in result.stdout
+    assert "✓ 状態 / state: Firestore demo-seminar/(default) bots/" in result.stdout
+    assert "✓ 状態 / state: Firestore" in _cli({**live_bot, **firestore_env}, "check").stdout
     down = {**firestore_env, "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
             "FIRESTORE_TIMEOUT_SECONDS": "1"}
-    result = _cli({**live_bot, **down}, "check", "--online")
-    assert result.returncode == 1 and "✗ Firestore に書き込めません" in result.stdout
-    assert "roles/datastore.user" in result.stdout
+    for args in (("check", "--online"), ("check",)):
+        result = _cli({**live_bot, **down}, *args)
+        assert result.returncode == 1 and "✗ Firestore に書き込めません" in result.stdout
+        assert f"{down['FIRESTORE_EMULATOR_HOST']} で動いているか" in result.stdout
+        assert "共有" not in result.stdout  # the sheet is not blamed for it
 
 
 # ---- health, readiness, logs ----------------------------------------------------------------------

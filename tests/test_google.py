@@ -247,6 +247,7 @@ def test_init_sheet_from_the_workbook_then_a_registration_lands(tmp_path, emu: E
     assert len(emu.rows("faq")) == len(FAQ)
     again = _cli("init-sheet", "--from", str(settings.workbook_path), env=env)
     assert again.returncode == 0 and "created worksheet" not in again.stdout
+    assert "wrote the header row" not in again.stdout  # deliveries' header too is left alone
     assert len(emu.rows("faq")) == len(FAQ)  # existing data was not touched
     assert emu.frozen_rows("events") == 1
     # the sample's organizer (the simulator's) is never copied: the organizer is asked instead
