@@ -221,7 +221,6 @@ class FirestoreOutbox:
             for item in staged:
                 if item.id not in self._known:  # the listener may have been quicker
                     self._insert(item.id, item.data, commit=commit, heard=False)
-        self.listen()
         return commit
 
     # ---- reads for the merged view ----------------------------------------------------------------

@@ -154,12 +154,13 @@ def test_line_api_base_url_is_honoured(tmp_path: Path) -> None:
 def test_firestore_settings_are_typed_and_checked(tmp_path: Path) -> None:
     env = {"STATE_BACKEND": "firestore", "GOOGLE_CLOUD_PROJECT": "city-bot",
            "FIRESTORE_NAMESPACE": "staging", "FIRESTORE_TIMEOUT_SECONDS": "3",
-           "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9"}
+           "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9", "FIRESTORE_DATABASE": "bot-db"}
     settings = Settings.from_env(env)
     fs = settings.firestore
     assert settings.state_backend == "firestore"
     assert (fs.project, fs.database, fs.namespace, fs.timeout, fs.emulator_host) == (
-        "city-bot", "(default)", "staging", 3.0, "127.0.0.1:9")
+        "city-bot", "bot-db", "staging", 3.0, "127.0.0.1:9")
+    assert Settings.from_env({**env, "FIRESTORE_DATABASE": ""}).firestore.database == "(default)"
     assert Settings.from_env({}).state_backend == "sqlite"
     for bad, names in (({"STATE_BACKEND": "redis"}, "STATE_BACKEND"),
                        ({"STATE_BACKEND": "firestore"}, "GOOGLE_CLOUD_PROJECT"),

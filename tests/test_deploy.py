@@ -65,7 +65,10 @@ def test_dockerfile_runs_gunicorn_on_port_as_a_non_root_user() -> None:
     code = [ln for ln in lines if ln and not ln.startswith("#")]
     assert code[0] == f"FROM python:3.{sys.version_info.minor}-slim"  # the version CI tests
     assert "SCHEDULER=off" in " ".join(code)  # Cloud Scheduler calls /tasks/remind
-    assert "STATE_BACKEND=firestore" in " ".join(code)  # several instances share their state
+    instruction = re.search(r"\bENV (.*?) (?:WORKDIR|COPY|RUN|USER|CMD) ",
+                            " ".join(code).replace("\\", " "))
+    env = dict(pair.split("=", 1) for pair in instruction.group(1).split())
+    assert env["STATE_BACKEND"] == "firestore"  # several instances share their state
     users = [ln.split()[1] for ln in code if ln.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
     cmd = " ".join(code[code.index(next(ln for ln in code if ln.startswith("CMD"))):])

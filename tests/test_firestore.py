@@ -198,6 +198,47 @@ def test_a_claim_an_instance_never_finished_is_taken_once_it_runs_out(
     assert a.claim_event("ev") is False  # handled: never again
 
 
+def test_a_failure_after_the_claim_gives_the_redelivery_a_full_answer(pair, monkeypatch) -> None:
+    from google.api_core.exceptions import ServiceUnavailable
+
+    a, _ = pair
+    seats, calls = a.store.seats, []
+    book = seats.book
+
+    def once(*args: Any, **kw: Any) -> Any:  # Firestore fails once, mid-way through handling
+        calls.append(1)
+        if len(calls) == 1:
+            raise ServiceUnavailable("Firestore is restarting")
+        return book(*args, **kw)
+
+    monkeypatch.setattr(seats, "book", once)
+    event = text_event(REGISTER, user=U1)
+    assert _deliver(a, event) == 503
+    again = {**event, "deliveryContext": {"isRedelivery": True}}
+    assert _deliver(a, again) == 200
+    assert "参加確定です" in a.line.last_texts()[0]
+
+
+def test_check_says_so_when_firestore_refuses_a_write(tmp_path: Path, firestore_env: dict[str, str],
+                                                      monkeypatch) -> None:
+    from google.api_core.exceptions import PermissionDenied
+    from google.cloud.firestore_v1.document import DocumentReference
+
+    from linebot_app.online import check_state
+    from linebot_app.wiring import build_outbox
+
+    settings = make_settings(tmp_path, **firestore_env)
+    outbox = build_outbox(settings)
+    assert check_state(settings, outbox).ok
+
+    def refuse(*args: Any, **kw: Any) -> Any:
+        raise PermissionDenied("the service account may only read")
+
+    monkeypatch.setattr(DocumentReference, "set", refuse)
+    found = check_state(settings, outbox)
+    assert not found.ok and "Firestore に書き込めません" in found.what
+
+
 # ---- the last good copy of the sheets, kept in Firestore ---------------------------------------
 def test_a_cold_instance_answers_from_the_copy_another_instance_kept(
         tmp_path: Path, emu: Emu, firestore_env: dict[str, str]) -> None:
@@ -312,3 +353,18 @@ def test_threads_of_one_instance_never_flush_at_once(
     store.drain(seconds=10)
     ids = [r["id"] for r in emu.rows("registrations")]
     assert sorted(ids) == [f"R{n:02d}" for n in range(40)]  # each once
+
+
+def test_the_lease_holder_does_not_rewrite_a_row_its_listener_has_not_reported_yet(
+        tmp_path: Path, firestore_env: dict[str, str]) -> None:
+    now = [1_800_000_000.0]
+    settings = make_settings(tmp_path, **firestore_env)
+    a, b = (make_store(settings, clock=lambda: now[0]) for _ in range(2))
+    a.reload()  # a holds the lease and compares the sheet with the ledger
+    with a.outbox._lock:  # a's listener is held up (an instance under load)...
+        a.outbox._ledger_fresh = False
+        b.add("registrations", {"id": "R5", "event_id": "E2", "user_id": U1,
+                                "status": "confirmed", "role": "participant"})
+        now[0] += 5
+        a.reload()  # ...when it reads the sheet, which cannot hold b's row yet
+        assert a.outbox.pending() == []  # nothing written again

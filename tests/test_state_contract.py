@@ -60,8 +60,10 @@ def test_handled_ids_are_forgotten_after_the_keep_period(states) -> None:
     make, clock = states
     a = make()
     a.claim_event("old")
+    a.finish_event("old")
     clock.now += DEDUP_KEEP_SECONDS + 1
     a.claim_event("new")
+    a.finish_event("new")
     a.forget_old_events()
     assert a.claim_event("old") is True and a.claim_event("new") is False
 
@@ -158,5 +160,26 @@ def test_an_older_event_version_never_overwrites_a_newer_one(states) -> None:
     a.remember_event("E1", {"venue": "A"}, 0, [])
     b.remember_event("E1", {"venue": "B"}, 1, ["会場"])
     a.remember_event("E1", {"venue": "A"}, 0, [])  # a slow instance, late
-    assert b.event_version("E1") == ({"venue": "B"}, 1)
-    assert b.event_changes("E1") == ["会場"]
+    c = make()  # one that has read nothing yet
+    assert c.event_version("E1") == ({"venue": "B"}, 1)
+    assert c.event_changes("E1") == ["会場"]
+
+
+def test_instances_planning_one_delivery_at_once_send_it_once(states) -> None:
+    import threading
+
+    make, _ = states
+    instances = [make() for _ in range(4)]
+    barrier, totals = threading.Barrier(4), []
+
+    def plan(state: BotState) -> None:
+        barrier.wait(timeout=10)
+        totals.append(state.plan(["remind:E1"], _plan("remind:E1", [U1, U2])).total)
+
+    threads = [threading.Thread(target=plan, args=(s,)) for s in instances]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(totals) == [0, 0, 0, 2]
+    assert len(instances[0].pending_chunks()) == 1

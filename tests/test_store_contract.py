@@ -13,7 +13,7 @@ import pytest
 from sheets.sample import FAQ
 from sheets.store import Store
 from sheets.workbook import WorkbookBackend
-from tests.conftest import Emu, google_env, make_settings, make_store
+from tests.conftest import Emu, eventually, google_env, make_settings, make_store
 
 U1 = "U" + "1" * 32
 HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-3", "@SUM(A1)", "\tタブ", "\r改行"]
@@ -83,6 +83,7 @@ def test_accepted_rows_land_once_in_one_flush(backed: Backed) -> None:
         backed.store.add("registrations", _reg(n))
     assert backed.store.flush() == 5
     assert [r["id"] for r in backed.rows("registrations")] == [f"R{n:04d}" for n in range(5)]
+    eventually(lambda: not backed.store.outbox.has_pending(), timeout=5)  # heard as written
     assert backed.store.flush() == 0
 
 
@@ -113,11 +114,13 @@ def test_user_text_is_stored_literally(backed: Backed) -> None:
 def test_registrations_merge_the_sheet_and_the_outbox(backed: Backed) -> None:
     backed.store.add("registrations", _reg(1))
     backed.store.flush()
+    backed.store.add("registrations", _reg(3))  # waits while the sheet is read
     backed.store.reload()
     backed.store.add("registrations", _reg(2))
     backed.store.update("registrations", "R0001", {"status": "cancelled"})
     merged = {r.id: r.status for r in backed.store.registrations()}
-    assert merged == {"R0001": "cancelled", "R0002": "confirmed"}
+    assert merged == {"R0001": "cancelled", "R0002": "confirmed", "R0003": "confirmed"}
+    assert [e.row_id for e in backed.store.outbox.pending()] == ["R0003", "R0002", "R0001"]
 
 
 def test_an_organizer_edit_shows_after_a_reload(backed: Backed) -> None:
