@@ -183,3 +183,32 @@ def test_instances_planning_one_delivery_at_once_send_it_once(states) -> None:
         t.join(timeout=30)
     assert sorted(totals) == [0, 0, 0, 2]
     assert len(instances[0].pending_chunks()) == 1
+
+
+def _grouped(fresh: set[str]) -> Plan:
+    """k1 (for U1) and k2 (for U2) carry one message: the fresh ones go out in one chunk."""
+    users = sorted({"k1": U1, "k2": U2}[k] for k in fresh)
+    key = "+".join(sorted(fresh))
+    chunk = {"key": key, "n": 0, "retry_key": f"rk-{key}", "event_id": "E1", "kind": "k",
+             "summary": "s", "users": json.dumps(users), "messages": "[]"}
+    return Plan([chunk], None, len(users)) if users else Plan()
+
+
+def test_a_key_planned_alone_and_in_a_group_at_once_is_sent_once(states) -> None:
+    import threading
+
+    make, _ = states
+    instances = [make() for _ in range(4)]
+    barrier = threading.Barrier(4)
+
+    def plan(n: int) -> None:  # one instance plans k1 and k2, three plan k2 alone
+        barrier.wait(timeout=10)
+        instances[n].plan(["k1", "k2"] if n == 0 else ["k2"], _grouped)
+
+    threads = [threading.Thread(target=plan, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    sent_to = [u for c in instances[0].pending_chunks() for u in json.loads(c["users"])]
+    assert sorted(sent_to) == [U1, U2]  # U2, of k2, once
