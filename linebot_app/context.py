@@ -74,6 +74,7 @@ class Ctx:
     chat: str
     services: Services
     text: str = ""  # the message as typed, line breaks kept (for お知らせ)
+    event_key: str = ""  # the webhook event's id: a redelivery of the event comes with the same
     _org: Organizer | None = field(default=None, repr=False)
 
     @property

@@ -27,6 +27,7 @@ from linebot_app import messages as m
 from linebot_app.commands import handle_text, starts_with_command
 from linebot_app.context import Ctx, Services
 from linebot_app.logs import mask
+from linebot_app.state import EventBusy
 
 log = logging.getLogger(__name__)
 HINT = "テキストで話しかけてください。「ヘルプ」で使い方を表示します。"
@@ -45,7 +46,11 @@ class InvalidSignature(BadRequest):
     """The X-Line-Signature header does not match the body."""
 
 
-class StorageFailed(Exception):
+class DeliverAgain(Exception):
+    """LINE gets a 5xx with this message and delivers the event again later."""
+
+
+class StorageFailed(DeliverAgain):
     """The bot's own storage failed (its databases in DATA_DIR, or Firestore): LINE gets a 5xx
     and delivers the event again, and /healthz fails until an event is handled again."""
 
@@ -75,7 +80,8 @@ class Bot:
 
     def handle_event(self, event: Event) -> None:
         """Handle one event; a failure goes to on_error and the rest of the batch goes on,
-        except a failure of local storage (StorageFailed): then LINE must deliver it again."""
+        except a failure of local storage (StorageFailed) or an event another instance is
+        handling now (DeliverAgain): then LINE must deliver it again."""
         event_id = getattr(event, "webhook_event_id", None) or None  # "" is treated as absent
         try:
             if event_id and not self.services.state.claim_event(event_id):
@@ -90,6 +96,9 @@ class Bot:
             token = getattr(event, "reply_token", None)
             if replies and token:
                 self.reply(token, replies)
+        except EventBusy as err:  # from the claim: nothing was done, nothing to release
+            log.info("%s; LINE will deliver it again", err)
+            raise DeliverAgain(f"{err}; deliver again later") from err
         except self.services.storage_errors as err:
             self._storage_failed(err, event_id)
         except Exception as err:  # one door for every handler failure
@@ -184,7 +193,8 @@ def _event(item: Any) -> Event | None:
 def _ctx(services: Services, event: Event) -> Ctx:
     source = event.source
     user_id = getattr(source, "user_id", None) or ""
-    return Ctx(user_id=user_id, chat=getattr(source, "type", "user") or "user", services=services)
+    return Ctx(user_id=user_id, chat=getattr(source, "type", "user") or "user", services=services,
+               event_key=getattr(event, "webhook_event_id", None) or "")
 
 
 def on_message(ctx: Ctx, event: MessageEvent) -> list[m.Message]:

@@ -16,7 +16,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from linebot_app.state import CONVERSATION_SECONDS, DEDUP_KEEP_SECONDS, PURGE_CHANCE, Plan
+from linebot_app.state import (
+    CONVERSATION_SECONDS,
+    DEDUP_KEEP_SECONDS,
+    PURGE_CHANCE,
+    EventBusy,
+    Plan,
+)
 from sheets.firestore import Firestore, conflicts, errors
 
 CLAIM_SECONDS = 60.0  # a claim not finished by then (gunicorn stops a request at 30 s) is free
@@ -60,8 +66,8 @@ class FirestoreState:
     def claim_event(self, event_id: str) -> bool:
         """True when this instance should handle the event: the first time any instance sees
         its id, or when an instance claimed it CLAIM_SECONDS ago and never finished (it failed
-        and could not say so, or died). False for a redelivery of a handled event, or of one
-        being handled now."""
+        and could not say so, or died). False for a redelivery of a handled event; EventBusy for
+        one being handled now (or by an instance that failed less than CLAIM_SECONDS ago)."""
         ref, now = self.fs.doc("handled", event_id), self.clock()
         if random.random() < PURGE_CHANCE:
             self.forget_old_events()
@@ -71,8 +77,10 @@ class FirestoreState:
         if not snap.exists:  # released meanwhile
             return self._create(ref, {"at": now, "until": now + CLAIM_SECONDS})
         until = (snap.to_dict() or {}).get("until")
-        if until is None or until > now:
+        if until is None:
             return False
+        if until > now:
+            raise EventBusy(f"event {event_id} is being handled by another instance")
         return self._update_if_same(ref, snap, {"at": now, "until": now + CLAIM_SECONDS})
 
     def finish_event(self, event_id: str) -> None:

@@ -59,7 +59,7 @@ def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if event is None:
         return [_ask_event(ctx, event_id)]
     if mine:
-        return [already_registered(mine, event)]
+        return [_registered(ctx, mine, event)]
     if role is None:
         return [_ask(f"{event.title}\n参加の形を選んでください。", event.id, ROLE_JA, "")]
     if level is None:
@@ -113,13 +113,27 @@ def already_registered(reg: Registration, event: Event) -> m.Message:
                   "登録内容は「登録確認」で見られます。", [m.message_action("登録確認")])
 
 
+def _registered(ctx: Ctx, reg: Registration, event: Event) -> m.Message:
+    """The reply when the person already has a registration: the first answer again when this
+    same webhook event made it (LINE delivers an event again after a failure), else 'already'."""
+    if reg.id != _reg_id(ctx):
+        return already_registered(reg, event)
+    position = waitlist_position(ctx.services.store.registrations(), reg)
+    return m.text(_booked_text(event, reg, position), [m.message_action("登録確認")])
+
+
+def _reg_id(ctx: Ctx) -> str:
+    """A new registration's id: the webhook event's, so that a redelivery knows what it made."""
+    return f"R{ctx.event_key}" if ctx.event_key else f"R{ULID()}"
+
+
 def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
     """Take a seat or a place in the waitlist, and say 参加確定 or キャンセル待ち."""
     name = ctx.services.line.display_name(ctx.user_id)
     booked = ctx.services.store.seats.book(_row(ctx, event, role, level, name),
                                            event.capacity_for(role))
     if not booked.new:
-        return already_registered(booked.reg, event)
+        return _registered(ctx, booked.reg, event)
     log.info("registration %s for %s: %s", mask(ctx.user_id), event.id, booked.reg.status)
     for other in booked.promoted:
         _tell_promoted(ctx, other)
@@ -128,7 +142,7 @@ def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
 
 def _row(ctx: Ctx, event: Event, role: str, level: str, name: str) -> dict[str, Any]:
     stamp = ctx.stamp()
-    return {"id": f"R{ULID()}", "created_at": stamp, "event_id": event.id,
+    return {"id": _reg_id(ctx), "created_at": stamp, "event_id": event.id,
             "user_id": ctx.user_id, "display_name": name, "role": role, "level": level,
             "status": "", "room": "", "updated_at": stamp}
 

@@ -53,6 +53,11 @@ CONVERSATION_SECONDS = 30 * 60
 PURGE_CHANCE = 0.001  # about one webhook in a thousand also clears out old rows
 
 
+class EventBusy(Exception):
+    """Another instance is handling this webhook event now: LINE should deliver it again later
+    (skipped then if it was handled, handled if that instance failed)."""
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A delivery someone asked for: they are told when all its chunks are sent."""

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
-from linebot_app.core import BadRequest, Bot, StorageFailed
+from linebot_app.core import BadRequest, Bot, DeliverAgain, StorageFailed
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -24,4 +24,6 @@ def callback() -> Response:
         return Response(str(err), status=400)
     except StorageFailed:  # logged by the bot; LINE delivers the event again
         return Response("local storage failed; deliver again later", status=503)
+    except DeliverAgain as err:  # another instance is handling the event now
+        return Response(str(err), status=503)
     return Response("OK", status=200)

@@ -37,6 +37,7 @@ LEDGER_OVERLAP = 60.0  # a ledger read again asks for documents written since it
 # less this margin for clocks that differ between instances and for commits still under way
 FORGET_SECONDS = 600.0  # written entries kept in memory this long (copies are read each minute)
 BATCH = 400  # writes per commit
+REOPEN_SECONDS = 2.0  # the listener's stream is reopened at most this often after a failure
 QUOTA_TRIES = 20  # instances counting the same minute at once try again
 
 
@@ -54,7 +55,6 @@ class _Known:
     attempts: int
     done_at: float | None = None  # when it was written (None: it waits)
     commit: Any = None  # when its batch was committed (a datetime), when known
-    heard: bool = False  # the listener has reported it
     ledger: bool = False  # it wrote the ledger too
     repair: bool = False  # a repair wrote it
     written_at: Any = None  # when this process's flush marked it written (a commit time)
@@ -121,6 +121,7 @@ class FirestoreOutbox:
                 query._comparator = _by_id  # the library's own re-sorts every entry per change
                 self._heard_once.clear()  # and its first report settles every entry known
                 self._watch, self._watch_pid = query.on_snapshot(self._heard), os.getpid()
+                _calm(self._watch)
         if not self._heard_once.wait(self.fs.config.timeout):
             raise _no_answer("the listener on the outbox did not report in time")
 
@@ -135,18 +136,21 @@ class FirestoreOutbox:
         """The listener's report: the entries that wait as of read_time. What this process
         believes follows it, except where this process knows better (it wrote them since)."""
         with self._lock:
-            waiting = {snap.id: snap for snap in docs}
-            for snap in sorted((d for d in docs if d.id not in self._known),
-                               key=lambda d: (d.create_time, d.id)):
-                self._insert(snap.id, snap.to_dict(), commit=snap.create_time, heard=True)
-            for entry_id, snap in waiting.items():
+            waiting = {snap.id for snap in docs}
+            fresh = sorted((d for d in docs if d.id not in self._known),
+                           key=lambda d: (d.create_time, d.id)) if waiting - self._known.keys() else []
+            for snap in fresh:
+                self._insert(snap.id, snap.to_dict(), commit=snap.create_time)
+            for change in changes:  # what changed since the last report (attempts)
+                known = self._known.get(change.document.id)
+                if known and change.type.name in ("ADDED", "MODIFIED"):
+                    known.attempts = int(change.document.to_dict().get("attempts") or 0)
+            for entry_id in waiting - self._waiting:  # it waits still: a report taken apart
                 known = self._known[entry_id]
-                known.heard, known.attempts = True, int(snap.get("attempts") or 0)
-                if entry_id not in self._waiting and not (
-                        known.written_at and known.written_at > read_time):
-                    self._waiting.add(entry_id)  # it waits still (a report taken apart)
+                if not (known.written_at and known.written_at > read_time):
+                    self._waiting.add(entry_id)
                     known.done_at = None
-            for entry_id in list(self._waiting - waiting.keys()):
+            for entry_id in list(self._waiting - waiting):
                 known = self._known[entry_id]
                 if known.commit is None:  # its time unknown: the next report decides
                     known.commit = read_time
@@ -159,11 +163,11 @@ class FirestoreOutbox:
         known.done_at = known.done_at or self.clock()
         known.written_at = commit
 
-    def _insert(self, entry_id: str, data: dict[str, Any], commit: Any, heard: bool) -> _Known:
+    def _insert(self, entry_id: str, data: dict[str, Any], commit: Any) -> _Known:
         self._seq += 1
         known = _Known(self._seq, entry_id, data["sheet"], data["op"], data["row_id"],
                        json.loads(data["payload"]), float(data["created"]),
-                       int(data.get("attempts") or 0), data.get("done_at"), commit, heard,
+                       int(data.get("attempts") or 0), data.get("done_at"), commit,
                        bool(data.get("ledger")), bool(data.get("repair")))
         self._known[entry_id] = known
         self._order.append(known)
@@ -202,7 +206,7 @@ class FirestoreOutbox:
                 raise
             with self._lock:
                 if item.id not in self._known:
-                    self._insert(item.id, item.data, commit=snap.create_time, heard=False)
+                    self._insert(item.id, item.data, commit=snap.create_time)
 
     def stage(self, sheet: str, op: str, row_id: str, payload: dict[str, Any], *,
               ledger: bool, repair: bool = False) -> Staged:
@@ -220,7 +224,7 @@ class FirestoreOutbox:
         with self._lock:
             for item in staged:
                 if item.id not in self._known:  # the listener may have been quicker
-                    self._insert(item.id, item.data, commit=commit, heard=False)
+                    self._insert(item.id, item.data, commit=commit)
         return commit
 
     # ---- reads for the merged view ----------------------------------------------------------------
@@ -359,7 +363,7 @@ class FirestoreOutbox:
         with self._lock:
             for snap in sorted(waiting, key=lambda s: (s.create_time, s.id)):
                 if snap.id not in self._known:
-                    self._insert(snap.id, snap.to_dict(), commit=snap.create_time, heard=True)
+                    self._insert(snap.id, snap.to_dict(), commit=snap.create_time)
             self._attempting = set(attempting) | self._waiting
             self._ledger_fresh = False  # what the last holder wrote is read when compared
 
@@ -603,6 +607,20 @@ def _by_id(a: Any, b: Any) -> int:
     """The listener's order of entries: by document id. The library's comparator, generic over
     any query's order, costs most of an instance's CPU during a burst; any total order does."""
     return (a.id > b.id) - (a.id < b.id)
+
+
+def _calm(watch: Any) -> None:
+    """The library reopens a listener's stream at once each time it fails, with no backoff:
+    while Firestore is unreachable that is thousands of streams, and their threads, a minute.
+    Let it reopen at most once per REOPEN_SECONDS (its own throttle, off by default)."""
+    import datetime
+
+    from google.api_core.bidi import _Throttle
+
+    rpc = getattr(watch, "_rpc", None)
+    if rpc is not None and hasattr(rpc, "_reopen_throttle"):
+        rpc._reopen_throttle = _Throttle(access_limit=1,
+                                         time_window=datetime.timedelta(seconds=REOPEN_SECONDS))
 
 
 def _no_answer(why: str) -> Exception:

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120.0  # a backstop for a holder that hangs; a dead holder frees it at once
 DRAIN_RETRY_SECONDS = 1.0
+BATCH_ROWS = 100  # a flush waits for this many rows...
+GATHER_SECONDS = 3.0  # ...or for the oldest waiting row to be this old (fewer, fuller appends)
 COPY_LAG_SECONDS = 2.0  # a copy read this soon after a write may not hold it yet
 BACKOFF_CAP = 64.0
 READ_RETRY_CAP = 30.0
@@ -284,9 +286,13 @@ class Store:
         return 0
 
     def flush_if_due(self) -> int:
-        """Flush when rows wait and this process has not tried within the flush interval."""
+        """Flush when rows wait, this process has not tried within the flush interval, and
+        either a batch's worth waits or the oldest row has waited GATHER_SECONDS."""
         now = self.clock()
         if now - self._last_try < self.flush_interval or not self.outbox.has_pending():
+            return 0
+        count, oldest = self.outbox.health()
+        if count < BATCH_ROWS and oldest < GATHER_SECONDS:
             return 0
         self._last_try = now
         return self.flush()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,28 +175,63 @@ def test_a_firestore_outage_answers_503_and_the_redelivery_loses_nothing(gated, 
     assert bot.client.get("/healthz").status_code == 503
     gate.open = True
     again = {**event, "deliveryContext": {"isRedelivery": True}}
-    assert eventually(lambda: _deliver(bot, again) == 200, timeout=20, every=0.5)
+    state, later = bot.app.extensions["seminar_bot"].services.state, [0.0]
+    state.clock = lambda: time.time() + later[0]
+
+    def redelivered() -> bool:  # LINE tries again later, each time later than the last
+        later[0] += 20  # (a claim whose outcome the outage hid is free after CLAIM_SECONDS)
+        return _deliver(bot, again) == 200
+
+    assert eventually(redelivered, timeout=20, every=0.5)
     assert "参加確定です" in bot.line.last_texts()[0]
     assert bot.client.get("/healthz").status_code == 200
     bot.store.drain(seconds=10)
     assert [r.user_id for r in bot.store.reload().registrations] == [U1]
 
 
+def test_a_listener_stopped_while_firestore_is_unreachable_does_not_spin(gated) -> None:
+    bot, gate = gated
+    bot.store.outbox.listen()
+    threads = threading.active_count()
+    gate.close()  # Firestore unreachable...
+    bot.store.close()  # ...when the instance stops (the library reopens the stream at once)
+    time.sleep(2)
+    assert threading.active_count() < threads + 20
+
+
 def test_a_claim_an_instance_never_finished_is_taken_once_it_runs_out(
         tmp_path: Path, firestore_env: dict[str, str]) -> None:
     from linebot_app.firestore_state import CLAIM_SECONDS, FirestoreState
+    from linebot_app.state import EventBusy
     from sheets.firestore import Firestore
 
     now = [1_800_000_000.0]
     config = make_settings(tmp_path, **firestore_env).firestore
     a, b = (FirestoreState(Firestore(config), clock=lambda: now[0]) for _ in range(2))
     assert a.claim_event("ev") is True  # ...and instance a dies before it finishes
-    assert b.claim_event("ev") is False  # LINE's redelivery while a might still be at it
+    with pytest.raises(EventBusy):  # LINE's redelivery while a might still be at it
+        b.claim_event("ev")
     now[0] += CLAIM_SECONDS + 1
     assert b.claim_event("ev") is True  # the next one is handled
     b.finish_event("ev")
     now[0] += CLAIM_SECONDS + 1
     assert a.claim_event("ev") is False  # handled: never again
+
+
+def test_a_redelivery_while_another_instance_handles_the_event_is_asked_to_come_again(
+        pair) -> None:
+    a, b = pair
+    event = text_event(REGISTER, user=U1)
+    state = a.app.extensions["seminar_bot"].services.state
+    assert state.claim_event(event["webhookEventId"])  # a is at it (or died at it)
+    again = {**event, "deliveryContext": {"isRedelivery": True}}
+    body = json.dumps({"destination": "U" + "f" * 32, "events": [again]}).encode()
+    res = b.client.post("/callback", data=body, headers={"X-Line-Signature": sign(SECRET, body)})
+    assert res.status_code == 503 and "being handled by another instance" in res.text
+    assert b.line.replies == [] and b.store.registrations() == []
+    state.finish_event(event["webhookEventId"])  # a finished after all
+    assert _deliver(b, again) == 200
+    assert b.line.replies == [] and b.store.registrations() == []  # skipped: handled once
 
 
 def test_a_failure_after_the_claim_gives_the_redelivery_a_full_answer(pair, monkeypatch) -> None:
@@ -217,6 +253,30 @@ def test_a_failure_after_the_claim_gives_the_redelivery_a_full_answer(pair, monk
     again = {**event, "deliveryContext": {"isRedelivery": True}}
     assert _deliver(a, again) == 200
     assert "参加確定です" in a.line.last_texts()[0]
+
+
+def test_a_booking_whose_answer_was_lost_gets_the_same_answer_on_the_redelivery(
+        pair, monkeypatch) -> None:
+    from google.api_core.exceptions import ServiceUnavailable
+
+    a, _ = pair
+    seats, calls = a.store.seats, []
+    book = seats.book
+
+    def lost(*args: Any, **kw: Any) -> Any:  # the commit lands, its answer does not (a timeout)
+        calls.append(book(*args, **kw))
+        if len(calls) == 1:
+            raise ServiceUnavailable("the connection dropped after the commit")
+        return calls[-1]
+
+    monkeypatch.setattr(seats, "book", lost)
+    event = text_event(REGISTER, user=U1)
+    assert _deliver(a, event) == 503
+    assert _deliver(a, {**event, "deliveryContext": {"isRedelivery": True}}) == 200
+    assert "参加確定です" in a.line.last_texts()[0]  # what the first delivery would have said
+    assert _deliver(a, text_event(REGISTER, user=U1)) == 200  # the person asks again
+    assert "すでに登録済み" in a.line.last_texts()[0]
+    assert [r.user_id for r in a.store.registrations()] == [U1]
 
 
 def test_check_says_so_when_firestore_refuses_a_write(tmp_path: Path, firestore_env: dict[str, str],
@@ -287,7 +347,9 @@ def test_a_new_lease_holder_checks_the_sheet_before_writing_rows_it_still_thinks
     for store, n in ((a, 1), (b, 2)):
         store.add("registrations", {"id": f"R{n}", "event_id": "E2", "user_id": U1,
                                     "status": "confirmed", "role": "participant"})
-    eventually(lambda: len(a.outbox.pending()) == 2, timeout=5)
+    for store in (a, b):  # each has heard both rows wait
+        eventually(lambda s=store: s.outbox.has_pending() and len(s.outbox.pending()) == 2,
+                   timeout=10)
     assert a.flush() == 2  # a holds the lease and writes both rows
     eventually(lambda: not b.outbox.has_pending(), timeout=5)
     with b.outbox._lock:  # ...but b's listener is slow to hear so (an overloaded instance)

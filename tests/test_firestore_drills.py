@@ -178,7 +178,10 @@ def test_a_redelivery_sent_to_another_instance_is_answered_once(fleet: Fleet) ->
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert statuses == [200, 200]
+    assert sorted(statuses) in ([200, 200], [200, 503])  # 503: the other one is at it
+    if 503 in statuses:  # LINE delivers it again: skipped now that it was handled
+        again = {**twice, "deliveryContext": {"isRedelivery": True}}
+        assert fleet.post(statuses.index(503) + 1, again) == 200
     rows = _landed(fleet, 2)
     time.sleep(2)  # a second row would have landed by now
     assert sorted(r["user_id"] for r in fleet.rows()) == sorted(USERS[:2]) and len(rows) == 2

@@ -138,3 +138,22 @@ def test_a_row_written_before_a_lost_outcome_is_not_written_again(backed: Backed
     backed.store.outbox.mark_attempt([entry.seq])
     backed.store.flush()
     assert [r["id"] for r in backed.rows("registrations")] == ["R0001"]
+
+
+@pytest.mark.parametrize("state", ["sqlite", "firestore"])
+def test_rows_gather_until_a_batch_waits_or_the_oldest_has_waited(tmp_path, request,
+                                                                  state: str) -> None:
+    from sheets.store import BATCH_ROWS, GATHER_SECONDS
+
+    env = request.getfixturevalue("firestore_env") if state == "firestore" else {}
+    now = [1_800_000_000.0]
+    store = make_store(make_settings(tmp_path, **env), clock=lambda: now[0])
+    store.add("registrations", _reg(1))
+    eventually(store.outbox.has_pending)
+    assert store.flush_if_due() == 0  # one row, just now: it waits for company
+    now[0] += GATHER_SECONDS
+    assert store.flush_if_due() == 1  # ...but not for longer than GATHER_SECONDS
+    for n in range(2, BATCH_ROWS + 2):
+        store.add("registrations", _reg(n))
+    eventually(lambda: store.outbox.health()[0] == BATCH_ROWS)
+    assert store.flush_if_due() == BATCH_ROWS  # a batch's worth goes at once
