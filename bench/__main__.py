@@ -1,18 +1,21 @@
 """make bench: understanding on the labelled queries beside a keyword matcher; a burst of
 registrations on Google Sheets (one instance, then three on Firestore); what Firestore costs per
-message and registration; then our bot (on sqlite and on Firestore) and the SDK-style echo bot,
-measured side by side in one run."""
+message and registration; then our bot and the smallest SDK echo bot, measured in alternating
+rounds by load generators in separate processes (and our bot once more on Firestore)."""
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from bench import procs
-from bench.load import Result, fixed_rate, full_speed, signed_bodies
+from bench.load import Result, run_load, signed_bodies
 from sheets.sample import create_sample_workbook
 
 SECRET = "bench-channel-secret"
@@ -20,7 +23,7 @@ TOKEN = "bench-access-token"
 
 
 def _serve(app: str, port: int, sim_port: int, work: Path, name: str, workers: int,
-           **extra: str) -> object:
+           **extra: str) -> subprocess.Popen:
     env = {"LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
            "LINE_API_BASE_URL": f"http://127.0.0.1:{sim_port}/simulator/line",
            "WORKBOOK_PATH": str(work / "seminar.xlsx"), "DATA_DIR": str(work / f"var-{name}"),
@@ -33,31 +36,64 @@ def _replies(sim_port: int) -> int:
     return int(counts.get("reply", 0))
 
 
-def _measure(url: str, args: argparse.Namespace, seed: int, sim_port: int) -> tuple[Result, Result]:
-    warm = signed_bodies(SECRET, 100, seed)
-    full_speed(url, warm, concurrency=8)
+@dataclass
+class Round:
+    """One bot's figures in one round."""
+
+    rated: Result
+    fast: Result
+    rss_idle: float  # MB, the worker before the round
+    rss_loaded: float  # MB, the worker after it
+
+
+def _rss(master: subprocess.Popen) -> float:
+    """Resident memory (MB) of the gunicorn workers of this master, summed."""
+    total = 0
+    for pid in procs.children(master.pid):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _round(url: str, bot: subprocess.Popen, args: argparse.Namespace, seed: int,
+           sim_port: int) -> Round:
+    idle = _rss(bot)
+    run_load(url, signed_bodies(SECRET, 100, seed), concurrency=8)  # warm up
     before = _replies(sim_port)
-    rated = fixed_rate(url, signed_bodies(SECRET, int(args.rate * args.seconds), seed + 1),
-                       args.rate, args.seconds)
-    fast = full_speed(url, signed_bodies(SECRET, args.requests, seed + 2), args.concurrency)
+    rated = run_load(url, signed_bodies(SECRET, int(args.rate * args.seconds), seed + 1),
+                     rate=args.rate)
+    fast = run_load(url, signed_bodies(SECRET, args.requests, seed + 2),
+                    concurrency=args.concurrency)
     rated.replies = _replies(sim_port) - before  # both phases' replies, as LINE received them
-    return rated, fast
+    return Round(rated, fast, idle, _rss(bot))
 
 
-def _row(name: str, rated: Result, fast: Result) -> str:
-    return (f"| {name:<10} | {fast.rate:8.1f} | {fast.pct(50):7.1f} | {fast.pct(99):7.1f} | "
-            f"{rated.pct(50):12.1f} | {rated.pct(99):12.1f} | {rated.errors + fast.errors:6d} | "
-            f"{rated.replies:7d} |")
+def _row(name: str, r: Round) -> str:
+    return (f"| {name:<15} | {r.fast.rate:8.1f} | {r.fast.pct(50):7.1f} | {r.fast.pct(99):7.1f} | "
+            f"{r.rated.pct(50):12.1f} | {r.rated.pct(99):12.1f} | {r.rated.errors + r.fast.errors:6d} | "
+            f"{r.rated.replies:7d} | {r.rss_idle:6.1f} | {r.rss_loaded:6.1f} |")
+
+
+def _median_round(rounds: list[Round]) -> dict[str, float]:
+    med = statistics.median
+    return {"rate": med(r.fast.rate for r in rounds), "p50": med(r.fast.pct(50) for r in rounds),
+            "p99": med(r.fast.pct(99) for r in rounds),
+            "p99_rated": med(r.rated.pct(99) for r in rounds),
+            "rss_idle": med(r.rss_idle for r in rounds),
+            "rss_loaded": med(r.rss_loaded for r in rounds)}
 
 
 def main() -> int:
-    """Start the simulator, both bots under gunicorn, measure, print, stop."""
+    """Start the simulator and the bots under gunicorn, measure in alternating rounds, print,
+    stop."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sheets-count", type=int, default=3000)
     parser.add_argument("--sheets-seconds", type=float, default=30.0)
     parser.add_argument("--only", choices=("understanding", "webhook", "sheets", "costs"))
@@ -74,30 +110,42 @@ def main() -> int:
         costs()
     if args.only in ("sheets", "understanding", "costs"):
         return 0
+    _webhook(args)
+    return 0
+
+
+def _webhook(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         create_sample_workbook(work / "seminar.xlsx")  # real credentials: no workbook is made
         ports = [procs.free_port() for _ in range(5)]
         started = [procs.simulator(ports[0], ports[1], SECRET, TOKEN, work / "sim.log")]
-        firestore, missing = None, procs.firestore_missing()
+        bots: dict[str, tuple[str, subprocess.Popen]] = {}
+        rounds: dict[str, list[Round]] = {"ours": [], "echo (SDK)": [], "ours, firestore": []}
+        missing = procs.firestore_missing()
         try:
-            started.append(_serve("linebot_app:create_app()", ports[1], ports[0], work, "ours",
-                                  args.workers))
-            started.append(_serve("bench.echo_bot:create_app()", ports[2], ports[0], work, "echo",
-                                  args.workers))
-            echo = _measure(f"http://127.0.0.1:{ports[2]}/callback", args, 100, ports[0])
-            ours = _measure(f"http://127.0.0.1:{ports[1]}/callback", args, 200, ports[0])
+            for name, app, port in (("ours", "linebot_app:create_app()", ports[1]),
+                                    ("echo (SDK)", "bench.echo_bot:create_app()", ports[2])):
+                bot = _serve(app, port, ports[0], work, name.split()[0], args.workers)
+                started.append(bot)
+                bots[name] = (f"http://127.0.0.1:{port}/callback", bot)
+            for n in range(args.rounds):  # ours, echo, ours, echo, ...
+                for name in ("ours", "echo (SDK)"):
+                    url, bot = bots[name]
+                    rounds[name].append(_round(url, bot, args, 100 * n + len(rounds[name]),
+                                               ports[0]))
             if not missing:
                 started.append(procs.firestore_emulator(ports[3], work / "firestore.log"))
                 env = procs.firestore_env(f"127.0.0.1:{ports[3]}", "webhook")
-                started.append(_serve("linebot_app:create_app()", ports[4], ports[0], work,
-                                      "ours-firestore", args.workers, **env))
-                firestore = _measure(f"http://127.0.0.1:{ports[4]}/callback", args, 300, ports[0])
+                bot = _serve("linebot_app:create_app()", ports[4], ports[0], work,
+                             "ours-firestore", args.workers, **env)
+                started.append(bot)
+                rounds["ours, firestore"].append(_round(
+                    f"http://127.0.0.1:{ports[4]}/callback", bot, args, 900, ports[0]))
         finally:
             for proc in reversed(started):
                 procs.stop(proc)
-    _report(args, ours, echo, firestore, missing)
-    return 0
+    _report(args, rounds, missing)
 
 
 def _sheets(args: argparse.Namespace) -> None:
@@ -108,28 +156,40 @@ def _sheets(args: argparse.Namespace) -> None:
         run(burst, Path(tmp))
 
 
-def _report(args: argparse.Namespace, ours: tuple[Result, Result],
-            echo: tuple[Result, Result], firestore: tuple[Result, Result] | None,
-            missing: str) -> None:
-    print(f"\nfull speed: {args.requests} webhooks, {args.concurrency} senders; "
-          f"fixed rate: {args.rate:.0f}/s for {args.seconds:.0f} s; gunicorn {args.workers} "
-          "workers x 8 threads; LINE = the simulator's Messaging API\n")
+def _report(args: argparse.Namespace, rounds: dict[str, list[Round]], missing: str) -> None:
+    print(f"\nwebhook: {args.rounds} alternating rounds (ours, echo, ours, echo, ...); each round: "
+          f"{args.rate:.0f}/s for {args.seconds:.0f} s (open loop), then {args.requests} webhooks "
+          f"from {args.concurrency} keep-alive senders (closed loop); 2 load-generator processes; "
+          f"gunicorn {args.workers} worker x 8 threads; LINE = the simulator's Messaging API\n")
     sent = int(args.rate * args.seconds) + args.requests
-    print(f"| bot        | events/s | p50 ms  | p99 ms  | p50 ms @rate | p99 ms @rate | errors | replies (of {sent}) |")
-    print("|------------|----------|---------|---------|--------------|--------------|--------|---------|")
-    print(_row("ours", *ours))
-    print(_row("echo (SDK)", *echo))
-    if firestore:
-        print(_row("ours, firestore", *firestore))
-    else:
+    print(f"| bot, round      | events/s | p50 ms  | p99 ms  | p50 ms @rate | p99 ms @rate | errors "
+          f"| replies (of {sent}) | RSS idle MB | RSS loaded MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, found in rounds.items():
+        for n, r in enumerate(found, start=1):
+            print(_row(f"{name} {n}", r))
+    if missing:
         print(f"\nours with STATE_BACKEND=firestore: not measured ({missing})")
-    ratio = ours[1].rate / echo[1].rate if echo[1].rate else 0.0
-    print(f"\nthroughput ratio ours/echo: {ratio:.2f} (target >= 0.70)")
-    if firestore:
+    ours, echo = _median_round(rounds["ours"]), _median_round(rounds["echo (SDK)"])
+    print("\n| median of the rounds | events/s | p50 ms | p99 ms | p99 ms @rate | RSS idle MB "
+          "| RSS loaded MB |")
+    print("|---|---|---|---|---|---|---|")
+    for name, med in (("ours", ours), ("echo (SDK)", echo)):
+        print(f"| {name} | {med['rate']:.1f} | {med['p50']:.1f} | {med['p99']:.1f} | "
+              f"{med['p99_rated']:.1f} | {med['rss_idle']:.1f} | {med['rss_loaded']:.1f} |")
+    ratio = ours["rate"] / echo["rate"] if echo["rate"] else 0.0
+    p99 = ours["p99"] / echo["p99"] if echo["p99"] else 0.0
+    print(f"\nthroughput ratio ours/echo (medians): {ratio:.2f} (target >= 0.90); per round: "
+          + ", ".join(f"{o.fast.rate / e.fast.rate:.2f}" for o, e in zip(
+              rounds["ours"], rounds["echo (SDK)"], strict=False) if e.fast.rate))
+    print(f"full-speed p99 ours/echo (medians): {p99:.2f} (target <= 1.5)")
+    print(f"p99 at {args.rate:.0f} events/s: {ours['p99_rated']:.1f} ms (target <= 20 ms)")
+    print(f"idle RSS: {ours['rss_idle']:.1f} MB (target <= 80 MB)")
+    if rounds["ours, firestore"]:
+        fs = rounds["ours, firestore"][0]
         print(f"ours, firestore = STATE_BACKEND=firestore on Google's emulator: throughput "
-              f"{firestore[1].rate / ours[1].rate if ours[1].rate else 0:.2f}x the sqlite row, "
-              f"p99 at {args.rate:.0f}/s {firestore[0].pct(99):.1f} ms")
-    print(f"p99 at {args.rate:.0f} events/s: {ours[0].pct(99):.1f} ms (target <= 50 ms)")
+              f"{fs.fast.rate / ours['rate'] if ours['rate'] else 0:.2f}x the sqlite median, "
+              f"p99 at {args.rate:.0f}/s {fs.rated.pct(99):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -133,3 +133,49 @@ def fixed_rate(url: str | list[str], bodies: list[tuple[bytes, str]], rate: floa
                 time.sleep(delay)
             pool.submit(one, n)
     return Result(latencies, time.perf_counter() - start, len(failed), failed=sorted(failed))
+
+
+def run_load(url: str | list[str], bodies: list[tuple[bytes, str]], *, rate: float = 0.0,
+             concurrency: int = 16, processes: int = 2, max_seconds: float = 60.0) -> Result:
+    """Send the bodies from `processes` load-generator processes (bench.loadgen) at once, each
+    with its share of the senders and of the bodies; given several URLs, process p sends to
+    url[p % len(url)]. rate 0: as fast as the senders can (closed loop); else a fixed rate over
+    all processes (open loop)."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from bench import procs
+
+    urls = [url] if isinstance(url, str) else url
+    processes = max(1, min(processes, len(bodies)))
+    started, outs = [], []
+    with tempfile.TemporaryDirectory(prefix="loadgen-") as tmp:
+        start_at = time.time() + 1.5  # every process has read its bodies by then
+        for p in range(processes):
+            share = bodies[p::processes]
+            path, out = Path(tmp) / f"bodies-{p}", Path(tmp) / f"out-{p}.json"
+            path.write_bytes(b"".join(sig.encode() + b"\t" + body + b"\n" for body, sig in share))
+            args = [sys.executable, "-m", "bench.loadgen", "--url", urls[p % len(urls)],
+                    "--bodies", str(path), "--out", str(out), "--start-at", str(start_at),
+                    "--concurrency", str(max(1, concurrency // processes)),
+                    "--max-seconds", str(max_seconds)]
+            if rate:
+                args += ["--rate", str(rate / processes), "--offset", str(p / rate)]
+            started.append(subprocess.Popen(args, cwd=procs.ROOT, start_new_session=True))
+            outs.append(out)
+        limit = start_at + (len(bodies) / rate if rate else max_seconds) + 60
+        for proc in started:
+            try:
+                proc.wait(timeout=max(1.0, limit - time.time()))
+            except subprocess.TimeoutExpired:
+                procs.stop(proc)
+        parts = [json.loads(out.read_text()) if out.exists() else
+                 {"latencies": [], "failed": [], "began": start_at, "ended": time.time()}
+                 for out in outs]
+    latencies = [x for part in parts for x in part["latencies"]]
+    failed = sorted(p + i * processes for p, part in enumerate(parts) for i in part["failed"])
+    missing = len(bodies) - len(latencies)  # never sent or never answered: not acknowledged
+    elapsed = max(part["ended"] for part in parts) - min(part["began"] for part in parts)
+    return Result(latencies, elapsed, len(failed) + missing, failed=failed)

@@ -65,6 +65,12 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, seconds: float = 20)
         return proc.wait(timeout=5)
 
 
+def children(pid: int) -> list[int]:
+    """The process ids whose parent is pid (gunicorn's workers)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in found.read_text().split()] if found.exists() else []
+
+
 def simulator(port: int, bot_port: int, secret: str, token: str, log: Path,
               validate: bool = False, send_delay_ms: float = 0.0) -> subprocess.Popen:
     """The standalone simulator, taking any reply token (webhooks come from a load tool)."""

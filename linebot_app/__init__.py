@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask, Response, request
-from ulid import ULID
 
 from linebot_app.config import Settings
 from linebot_app.logs import TRACE, trace_from
@@ -67,7 +67,7 @@ def _check_data_dir(settings: Settings) -> None:
 
 
 def _trace() -> None:
-    TRACE.set(trace_from(request.headers.get("X-Cloud-Trace-Context"), ULID().hex))
+    TRACE.set(trace_from(request.headers.get("X-Cloud-Trace-Context"), os.urandom(16).hex()))
 
 
 def _flush_after(store: Any) -> Any:

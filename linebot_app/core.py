@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
 import json
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +120,7 @@ class Bot:
             log.warning("event %s was handled but could not be recorded so: %s", event_id,
                         type(err).__name__)
 
-    def _loading_after(self, event: Event) -> threading.Timer | None:
+    def _loading_after(self, event: Event) -> Alarm | None:
         """Show LINE's loading animation if the answer to a person in a 1:1 chat takes more
         than LOADING_AFTER_SECONDS (the reply ends the animation)."""
         source = getattr(event, "source", None)
@@ -125,11 +128,8 @@ class Bot:
         if getattr(source, "type", "") != "user" or not user or not getattr(
                 event, "reply_token", None):
             return None
-        timer = threading.Timer(LOADING_AFTER_SECONDS, self.services.line.show_loading,
-                                (user, LOADING_SECONDS))
-        timer.daemon = True
-        timer.start()
-        return timer
+        return ALARMS.after(LOADING_AFTER_SECONDS, self.services.line.show_loading,
+                            user, LOADING_SECONDS)
 
     def _storage_failed(self, err: BaseException, event_id: str | None) -> None:
         self.storage_fault = f"{type(err).__name__}: {err}"
@@ -141,6 +141,55 @@ class Bot:
             except self.services.storage_errors:
                 log.error("event %s stays marked handled: its redelivery is skipped", event_id)
         raise StorageFailed(self.storage_fault) from err
+
+
+class Alarm:
+    """A call due at a time, unless cancelled first."""
+
+    __slots__ = ("due", "call", "args", "cancelled")
+
+    def __init__(self, due: float, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.due, self.call, self.args, self.cancelled = due, call, args, False
+
+    def __lt__(self, other: Alarm) -> bool:
+        return self.due < other.due
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Alarms:
+    """One thread per process that waits for the calls due later; a call that comes due runs on
+    a thread of its own. Cheaper than a timer thread per event, since nearly every event is
+    answered and its alarm cancelled first."""
+
+    def __init__(self) -> None:
+        self._heap: list[Alarm] = []
+        self._cond = threading.Condition()
+        self._pid = 0  # the waiting thread's process (gunicorn forks workers)
+
+    def after(self, seconds: float, call: Callable[..., Any], *args: Any) -> Alarm:
+        alarm = Alarm(time.monotonic() + seconds, call, args)
+        with self._cond:
+            heapq.heappush(self._heap, alarm)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._wait, name="alarms", daemon=True).start()
+            elif self._heap[0] is alarm:
+                self._cond.notify()
+        return alarm
+
+    def _wait(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0].due > time.monotonic():
+                    self._cond.wait(self._heap[0].due - time.monotonic() if self._heap else None)
+                alarm = heapq.heappop(self._heap)
+            if not alarm.cancelled:
+                threading.Thread(target=alarm.call, args=alarm.args, daemon=True).start()
+
+
+ALARMS = Alarms()
 
 
 def verify(secret: bytes, body: bytes, signature: str) -> None:
@@ -207,7 +256,7 @@ def on_message(ctx: Ctx, event: MessageEvent) -> list[m.Message]:
     text, mentioned = strip_mention(message)
     if ctx.chat != "user" and not (mentioned or starts_with_command(text)):
         return []
-    log.info("text from %s in %s chat", mask(ctx.user_id), ctx.chat)
+    log.debug("text from %s in %s chat", mask(ctx.user_id), ctx.chat)
     return handle_text(ctx, text, addressed=ctx.chat == "user" or mentioned)
 
 

@@ -289,12 +289,14 @@ class Store:
         """Flush when rows wait, this process has not tried within the flush interval, and
         either a batch's worth waits or the oldest row has waited GATHER_SECONDS."""
         now = self.clock()
-        if now - self._last_try < self.flush_interval or not self.outbox.has_pending():
+        if now - self._last_try < self.flush_interval:
+            return 0
+        self._last_try = now  # looked: the outbox is not asked again within the interval
+        if not self.outbox.has_pending():
             return 0
         count, oldest = self.outbox.health()
         if count < BATCH_ROWS and oldest < GATHER_SECONDS:
             return 0
-        self._last_try = now
         return self.flush()
 
     def run_flusher(self, stop: threading.Event, every: float = 1.0) -> None:

@@ -219,10 +219,10 @@ def test_each_request_takes_the_cloud_trace_id(bot, caplog) -> None:
         def emit(self, record: logging.LogRecord) -> None:
             seen.append(TRACE.get())
 
-    handler = Grab(level=logging.INFO)
+    handler = Grab(level=logging.DEBUG)  # "text from ..." is logged at debug level
     logger = logging.getLogger("linebot_app")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG)
     try:
         body = json.dumps({"destination": "U0", "events": [text_event("ヘルプ")]}).encode()
         bot.client.post("/callback", data=body, headers={

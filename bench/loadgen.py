@@ -1,0 +1,147 @@
+"""One load-generator process: pre-signed webhook bodies from a file, sent over keep-alive
+connections, either as fast as `--concurrency` senders can (closed loop) or at a fixed rate from
+a given start time (open loop: latency counts from each request's scheduled time). It writes the
+latencies to `--out` as JSON. bench.load runs several of these side by side, so that the load
+generator's own Python does not share a GIL with the timing."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+TIMEOUT_SECONDS = 10.0
+
+
+class Sender:
+    """One keep-alive connection; reconnects after an error."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+        self.conn: http.client.HTTPConnection | None = None
+
+    def post(self, body: bytes, signature: str) -> bool:
+        """True when the bot answered 200."""
+        try:
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port,
+                                                       timeout=TIMEOUT_SECONDS)
+            self.conn.request("POST", self.path, body, {
+                "Content-Type": "application/json", "X-Line-Signature": signature})
+            res = self.conn.getresponse()
+            res.read()
+            return res.status == 200
+        except (OSError, http.client.HTTPException):
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = None
+            return False
+
+
+def read_bodies(path: Path) -> list[tuple[bytes, str]]:
+    """Lines of `signature<TAB>body`."""
+    out = []
+    for line in path.read_bytes().splitlines():
+        signature, body = line.split(b"\t", 1)
+        out.append((body, signature.decode("ascii")))
+    return out
+
+
+def full_speed(url: str, bodies: list[tuple[bytes, str]], concurrency: int, start_at: float,
+               max_seconds: float) -> dict:
+    lock, todo = threading.Lock(), list(reversed(range(len(bodies))))
+    latencies: list[float] = []
+    failed: list[int] = []
+    stop_at = start_at + max_seconds
+
+    def run() -> None:
+        sender = Sender(url)
+        while time.time() < stop_at:
+            with lock:
+                if not todo:
+                    return
+                n = todo.pop()
+            t0 = time.perf_counter()
+            ok = sender.post(*bodies[n])
+            took = time.perf_counter() - t0
+            with lock:
+                latencies.append(took)
+                if not ok:
+                    failed.append(n)
+
+    _sleep_until(start_at)
+    began = time.time()
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max_seconds + TIMEOUT_SECONDS + 5)
+    return {"latencies": latencies, "failed": failed, "began": began, "ended": time.time()}
+
+
+def fixed_rate(url: str, bodies: list[tuple[bytes, str]], rate: float, offset: float,
+               start_at: float, senders: int) -> dict:
+    """Body n is due at start_at + offset + n / rate."""
+    lock, due = threading.Lock(), list(reversed(range(len(bodies))))
+    latencies: list[float] = []
+    failed: list[int] = []
+
+    def run() -> None:
+        sender = Sender(url)
+        while True:
+            with lock:
+                if not due:
+                    return
+                n = due.pop()
+            scheduled = start_at + offset + n / rate
+            _sleep_until(scheduled)
+            ok = sender.post(*bodies[n])
+            took = time.time() - scheduled
+            with lock:
+                latencies.append(took)
+                if not ok:
+                    failed.append(n)
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(senders)]
+    for t in threads:
+        t.start()
+    limit = start_at + offset + len(bodies) / rate + TIMEOUT_SECONDS + 30
+    for t in threads:
+        t.join(timeout=max(1.0, limit - time.time()))
+    return {"latencies": latencies, "failed": failed, "began": start_at, "ended": time.time()}
+
+
+def _sleep_until(when: float) -> None:
+    delay = when - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--bodies", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--start-at", type=float, required=True, help="epoch seconds")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=0.0, help="events/s; 0: full speed")
+    parser.add_argument("--offset", type=float, default=0.0, help="seconds (fixed rate)")
+    parser.add_argument("--max-seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    bodies = read_bodies(args.bodies)
+    if args.rate:
+        result = fixed_rate(args.url, bodies, args.rate, args.offset, args.start_at,
+                            args.concurrency)
+    else:
+        result = full_speed(args.url, bodies, args.concurrency, args.start_at, args.max_seconds)
+    args.out.write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
