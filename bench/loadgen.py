@@ -11,6 +11,7 @@ import http.client
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,12 +53,14 @@ def read_bodies(path: Path) -> list[tuple[bytes, str]]:
     return out
 
 
-def full_speed(url: str, bodies: list[tuple[bytes, str]], concurrency: int, start_at: float,
-               max_seconds: float) -> dict:
+def send(url: str, bodies: list[tuple[bytes, str]], senders: int,
+         due: Callable[[int], float | None], stop_at: float) -> dict:
+    """Send every body from `senders` threads, each on its own connection. due(n) is when body
+    n is due (open loop: its latency counts from then), or None to send it when a sender is
+    free (closed loop: from when it is sent). No body is started after stop_at."""
     lock, todo = threading.Lock(), list(reversed(range(len(bodies))))
     latencies: list[float] = []
     failed: list[int] = []
-    stop_at = start_at + max_seconds
 
     def run() -> None:
         sender = Sender(url)
@@ -66,42 +69,12 @@ def full_speed(url: str, bodies: list[tuple[bytes, str]], concurrency: int, star
                 if not todo:
                     return
                 n = todo.pop()
-            t0 = time.perf_counter()
+            scheduled = due(n)
+            if scheduled is not None:
+                _sleep_until(scheduled)
+            began = scheduled if scheduled is not None else time.time()
             ok = sender.post(*bodies[n])
-            took = time.perf_counter() - t0
-            with lock:
-                latencies.append(took)
-                if not ok:
-                    failed.append(n)
-
-    _sleep_until(start_at)
-    began = time.time()
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=max_seconds + TIMEOUT_SECONDS + 5)
-    return {"latencies": latencies, "failed": failed, "began": began, "ended": time.time()}
-
-
-def fixed_rate(url: str, bodies: list[tuple[bytes, str]], rate: float, offset: float,
-               start_at: float, senders: int) -> dict:
-    """Body n is due at start_at + offset + n / rate."""
-    lock, due = threading.Lock(), list(reversed(range(len(bodies))))
-    latencies: list[float] = []
-    failed: list[int] = []
-
-    def run() -> None:
-        sender = Sender(url)
-        while True:
-            with lock:
-                if not due:
-                    return
-                n = due.pop()
-            scheduled = start_at + offset + n / rate
-            _sleep_until(scheduled)
-            ok = sender.post(*bodies[n])
-            took = time.time() - scheduled
+            took = time.time() - began
             with lock:
                 latencies.append(took)
                 if not ok:
@@ -110,10 +83,9 @@ def fixed_rate(url: str, bodies: list[tuple[bytes, str]], rate: float, offset: f
     threads = [threading.Thread(target=run, daemon=True) for _ in range(senders)]
     for t in threads:
         t.start()
-    limit = start_at + offset + len(bodies) / rate + TIMEOUT_SECONDS + 30
     for t in threads:
-        t.join(timeout=max(1.0, limit - time.time()))
-    return {"latencies": latencies, "failed": failed, "began": start_at, "ended": time.time()}
+        t.join(timeout=max(1.0, stop_at - time.time()) + TIMEOUT_SECONDS + 5)
+    return {"latencies": latencies, "failed": failed}
 
 
 def _sleep_until(when: float) -> None:
@@ -134,11 +106,15 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=60.0)
     args = parser.parse_args()
     bodies = read_bodies(args.bodies)
-    if args.rate:
-        result = fixed_rate(args.url, bodies, args.rate, args.offset, args.start_at,
-                            args.concurrency)
+    _sleep_until(args.start_at)
+    if args.rate:  # body n is due at start_at + offset + n / rate
+        first = args.start_at + args.offset
+        result = send(args.url, bodies, args.concurrency, lambda n: first + n / args.rate,
+                      first + len(bodies) / args.rate + 30)
     else:
-        result = full_speed(args.url, bodies, args.concurrency, args.start_at, args.max_seconds)
+        result = send(args.url, bodies, args.concurrency, lambda n: None,
+                      args.start_at + args.max_seconds)
+    result.update(began=args.start_at, ended=time.time())
     args.out.write_text(json.dumps(result))
     return 0
 

@@ -59,7 +59,6 @@ def _print_problems(problems: list[str]) -> int:
 def check(args: argparse.Namespace) -> int:
     """Print every problem in the configuration and the sheets; non-zero if any."""
     from linebot_app.wiring import build_backend, build_outbox
-    from sheets.schema import parse_workbook
     from sheets.sqlite import LocalStorageError, check_local_files
     from sheets.store import BackendError
 
@@ -84,7 +83,14 @@ def check(args: argparse.Namespace) -> int:
         return _print_problems(err.problems)
     except BackendError as err:
         return _print_problems([str(err)])
-    print(f"✓ 設定 / configuration: {backend.describe()}")
+    return _report_sheets(settings, backend.describe(), outbox, raw)
+
+
+def _report_sheets(settings: Settings, where: str, outbox: Any, raw: Any) -> int:
+    """The second half of check: the sheets as read, their problems and rows to repair."""
+    from sheets.schema import parse_workbook
+
+    print(f"✓ 設定 / configuration: {where}")
     closed = settings.tasks.closed_reason()
     if closed:  # fine for make run (its scheduler runs the rounds)
         print(f"! {closed}")

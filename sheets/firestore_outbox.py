@@ -543,6 +543,11 @@ class FirestoreOutbox:
             with self._lock:
                 self._ledger_fresh = False
             return
+        self._repaired(rows, sheet, kept, matched, commit)
+
+    def _repaired(self, rows: dict[tuple[str, str], _LedgerKnown], sheet: str,
+                  kept: dict[str, dict[str, Any]], matched: list[str], commit: Any) -> None:
+        """What this process knows of the ledger follows a committed repair."""
         with self._lock:
             for row_id in [*kept, *matched]:
                 mine = rows[(sheet, row_id)]
