@@ -9,6 +9,7 @@ import argparse
 import statistics
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bench import procs
 from bench.load import Result, run_load, signed_bodies
 from sheets.sample import create_sample_workbook
 
+IDLE_AFTER_SECONDS = 3.0
 SECRET = "bench-channel-secret"
 TOKEN = "bench-access-token"
 
@@ -42,8 +44,8 @@ class Round:
 
     rated: Result
     fast: Result
-    rss_idle: float  # MB, the worker before the round
-    rss_loaded: float  # MB, the worker after it
+    rss_idle: float  # MB, the worker once started and ready, before its first webhook
+    rss_loaded: float  # MB, the worker after this round
 
 
 def _rss(master: subprocess.Popen) -> float:
@@ -56,9 +58,15 @@ def _rss(master: subprocess.Popen) -> float:
     return total / 1024
 
 
-def _round(url: str, bot: subprocess.Popen, args: argparse.Namespace, seed: int,
+def _idle_rss(bot: subprocess.Popen) -> float:
+    """The worker's RSS once it has started and read the sheet (post_worker_init reads it on a
+    thread of its own), before any webhook."""
+    time.sleep(IDLE_AFTER_SECONDS)
+    return _rss(bot)
+
+
+def _round(url: str, bot: subprocess.Popen, idle: float, args: argparse.Namespace, seed: int,
            sim_port: int) -> Round:
-    idle = _rss(bot)
     run_load(url, signed_bodies(SECRET, 100, seed), concurrency=8)  # warm up
     before = _replies(sim_port)
     rated = run_load(url, signed_bodies(SECRET, int(args.rate * args.seconds), seed + 1),
@@ -120,7 +128,7 @@ def _webhook(args: argparse.Namespace) -> None:
         create_sample_workbook(work / "seminar.xlsx")  # real credentials: no workbook is made
         ports = [procs.free_port() for _ in range(5)]
         started = [procs.simulator(ports[0], ports[1], SECRET, TOKEN, work / "sim.log")]
-        bots: dict[str, tuple[str, subprocess.Popen]] = {}
+        bots: dict[str, tuple[str, subprocess.Popen, float]] = {}
         rounds: dict[str, list[Round]] = {"ours": [], "echo (SDK)": [], "ours, firestore": []}
         missing = procs.firestore_missing()
         try:
@@ -128,12 +136,12 @@ def _webhook(args: argparse.Namespace) -> None:
                                     ("echo (SDK)", "bench.echo_bot:create_app()", ports[2])):
                 bot = _serve(app, port, ports[0], work, name.split()[0], args.workers)
                 started.append(bot)
-                bots[name] = (f"http://127.0.0.1:{port}/callback", bot)
+                bots[name] = (f"http://127.0.0.1:{port}/callback", bot, _idle_rss(bot))
             for n in range(args.rounds):  # ours, echo, ours, echo, ...
                 for name in ("ours", "echo (SDK)"):
-                    url, bot = bots[name]
-                    rounds[name].append(_round(url, bot, args, 100 * n + len(rounds[name]),
-                                               ports[0]))
+                    url, bot, idle = bots[name]
+                    rounds[name].append(_round(url, bot, idle, args,
+                                               100 * n + len(rounds[name]), ports[0]))
             if not missing:
                 started.append(procs.firestore_emulator(ports[3], work / "firestore.log"))
                 env = procs.firestore_env(f"127.0.0.1:{ports[3]}", "webhook")
@@ -141,7 +149,8 @@ def _webhook(args: argparse.Namespace) -> None:
                              "ours-firestore", args.workers, **env)
                 started.append(bot)
                 rounds["ours, firestore"].append(_round(
-                    f"http://127.0.0.1:{ports[4]}/callback", bot, args, 900, ports[0]))
+                    f"http://127.0.0.1:{ports[4]}/callback", bot, _idle_rss(bot), args, 900,
+                    ports[0]))
         finally:
             for proc in reversed(started):
                 procs.stop(proc)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import random
 import statistics
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import requests
 from ulid import ULID
 
 from linebot_app.simulator.platform import sign
@@ -59,82 +56,6 @@ class Result:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-class _Poster:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.local = threading.local()
-
-    def post(self, body: bytes, signature: str) -> bool:
-        """True when the bot answered 200 (a timeout or a refused connection is not)."""
-        session = getattr(self.local, "session", None)
-        if session is None:
-            session = self.local.session = requests.Session()
-        try:
-            res = session.post(self.url, data=body, timeout=10, headers={
-                "X-Line-Signature": signature, "Content-Type": "application/json"})
-        except requests.RequestException:
-            return False
-        return res.status_code == 200
-
-
-def full_speed(url: str, bodies: list[tuple[bytes, str]], concurrency: int = 16,
-               max_seconds: float = 60) -> Result:
-    """Send every body with `concurrency` senders, each waiting for its answer."""
-    poster, lock = _Poster(url), threading.Lock()
-    queue = list(reversed(bodies))
-    latencies: list[float] = []
-    errors = [0]
-    stop_at = time.monotonic() + max_seconds
-
-    def sender() -> None:
-        while time.monotonic() < stop_at:
-            with lock:
-                if not queue:
-                    return
-                body, sig = queue.pop()
-            t0 = time.perf_counter()
-            ok = poster.post(body, sig)
-            with lock:
-                latencies.append(time.perf_counter() - t0)
-                errors[0] += 0 if ok else 1
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=sender) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=max_seconds + 15)
-    return Result(latencies, time.perf_counter() - start, errors[0])
-
-
-def fixed_rate(url: str | list[str], bodies: list[tuple[bytes, str]], rate: float,
-               seconds: float) -> Result:
-    """Send at a fixed rate (to several instances in turn, given several URLs); latency counts
-    from each request's scheduled time."""
-    posters = [_Poster(u) for u in ([url] if isinstance(url, str) else url)]
-    count = min(len(bodies), int(rate * seconds))
-    latencies: list[float] = []
-    failed: list[int] = []
-    lock = threading.Lock()
-    start = time.perf_counter()
-
-    def one(n: int) -> None:
-        scheduled = start + n / rate
-        ok = posters[n % len(posters)].post(*bodies[n])
-        with lock:
-            latencies.append(time.perf_counter() - scheduled)
-            if not ok:
-                failed.append(n)
-
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        for n in range(count):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(one, n)
-    return Result(latencies, time.perf_counter() - start, len(failed), failed=sorted(failed))
-
-
 def run_load(url: str | list[str], bodies: list[tuple[bytes, str]], *, rate: float = 0.0,
              concurrency: int = 16, processes: int = 2, max_seconds: float = 60.0) -> Result:
     """Send the bodies from `processes` load-generator processes (bench.loadgen) at once, each
@@ -172,10 +93,10 @@ def run_load(url: str | list[str], bodies: list[tuple[bytes, str]], *, rate: flo
             except subprocess.TimeoutExpired:
                 procs.stop(proc)
         parts = [json.loads(out.read_text()) if out.exists() else
-                 {"latencies": [], "failed": [], "began": start_at, "ended": time.time()}
-                 for out in outs]
+                 {"latencies": [], "failed": list(range(len(bodies[p::processes]))),
+                  "began": start_at, "ended": time.time()} for p, out in enumerate(outs)]
     latencies = [x for part in parts for x in part["latencies"]]
+    # failed: the bodies not answered 200 (refused, timed out, or never sent): not acknowledged
     failed = sorted(p + i * processes for p, part in enumerate(parts) for i in part["failed"])
-    missing = len(bodies) - len(latencies)  # never sent or never answered: not acknowledged
     elapsed = max(part["ended"] for part in parts) - min(part["began"] for part in parts)
-    return Result(latencies, elapsed, len(failed) + missing, failed=failed)
+    return Result(latencies, elapsed, len(failed), failed=failed)

@@ -110,20 +110,6 @@ def firestore_emulator(port: int, log: Path, seconds: float = 90) -> subprocess.
     return start(args, env, f"http://127.0.0.1:{port}/", log, seconds)
 
 
-def consent_in_firestore(env: dict[str, str], users: list[str]) -> None:
-    """Record that users consented, in the bot's Firestore namespace, as the bot does."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from linebot_app.config import Settings
-    from linebot_app.firestore_state import FirestoreState
-    from sheets.firestore import Firestore
-
-    os.environ["FIRESTORE_EMULATOR_HOST"] = env["FIRESTORE_EMULATOR_HOST"]
-    state = FirestoreState(Firestore(Settings.from_env(env, storage=False).firestore))
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(state.give_consent, users))
-
-
 def firestore_env(host: str, namespace: str) -> dict[str, str]:
     """What a bot needs to keep its state in the emulator's namespace."""
     return {"STATE_BACKEND": "firestore", "GOOGLE_CLOUD_PROJECT": "demo-bench",

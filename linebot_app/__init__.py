@@ -33,7 +33,7 @@ def create_app(
     line = line or LineClient(settings.channel_access_token, settings.line_api_base_url)
     state = build_state(settings)
     if hasattr(store, "on_reload"):
-        store.on_reload.append(retrieval.rebuild)  # the FAQ index follows the sheet
+        store.on_reload.append(retrieval.follow)  # the FAQ index follows the sheet
     services = Services(store, state, line, settings.tzinfo, clock or system_now)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

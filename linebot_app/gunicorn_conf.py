@@ -41,7 +41,7 @@ def post_worker_init(worker: Any) -> None:
     if bot is None:
         return
     worker.seminar_stops = [bot.services.store.start_flusher(), bot.services.deliveries.start()]
-    # read the sheet (and build the FAQ index) before the first user asks
+    # read the sheet before the first user asks (the FAQ index waits for the first question)
     threading.Thread(target=bot.services.store.organizer, daemon=True).start()
     if settings.scheduler:
         worker.seminar_stops.append(scheduler.start(bot.services, settings.scheduler_seconds))

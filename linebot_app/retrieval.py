@@ -30,10 +30,11 @@ STOP_WORDS = frozenset(
 
 @functools.lru_cache(maxsize=1)
 def _tokenizer() -> Any:
-    """Janome's tokenizer, loaded on first use (its dictionary ships in the wheel)."""
+    """Janome's tokenizer, loaded on first use. Its dictionary ships in the wheel and is mapped
+    from there (mmap): its pages are the file's, shared by every worker, not each one's heap."""
     from janome.tokenizer import Tokenizer
 
-    return Tokenizer()
+    return Tokenizer(mmap=True)
 
 
 def fold(text: str) -> str:
@@ -272,6 +273,14 @@ def ready(org: Any) -> bool:
 def index_for(org: Any) -> Index:
     """The index of these FAQ and facility rows (built once; rebuild() builds it ahead)."""
     return _built.get(_rows_key(org)) or rebuild(org)
+
+
+def follow(org: Any) -> None:
+    """On a new copy of the sheets: rebuild ahead, off the request path, once the index is in
+    use. Until someone asks in their own words, a worker holds neither the index nor Janome's
+    dictionary (about 100 MB)."""
+    if _built:
+        rebuild(org)
 
 
 def rebuild(org: Any) -> Index:

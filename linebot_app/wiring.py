@@ -10,7 +10,6 @@ from typing import Any
 from linebot_app.config import ConfigError, Settings
 from linebot_app.state import BotState, State
 from sheets.outbox import Outbox
-from sheets.sample import create_sample_workbook
 from sheets.snapshot import FileSnapshot
 from sheets.store import Backend, BackendError, Store
 from sheets.workbook import WorkbookBackend
@@ -88,6 +87,8 @@ def build_backend(settings: Settings, outbox: Any) -> Backend:
     if not path.exists():
         if not settings.simulator:
             raise ConfigError([f"WORKBOOK_PATH: no workbook at {path}"])
+        from sheets.sample import create_sample_workbook
+
         create_sample_workbook(path)
         log.warning("simulator mode: created the sample workbook, with demo data, at %s", path)
     return WorkbookBackend(path)

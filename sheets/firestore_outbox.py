@@ -375,6 +375,14 @@ class FirestoreOutbox:
         finally:
             self._flushing.release()
 
+    def note_written(self, version: float) -> None:
+        """The backend's change token after this instance's last write: kept in memory, since
+        instances that share Firestore write to Google Sheets, which has no such token."""
+        self._written_version = version
+
+    def written_version(self) -> float:
+        return getattr(self, "_written_version", -1.0)
+
     def give_up_lease(self) -> None:
         """Let another instance take the lease at once (at shutdown)."""
         if self.holds_lease():

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     PRIMARY KEY (sheet, row_id)
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('lease_until', 0), ('next_flush', 0),
-    ('lease_pid', 0);
+    ('lease_pid', 0), ('written_version', -1);
 """
 
 
@@ -272,6 +272,16 @@ class Outbox:
 
     def close(self) -> None:
         """Nothing to stop (connections close with their threads)."""
+
+    def note_written(self, version: float) -> None:
+        """The backend's change token after this machine's last write (Store.settle)."""
+        with self._conn() as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'written_version'", (version,))
+
+    def written_version(self) -> float:
+        """What note_written recorded last, by any process of this machine (-1: nothing)."""
+        return self._conn().execute(
+            "SELECT value FROM meta WHERE key = 'written_version'").fetchone()[0]
 
     def health(self) -> tuple[int, float]:
         """(number of pending entries, age in seconds of the oldest one)."""

@@ -81,6 +81,7 @@ class _Store(Protocol):
     outbox: _Locking
 
     def registrations(self) -> list[Registration]: ...
+    def settle(self) -> None: ...
     def add(self, sheet: str, row: dict[str, Any]) -> None: ...
     def update(self, sheet: str, row_id: str, fields: dict[str, Any]) -> None: ...
 
@@ -94,6 +95,7 @@ class LockedSeats:
 
     def book(self, row: dict[str, Any], capacity: int | None) -> Booked:
         """Confirm while a seat is free, else waitlist; nothing when already registered."""
+        self.store.settle()  # an organizer's save counts (read outside the lock)
         with self.store.outbox.transaction():
             regs = self.store.registrations()
             mine = active_of(regs, row["user_id"], row["event_id"])
@@ -108,6 +110,7 @@ class LockedSeats:
     def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None
                ) -> Cancelled:
         """Cancel the user's registration; a freed seat goes to the first person waiting."""
+        self.store.settle()
         with self.store.outbox.transaction():
             regs = self.store.registrations()
             mine = active_of(regs, user_id, event_id)

@@ -124,6 +124,17 @@ class Store:
             return Organizer(problems=[Problem("-", 0, "", "スプレッドシートを読めません")])
         return self._org
 
+    def settle(self) -> None:
+        """Before a seat decision: when someone other than the bot saved the sheets since the
+        copy was read (seen where the backend has a cheap change token: the workbook's time and
+        size), read them first, so that an organizer's edit counts at once. The bot's own saves
+        need no read: what they wrote is in the outbox, which every decision counts."""
+        token = self.backend.version()
+        if token is None or self._org is None or token == self._token or \
+                _token_key(token) == self.outbox.written_version():
+            return
+        self._refresh(wait=True, force=True)
+
     @property
     def loaded(self) -> bool:
         """Whether a copy of the sheets has been read."""
@@ -346,10 +357,18 @@ class Store:
         changes = group_changes(pending)
         self.outbox.mark_attempt(seqs)
         self.backend.write(changes)
+        token = self.backend.version()
+        if token is not None:
+            self.outbox.note_written(_token_key(token))
         self.outbox.mark_done(seqs)
         if random.random() < 0.01:
             self.outbox.purge()
         return len(pending)
+
+
+def _token_key(token: object) -> float:
+    """A change token as a number the outbox can keep (exact below 2**53)."""
+    return float(hash(token) & ((1 << 52) - 1))
 
 
 def ledger_repairs(outbox: Outbox, raw: dict[str, list[list[Any]]], org: Organizer,

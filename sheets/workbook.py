@@ -1,4 +1,8 @@
-"""The embedded .xlsx backend (openpyxl): read every sheet, write queued rows in one save."""
+"""The embedded .xlsx backend (openpyxl): read every sheet, write queued rows in one save.
+
+Reads run in a child process (python -m sheets.workbook PATH): parsing a workbook is pure
+Python, and in the bot's worker it would hold the GIL while webhooks wait, and leave openpyxl
+and the parse's garbage in a worker that only answers questions."""
 
 from __future__ import annotations
 
@@ -6,18 +10,24 @@ import logging
 import os
 import re
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openpyxl
-from openpyxl.worksheet.worksheet import Worksheet
-
+from sheets import snapshot
 from sheets.schema import cell_text
 from sheets.store import BackendBusy, BackendError, SheetChanges
 
+if TYPE_CHECKING:
+    import openpyxl
+    from openpyxl.worksheet.worksheet import Worksheet
+
 log = logging.getLogger(__name__)
+READ_TIMEOUT_SECONDS = 60.0  # a reader slower than this is stopped, and the read fails
+UNREADABLE = 3  # the reader's exit code for a workbook that cannot be read (the reason on stderr)
 _ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0d\x0e-\x1f]")
 
@@ -62,21 +72,28 @@ class WorkbookBackend:
         return None
 
     def read(self) -> dict[str, list[list[Any]]]:
-        """Every sheet's rows, values only (cached results of formulas)."""
+        """Every sheet's rows, values only (cached results of formulas), read by a child
+        process; its cell types (dates and times) come back as they were."""
         if not self.path.exists():
             raise BackendError(f"ワークブックがありません: {self.path}")
         try:
-            wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
-        except Exception as err:  # a half-written or corrupt file: keep the last good copy
-            raise BackendError(f"ワークブックを読めません: {err}") from err
-        try:
-            return {ws.title: [[xlsx_unescape(v) for v in r] for r in ws.iter_rows(values_only=True)]
-                    for ws in wb.worksheets}
-        finally:
-            wb.close()
+            done = subprocess.run([sys.executable, "-m", "sheets.workbook", str(self.path)],
+                                  capture_output=True, timeout=READ_TIMEOUT_SECONDS,
+                                  cwd=Path(__file__).resolve().parent.parent)
+        except subprocess.TimeoutExpired as err:
+            raise BackendError(f"ワークブックの読み込みが {READ_TIMEOUT_SECONDS:.0f} 秒で終わりません"
+                               ) from err
+        if done.returncode != 0:
+            reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise BackendError(reason[-1] if done.returncode == UNREADABLE and reason else
+                               f"ワークブックを読めません: the reader exited with "
+                               f"{done.returncode}: {' / '.join(reason[-3:])}")
+        return snapshot.loads(done.stdout.decode("utf-8"))
 
     def write(self, changes: Sequence[SheetChanges]) -> None:
         """Apply every change in one save; rows whose id is already there are not added again."""
+        import openpyxl
+
         lock = self.lock_file()
         if lock is not None:
             raise BackendBusy(f"ワークブックが開かれています ({lock.name})")
@@ -174,3 +191,32 @@ def _write_cells(ws: Worksheet, row: int, header: dict[str, int], values: dict[s
         cell = ws.cell(row=row, column=column, value=value)
         if isinstance(value, str):
             cell.data_type = "s"  # user text is stored literally, never as a formula
+
+
+def read_here(path: Path) -> dict[str, list[list[Any]]]:
+    """What the reader process does: every sheet's rows, values only."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as err:  # a half-written or corrupt file: keep the last good copy
+        raise BackendError(f"ワークブックを読めません: {err}") from err
+    try:
+        return {ws.title: [[xlsx_unescape(v) for v in r] for r in ws.iter_rows(values_only=True)]
+                for ws in wb.worksheets}
+    finally:
+        wb.close()
+
+
+def _reader(path: str) -> int:
+    try:
+        text = snapshot.dumps(read_here(Path(path)))
+    except BackendError as err:
+        sys.stderr.write(f"{err}\n")
+        return UNREADABLE
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_reader(sys.argv[1]))

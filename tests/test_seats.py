@@ -15,7 +15,8 @@ import pytest
 from sheets.schema import COLUMNS, Registration
 from sheets.store import Store
 from sheets.workbook import WorkbookBackend
-from tests.conftest import eventually, make_settings, make_store
+from sheets.outbox import Outbox
+from tests.conftest import STORES, eventually, make_settings, make_store
 
 STAMP = "2026-12-01T10:00:00.000+09:00"
 
@@ -235,3 +236,42 @@ def test_lowering_capacity_confirms_nobody_new_until_the_role_is_below_it(
     done = a.seats.cancel("E2", row(3)["user_id"], STAMP, 3)  # 2 left: the first waiting gets in
     assert done.promoted and done.promoted.id == "R0006"
     assert b.seats.book(row(8), 3).reg.status == "waitlisted"
+
+
+class CountingBackend(WorkbookBackend):
+    """The workbook, counting the reads the store asks of it."""
+
+    reads = 0
+
+    def read(self) -> dict[str, list[list[Any]]]:
+        self.reads += 1
+        return super().read()
+
+
+def test_an_organizers_save_counts_at_the_next_booking_and_the_bots_own_save_costs_no_read(
+        tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    backend = CountingBackend(settings.workbook_path)
+    clock = Clock()
+    stores = [Store(backend, Outbox(settings.data_dir / "outbox.sqlite3", clock=clock),
+                    flush_interval=0, snapshot=None, check_seconds=3600, clock=clock)
+              for _ in range(2)]  # two workers of one machine
+    STORES.extend(stores)
+    for store in stores:
+        store.organizer()  # each worker has read the sheet once
+    for n in range(1, 5):
+        stores[0].seats.book(row(n), 5)
+    stores[0].flush(now=True)  # the bot's own save: both instances of this machine know it
+    before = backend.reads
+    assert stores[1].seats.book(row(5), 5).reg.status == "confirmed"
+    assert backend.reads == before  # decided from the copy and the outbox, no read waited for
+    clock.now += 10  # the rows are older than any copy the bot would be unsure of
+    wb = openpyxl.load_workbook(settings.workbook_path)  # the organizer cancels R0001 and saves
+    ws = wb["registrations"]
+    for cells in ws.iter_rows(min_row=2):
+        if cells[0].value == "R0001":
+            cells[COLUMNS["registrations"].index("status")].value = "cancelled"
+    wb.save(settings.workbook_path)
+    assert stores[1].seats.book(row(6), 5).reg.status == "confirmed"  # the seat R0001 left
+    assert backend.reads == before + 1
+    assert stores[0].seats.book(row(7), 5).reg.status == "waitlisted"
