@@ -12,10 +12,10 @@ from typing import Any
 import openpyxl
 import pytest
 
+from sheets.outbox import Outbox
 from sheets.schema import COLUMNS, Registration
 from sheets.store import Store
 from sheets.workbook import WorkbookBackend
-from sheets.outbox import Outbox
 from tests.conftest import STORES, eventually, make_settings, make_store
 
 STAMP = "2026-12-01T10:00:00.000+09:00"
