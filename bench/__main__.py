@@ -42,8 +42,9 @@ def _replies(sim_port: int) -> int:
 class Round:
     """One bot's figures in one round."""
 
-    rated: Result
-    fast: Result
+    rated: Result  # the mixed texts at a fixed rate
+    fast: Result  # ヘルプ at full speed (the independent measurement's load)
+    mixed: Result  # the mixed texts at full speed
     rss_idle: float  # MB, the worker once started and ready, before its first webhook
     rss_loaded: float  # MB, the worker after this round
 
@@ -71,15 +72,19 @@ def _round(url: str, bot: subprocess.Popen, idle: float, args: argparse.Namespac
     before = _replies(sim_port)
     rated = run_load(url, signed_bodies(SECRET, int(args.rate * args.seconds), seed + 1),
                      rate=args.rate)
-    fast = run_load(url, signed_bodies(SECRET, args.requests, seed + 2),
+    fast = run_load(url, signed_bodies(SECRET, args.requests, seed + 2, lambda n: "ヘルプ"),
                     concurrency=args.concurrency)
-    rated.replies = _replies(sim_port) - before  # both phases' replies, as LINE received them
-    return Round(rated, fast, idle, _rss(bot))
+    mixed = run_load(url, signed_bodies(SECRET, args.requests, seed + 3),
+                     concurrency=args.concurrency)
+    rated.replies = _replies(sim_port) - before  # every phase's replies, as LINE received them
+    return Round(rated, fast, mixed, idle, _rss(bot))
 
 
 def _row(name: str, r: Round) -> str:
+    errors = r.rated.errors + r.fast.errors + r.mixed.errors
     return (f"| {name:<15} | {r.fast.rate:8.1f} | {r.fast.pct(50):7.1f} | {r.fast.pct(99):7.1f} | "
-            f"{r.rated.pct(50):12.1f} | {r.rated.pct(99):12.1f} | {r.rated.errors + r.fast.errors:6d} | "
+            f"{r.mixed.rate:8.1f} | {r.mixed.pct(99):7.1f} | "
+            f"{r.rated.pct(50):12.1f} | {r.rated.pct(99):12.1f} | {errors:6d} | "
             f"{r.rated.replies:7d} | {r.rss_idle:6.1f} | {r.rss_loaded:6.1f} |")
 
 
@@ -87,6 +92,7 @@ def _median_round(rounds: list[Round]) -> dict[str, float]:
     med = statistics.median
     return {"rate": med(r.fast.rate for r in rounds), "p50": med(r.fast.pct(50) for r in rounds),
             "p99": med(r.fast.pct(99) for r in rounds),
+            "mixed": med(r.mixed.rate for r in rounds),
             "p99_rated": med(r.rated.pct(99) for r in rounds),
             "rss_idle": med(r.rss_idle for r in rounds),
             "rss_loaded": med(r.rss_loaded for r in rounds)}
@@ -167,31 +173,37 @@ def _sheets(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace, rounds: dict[str, list[Round]], missing: str) -> None:
     print(f"\nwebhook: {args.rounds} alternating rounds (ours, echo, ours, echo, ...); each round: "
-          f"{args.rate:.0f}/s for {args.seconds:.0f} s (open loop), then {args.requests} webhooks "
-          f"from {args.concurrency} keep-alive senders (closed loop); 2 load-generator processes; "
+          f"the mixed texts at {args.rate:.0f}/s for {args.seconds:.0f} s (open loop), then "
+          f"{args.requests} ヘルプ webhooks and {args.requests} of the mixed texts, each from "
+          f"{args.concurrency} keep-alive senders (closed loop); 2 load-generator processes; "
           f"gunicorn {args.workers} worker x 8 threads; LINE = the simulator's Messaging API\n")
-    sent = int(args.rate * args.seconds) + args.requests
-    print(f"| bot, round      | events/s | p50 ms  | p99 ms  | p50 ms @rate | p99 ms @rate | errors "
-          f"| replies (of {sent}) | RSS idle MB | RSS loaded MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    sent = int(args.rate * args.seconds) + 2 * args.requests
+    print(f"| bot, round      | events/s | p50 ms  | p99 ms  | mixed events/s | mixed p99 ms "
+          f"| p50 ms @rate | p99 ms @rate | errors | replies (of {sent}) | RSS idle MB "
+          f"| RSS loaded MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, found in rounds.items():
         for n, r in enumerate(found, start=1):
             print(_row(f"{name} {n}", r))
     if missing:
         print(f"\nours with STATE_BACKEND=firestore: not measured ({missing})")
     ours, echo = _median_round(rounds["ours"]), _median_round(rounds["echo (SDK)"])
-    print("\n| median of the rounds | events/s | p50 ms | p99 ms | p99 ms @rate | RSS idle MB "
-          "| RSS loaded MB |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| median of the rounds | events/s | p50 ms | p99 ms | mixed events/s | p99 ms @rate "
+          "| RSS idle MB | RSS loaded MB |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, med in (("ours", ours), ("echo (SDK)", echo)):
         print(f"| {name} | {med['rate']:.1f} | {med['p50']:.1f} | {med['p99']:.1f} | "
-              f"{med['p99_rated']:.1f} | {med['rss_idle']:.1f} | {med['rss_loaded']:.1f} |")
+              f"{med['mixed']:.1f} | {med['p99_rated']:.1f} | {med['rss_idle']:.1f} | "
+              f"{med['rss_loaded']:.1f} |")
     ratio = ours["rate"] / echo["rate"] if echo["rate"] else 0.0
     p99 = ours["p99"] / echo["p99"] if echo["p99"] else 0.0
     print(f"\nthroughput ratio ours/echo (medians): {ratio:.2f} (target >= 0.90); per round: "
           + ", ".join(f"{o.fast.rate / e.fast.rate:.2f}" for o, e in zip(
               rounds["ours"], rounds["echo (SDK)"], strict=False) if e.fast.rate))
     print(f"full-speed p99 ours/echo (medians): {p99:.2f} (target <= 1.5)")
+    mixed = ours["mixed"] / echo["mixed"] if echo["mixed"] else 0.0
+    print(f"on the mixed texts (ours answers FAQ questions, event lists; echo echoes): "
+          f"throughput ratio {mixed:.2f}")
     print(f"p99 at {args.rate:.0f} events/s: {ours['p99_rated']:.1f} ms (target <= 20 ms)")
     print(f"idle RSS: {ours['rss_idle']:.1f} MB (target <= 80 MB)")
     if rounds["ours, firestore"]:

@@ -23,7 +23,8 @@ def test_the_webhook_benchmark_runs_both_bots_and_every_event_is_answered() -> N
         r"^\| (ours \d|echo \(SDK\) \d) +\|.*\| +(\d+) \| +(\d+) \| +([\d.]+) \| +[\d.]+ \|$",
         result.stdout, re.M)}
     assert {k: v[:2] for k, v in rows.items()} == {  # alternating rounds, every event answered
-        "ours 1": ("0", "60"), "ours 2": ("0", "60"),
-        "echo (SDK) 1": ("0", "60"), "echo (SDK) 2": ("0", "60")}, result.stdout
+        "ours 1": ("0", "100"), "ours 2": ("0", "100"),
+        "echo (SDK) 1": ("0", "100"), "echo (SDK) 2": ("0", "100")}, result.stdout
     assert all(20 < rss < 500 for _, _, rss in rows.values()), rows  # a worker's RSS was read
     assert "throughput ratio ours/echo (medians)" in result.stdout
+    assert re.search(r"on the mixed texts .*: throughput ratio \d+\.\d\d$", result.stdout, re.M)
