@@ -20,6 +20,10 @@ _TIME_PATTERNS = (
     re.compile(r"^(?P<h>\d{1,2})(?P<m>\d{2})$"),
 )
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+_DURATION_PART = re.compile(r"(\d+)(日|時間|分|days?|hours?|min(?:utes?)?|d|h|m)")
+_DURATION_SECONDS = {"日": 86400, "d": 86400, "day": 86400, "days": 86400, "時間": 3600,
+                     "h": 3600, "hour": 3600, "hours": 3600, "分": 60, "m": 60, "min": 60,
+                     "minute": 60, "minutes": 60}
 
 
 class Unreadable(ValueError):
@@ -115,6 +119,17 @@ def parse_time_range(value: object) -> tuple[dt.time, dt.time | None]:
                 start, _, end = text.partition(sep)
                 return parse_time(start), parse_time(end)
     return parse_time(value), None
+
+
+def parse_duration(value: object) -> dt.timedelta:
+    """Read a length of time typed as 24h, 2d, 30m, 24時間, 2日 or 30分, or parts of them
+    (1日12時間); a trailing 前 (before) is allowed."""
+    text = fold(str(value or "")).removesuffix("前").removesuffix("before")
+    parts = _DURATION_PART.findall(text)
+    seconds = sum(int(n) * _DURATION_SECONDS[unit] for n, unit in parts)
+    if not parts or "".join(n + unit for n, unit in parts) != text or seconds <= 0:
+        raise Unreadable(f"「{shown(value)}」は期間として読めません (例: 24h, 2d, 30m, 24時間, 2日)")
+    return dt.timedelta(seconds=seconds)
 
 
 def parse_datetime(value: object, default_time: dt.time) -> dt.datetime:

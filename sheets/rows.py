@@ -113,15 +113,17 @@ def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def rows_as_dicts(
-    sheet: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], problems: list[Problem]
+    sheet: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], problems: list[Problem],
+    optional_columns: Sequence[str] = (),
 ) -> Iterable[tuple[int, dict[str, Any]]]:
-    """Yield (row number, {key: cell}) for every non-blank row under the header."""
+    """Yield (row number, {key: cell}) for every non-blank row under the header; a missing
+    column is a problem unless it is one of optional_columns."""
     if not rows:
         problems.append(Problem(sheet, 1, "", "ヘッダー行がありません"))
         return
     header = [fold(cell_text(h)) for h in rows[0]]
     missing = [c for c in columns if c not in header]
-    for column in missing:
+    for column in (c for c in missing if c not in optional_columns):
         problems.append(Problem(sheet, 1, column, "ヘッダーに列がありません"))
     for key in header:
         guess = difflib.get_close_matches(key, missing, n=1)
@@ -139,10 +141,11 @@ def parse_rows(
     rows: Sequence[Sequence[Any]],
     build: Callable[[dict[str, Any]], T | None],
     problems: list[Problem],
+    optional_columns: Sequence[str] = (),
 ) -> list[tuple[int, T]]:
     """(row number, object) for every good row; each bad cell of a bad row becomes a Problem."""
     parsed: list[tuple[int, T]] = []
-    for number, row in rows_as_dicts(sheet, columns, rows, problems):
+    for number, row in rows_as_dicts(sheet, columns, rows, problems, optional_columns):
         try:
             item = build(row)
         except RowError as err:

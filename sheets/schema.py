@@ -9,7 +9,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sheets.dates import Unreadable, fold, parse_date, parse_datetime, parse_time, parse_time_range
+from sheets.dates import (
+    Unreadable,
+    fold,
+    parse_date,
+    parse_datetime,
+    parse_duration,
+    parse_time,
+    parse_time_range,
+)
 from sheets.rows import FALSE_WORDS, Cells, Problem, cell_text, optional, parse_rows, rows_as_dicts
 from sheets.surveys import QUESTION_COLUMNS, SURVEY_COLUMNS, Survey, parse_surveys
 
@@ -17,6 +25,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "events": (
         "id", "title", "date", "start", "end", "venue", "online_url", "capacity",
         "observer_capacity", "deadline", "status", "description", "preparation", "recording_url",
+        "allocation", "lottery_at", "confirm_within", "reconfirm",
     ),
     "schedule": ("event_id", "start", "end", "title", "detail"),
     "faq": ("keywords", "question", "answer", "category", "url", "enabled"),
@@ -35,6 +44,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "surveys": SURVEY_COLUMNS,
     "questions": QUESTION_COLUMNS,
 }
+# Columns a sheet may lack (added after workbooks were in use): no problem is reported for them.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": ("allocation", "lottery_at", "confirm_within", "reconfirm"),
+}
 ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings", "facilities", "surveys",
                     "questions")
 BOT_SHEETS = ("registrations", "feedback", "attendance", "deliveries")
@@ -49,6 +62,9 @@ def read_back(sheet: str) -> bool:
     the bot wrote (deliveries are written only, as a log)."""
     return sheet in READ_SHEETS or sheet.startswith("answers_")
 EVENT_STATUSES = ("open", "closed", "cancelled")
+ALLOCATIONS = ("first_come", "lottery")
+ALLOCATION_WORDS = {"先着": "first_come", "先着順": "first_come", "抽選": "lottery"}
+LOTTERY_TIME = dt.time(9, 0)  # a draw typed as a date alone happens at 9:00
 ROLES = ("participant", "observer")
 REG_STATUSES = ("confirmed", "waitlisted", "cancelled")
 USER_ID = re.compile(r"U[0-9a-f]{32}")  # a LINE user id; linebot_app.context.admin_ids uses it too
@@ -72,6 +88,10 @@ class Event:
     description: str = ""
     preparation: str = ""
     recording_url: str = ""
+    allocation: str = "first_come"  # or "lottery": applications until lottery_at, then a draw
+    lottery_at: dt.datetime | None = None
+    confirm_within: dt.timedelta | None = None  # a promoted person confirms within this
+    reconfirm: dt.timedelta | None = None  # ask confirmed people this long before the start
 
     @property
     def starts_at(self) -> dt.datetime:
@@ -185,6 +205,7 @@ def build_event(row: dict[str, Any]) -> Event:
     start, end_from_start = cells.read("start", optional(parse_time_range)) or (None, None)
     end = cells.read("end", optional(parse_time)) or end_from_start
     status = cells.one_of("status", fold(cells.text("status")) or "open", EVENT_STATUSES)
+    allocation, lottery_at = _allocation(cells)
     return cells.build(
         Event, id=cells.required("id"), title=cells.required("title"),
         date=cells.read("date", parse_date), start=start, end=end,
@@ -194,7 +215,28 @@ def build_event(row: dict[str, Any]) -> Event:
         deadline=cells.read("deadline", optional(lambda v: parse_datetime(v, dt.time(23, 59)))),
         status=status, description=cells.text("description"),
         preparation=cells.text("preparation"), recording_url=cells.text("recording_url"),
+        allocation=allocation, lottery_at=lottery_at,
+        confirm_within=cells.read("confirm_within", optional(parse_duration)),
+        reconfirm=cells.read("reconfirm", optional(parse_duration)),
     )
+
+
+def _allocation(cells: Cells) -> tuple[str, dt.datetime | None]:
+    """How seats are given (first come, or a draw) and when the draw is; a lottery without a
+    readable draw time, or with one not before the event's date, is a bad row."""
+    typed = fold(cells.text("allocation"))
+    allocation = cells.one_of("allocation", ALLOCATION_WORDS.get(typed, typed) or "first_come",
+                              ALLOCATIONS)
+    lottery_at = cells.read("lottery_at", optional(lambda v: parse_datetime(v, LOTTERY_TIME)))
+    if allocation == "lottery" and not cells.text("lottery_at"):
+        cells.fail("lottery_at", "抽選のイベントには抽選の日時が要ります (例: 2027/1/10 12:00)")
+    try:
+        day = parse_date(cells.row.get("date"))
+    except (ValueError, TypeError):
+        day = None
+    if lottery_at and day and lottery_at.date() >= day:
+        cells.fail("lottery_at", f"抽選の日時 ({lottery_at:%Y-%m-%d %H:%M}) は開催日より前にしてください")
+    return allocation, lottery_at
 
 
 def build_schedule(row: dict[str, Any]) -> ScheduleItem:
@@ -262,7 +304,8 @@ def _sheet(raw: dict[str, Sequence[Sequence[Any]]], sheet: str) -> Sequence[Sequ
 
 def _parse(raw: dict[str, Sequence[Sequence[Any]]], sheet: str,
            build: Callable[[dict[str, Any]], Any], problems: list[Problem]) -> list[tuple[int, Any]]:
-    return parse_rows(sheet, COLUMNS[sheet], _sheet(raw, sheet), build, problems)
+    return parse_rows(sheet, COLUMNS[sheet], _sheet(raw, sheet), build, problems,
+                      OPTIONAL_COLUMNS.get(sheet, ()))
 
 
 def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
