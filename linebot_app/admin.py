@@ -42,7 +42,8 @@ def _stats_lines(ctx: Ctx, event: Event) -> list[str]:
                 if a.get("event_id") == event.id}
     lines = [f"【{event.id} {event.title}】{when(event)}"]
     for role, ja in ROLE_JA.items():
-        lines.append(f"{ja}: 確定 {count[(role, 'confirmed')]} / キャンセル待ち "
+        applied = f"抽選待ち {count[(role, 'applied')]} / " if event.allocation == "lottery" else ""
+        lines.append(f"{ja}: {applied}確定 {count[(role, 'confirmed')]} / キャンセル待ち "
                      f"{count[(role, 'waitlisted')]} / キャンセル {count[(role, 'cancelled')]}")
     lines.append(f"参加者のレベル: 初心者 {levels['beginner']} / 経験者 {levels['experienced']}")
     lines.append(f"出席: {len(attended)}")

@@ -130,14 +130,23 @@ def _reg_id(ctx: Ctx) -> str:
 def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
     """Take a seat or a place in the waitlist, and say 参加確定 or キャンセル待ち."""
     name = ctx.services.line.display_name(ctx.user_id)
-    booked = ctx.services.store.seats.book(_row(ctx, event, role, level, name),
-                                           event.capacity_for(role))
+    row = _row(ctx, event, role, level, name)
+    if taking_applications(event, ctx):
+        booked = ctx.services.store.seats.apply(row)
+    else:
+        booked = ctx.services.store.seats.book(row, event.capacity_for(role))
     if not booked.new:
         return _registered(ctx, booked.reg, event)
     log.info("registration %s for %s: %s", mask(ctx.user_id), event.id, booked.reg.status)
     for other in booked.promoted:
         _tell_promoted(ctx, other)
     return m.text(_booked_text(event, booked.reg, booked.position), [m.message_action("登録確認")])
+
+
+def taking_applications(event: Event, ctx: Ctx) -> bool:
+    """A lottery event before its draw: registrations are applications."""
+    return event.allocation == "lottery" and event.lottery_at is not None and \
+        ctx.now() < event.lottery_at
 
 
 def _row(ctx: Ctx, event: Event, role: str, level: str, name: str) -> dict[str, Any]:
@@ -151,14 +160,19 @@ def _booked_text(event: Event, reg: Registration, position: int) -> str:
     head = f"【{event.title}】\n{when(event)}\n{ROLE_JA[reg.role]} / {LEVEL_JA[reg.level]}\n\n"
     if reg.status == "confirmed":
         return head + "参加確定です。当日お待ちしています。"
+    if reg.status == "applied":
+        drawn = f"{event.lottery_at:%-m月%-d日 %H:%M}" if event.lottery_at else "抽選のあと"
+        return head + f"抽選に申し込みました。結果は {drawn} にお知らせします。"
     return head + (f"定員に達しているため、キャンセル待ち({position}番目)で受け付けました。"
                    "\n繰り上がったらこのトークでお知らせします。")
 
 
 def status_words(reg: Registration, regs: list[Registration] | None = None) -> str:
-    """参加確定 / キャンセル待ち(N番目) / キャンセル済み"""
+    """参加確定 / 抽選待ち / キャンセル待ち(N番目) / キャンセル済み"""
     if reg.status == "confirmed":
         return "参加確定"
+    if reg.status == "applied":
+        return "抽選待ち"
     if reg.status == "cancelled":
         return "キャンセル済み"
     position = waitlist_position(regs, reg) if regs else 0
@@ -204,7 +218,10 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
                                            event.capacity_for(target.role) if event else None)
     if done.promoted:
         _tell_promoted(ctx, done.promoted)
-    return [m.text(f"「{event.title if event else target.event_id}」の登録をキャンセルしました。")]
+    title = event.title if event else target.event_id
+    if target.status == "applied":
+        return [m.text(f"「{title}」の抽選の申し込みを取り消しました。")]
+    return [m.text(f"「{title}」の登録をキャンセルしました。")]
 
 
 def _tell_promoted(ctx: Ctx, reg: Registration) -> None:

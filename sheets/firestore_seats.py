@@ -85,8 +85,23 @@ class FirestoreSeats:
             return self._booked(reg, capacity) if seat is None else Booked(reg, new=True)
         raise Contended(f"no seat decision for {row['event_id']} after {TRIES} tries")
 
+    def apply(self, row: dict[str, Any]) -> Booked:
+        """An application for a lottery: the person's document (no seat, no place in the
+        queue) and the row, in one batch; nothing when the person is registered already."""
+        self._ensure_seeded(row["event_id"])
+        reg = Registration(**{**row, "status": "applied"})
+        try:
+            self._record(reg, 0)
+        except conflicts():
+            held = self._person(reg.event_id, reg.user_id).get(**self.fs.call)
+            if held.exists:
+                return Booked(self._reg(held), new=False)
+            raise
+        return Booked(reg, new=True)
+
     def _record(self, reg: Registration, seat: int | None) -> None:
-        """The person, their seat (or place in the queue) and the row, in one batch."""
+        """The person, their seat (or place in the queue; seat 0: neither, an application)
+        and the row, in one batch."""
         batch = self.fs.batch()
         batch.create(self._person(reg.event_id, reg.user_id), _person_doc(reg, seat))
         if seat:

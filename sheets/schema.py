@@ -66,7 +66,7 @@ ALLOCATIONS = ("first_come", "lottery")
 ALLOCATION_WORDS = {"先着": "first_come", "先着順": "first_come", "抽選": "lottery"}
 LOTTERY_TIME = dt.time(9, 0)  # a draw typed as a date alone happens at 9:00
 ROLES = ("participant", "observer")
-REG_STATUSES = ("confirmed", "waitlisted", "cancelled")
+REG_STATUSES = ("confirmed", "waitlisted", "cancelled", "applied")  # applied: a lottery entry
 USER_ID = re.compile(r"U[0-9a-f]{32}")  # a LINE user id; linebot_app.context.admin_ids uses it too
 
 

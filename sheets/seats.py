@@ -38,6 +38,7 @@ class Seats(Protocol):
     """Seat decisions; each records its rows in the outbox in the same step."""
 
     def book(self, row: dict[str, Any], capacity: int | None) -> Booked: ...
+    def apply(self, row: dict[str, Any]) -> Booked: ...
     def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None
                ) -> Cancelled: ...
 
@@ -106,6 +107,17 @@ class LockedSeats:
             self.store.add("registrations", row)
         reg = Registration(**row)
         return Booked(reg, new=True, position=waitlist_position([*regs, reg], reg))
+
+    def apply(self, row: dict[str, Any]) -> Booked:
+        """An application for a lottery (status applied): it holds no seat until the draw;
+        nothing when the person already has an active registration for the event."""
+        with self.store.outbox.transaction():
+            mine = active_of(self.store.registrations(), row["user_id"], row["event_id"])
+            if mine:
+                return Booked(mine, new=False)
+            row = {**row, "status": "applied"}
+            self.store.add("registrations", row)
+        return Booked(Registration(**row), new=True)
 
     def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None
                ) -> Cancelled:

@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -16,7 +17,7 @@ import pytest
 from sheets.dates import Unreadable, parse_duration
 from sheets.sample import create_sample_workbook
 from sheets.schema import COLUMNS, OPTIONAL_COLUMNS, parse_workbook
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, HANDLER_ERRORS, ROOT, TODAY, BotHarness, build_harness
 
 EVENTS = list(COLUMNS["events"])
 
@@ -107,3 +108,83 @@ def test_check_reports_a_lottery_without_its_draw_time(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "linebot_app", "check"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert "events!lottery_at 行2: 抽選のイベントには抽選の日時が要ります" in done.stdout
+
+
+# ---- applications, before the draw ------------------------------------------------------------
+U1, U2 = "U" + "1" * 32, "U" + "2" * 32
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def lottery_bot(request, tmp_path: Path) -> Iterator[BotHarness]:
+    """The sample bot, its E2 a lottery drawn on 2026-12-20 12:00 (the clock says 12-01)."""
+    env = request.getfixturevalue("firestore_env") if request.param == "firestore" else {}
+    book = tmp_path / "seminar.xlsx"
+    create_sample_workbook(book, TODAY)
+    wb = openpyxl.load_workbook(book)
+    ws = wb["events"]
+    header = [c.value for c in ws[1]]
+    for cells in ws.iter_rows(min_row=2):
+        if cells[0].value == "E2":
+            cells[header.index("allocation")].value = "抽選"
+            cells[header.index("lottery_at")].value = "2026/12/20 12:00"
+    wb.save(book)
+    harness = build_harness(tmp_path, **env)
+    for user in (U1, U2):
+        harness.consent(user)
+    yield harness
+    found, HANDLER_ERRORS[:] = list(HANDLER_ERRORS), []
+    assert not found, f"handler exception(s): {[repr(err) for err, _ in found]}"
+
+
+def _rows(bot: BotHarness) -> dict[str, str]:
+    return {r.user_id: r.status for r in bot.store.registrations() if r.event_id == "E2"}
+
+
+def test_before_the_draw_a_registration_is_an_application(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    reply = bot.say("参加登録 E2 参加 初心者", user=U1)[0]
+    assert "抽選に申し込みました。結果は 12月20日 12:00 にお知らせします。" in reply
+    assert _rows(bot) == {U1: "applied"}
+    assert "抽選待ち" in bot.say("登録確認", user=U1)[0]
+    assert "すでに登録済みです (抽選待ち)" in bot.say("参加登録 E2 参加 初心者", user=U1)[0]
+    assert _rows(bot) == {U1: "applied"}  # nothing added
+
+
+def test_applications_take_no_seat_and_cancelling_one_withdraws_it(lottery_bot: BotHarness
+                                                                    ) -> None:
+    bot = lottery_bot
+    for user in (U1, U2):
+        bot.say("参加登録 E2 参加 初心者", user=user)
+    assert bot.say("キャンセル E2", user=U1)[0] == \
+        "「Excelの調査票をアプリにするハンズオン」の抽選の申し込みを取り消しました。"
+    assert _rows(bot) == {U1: "cancelled", U2: "applied"}
+    assert not bot.line.pushes  # nobody was promoted: an application holds no seat
+    assert "現在、登録はありません" in bot.say("登録確認", user=U1)[0]
+    bot.store.drain(seconds=10)
+    sheet = {r.user_id: r.status for r in bot.store.reload().registrations if r.event_id == "E2"}
+    assert sheet == {U1: "cancelled", U2: "applied"}
+
+
+def test_after_the_draw_time_registration_is_first_come_again(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    bot.clock.advance(days=19, hours=3)  # 2026-12-20 13:00
+    assert "参加確定です" in bot.say("参加登録 E2 参加 初心者", user=U1)[0]
+    assert _rows(bot) == {U1: "confirmed"}
+
+
+def test_one_application_per_person_when_two_arrive_at_once(lottery_bot: BotHarness) -> None:
+    seats = lottery_bot.store.seats
+    row = {"id": "R-a", "created_at": "2026-12-01T10:00:00.000+09:00", "event_id": "E2",
+           "user_id": U1, "display_name": "", "role": "participant", "level": "beginner",
+           "status": "", "room": "", "updated_at": "2026-12-01T10:00:00.000+09:00"}
+    first, second = seats.apply(row), seats.apply({**row, "id": "R-b"})
+    assert (first.new, first.reg.status) == (True, "applied")
+    assert (second.new, second.reg.id) == (False, "R-a")
+    assert [r.id for r in lottery_bot.store.registrations() if r.user_id == U1] == ["R-a"]
+
+
+def test_the_organizers_count_shows_the_applications(lottery_bot: BotHarness) -> None:
+    for user in (U1, U2):
+        lottery_bot.say("参加登録 E2 参加 初心者", user=user)
+    lines = lottery_bot.say("集計 E2", user=ADMIN)[0].splitlines()
+    assert "参加: 抽選待ち 2 / 確定 0 / キャンセル待ち 0 / キャンセル 0" in lines
