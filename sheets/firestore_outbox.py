@@ -101,6 +101,7 @@ class FirestoreOutbox:
         self._ledger_fresh = False  # another holder may have changed it since
         self.on_adopt: list[Callable[[str, dict[str, Any]], None]] = []  # organizer edits kept
         self._me = ("", 0)
+        self._written_version = -1.0  # Store.settle: the backend's token after our last write
 
     def instance(self) -> str:
         """This outbox in this process, as the lease document names its holder."""
@@ -381,7 +382,8 @@ class FirestoreOutbox:
         self._written_version = version
 
     def written_version(self) -> float:
-        return getattr(self, "_written_version", -1.0)
+        """What note_written recorded last in this process (-1: nothing)."""
+        return self._written_version
 
     def give_up_lease(self) -> None:
         """Let another instance take the lease at once (at shutdown)."""
