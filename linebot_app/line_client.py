@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -147,10 +148,14 @@ class LineClient:
     def display_name(self, user_id: str) -> str:
         """The user's LINE display name ('' when it cannot be had), cached per process."""
         if user_id not in self._names:
-            try:
-                profile = self.api.get_profile(user_id, _request_timeout=self._timeout)
-                self._names[user_id] = profile.display_name
-            except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as err:
+            try:  # read as JSON: no response model is built for the one field used
+                got = self.api.api_client.call_api(
+                    "/v2/bot/profile/{userId}", "GET", path_params={"userId": user_id},
+                    header_params={"Accept": "application/json"}, response_types_map={},
+                    auth_settings=["Bearer"], _request_timeout=self._timeout)
+                self._names[user_id] = str(json.loads(got.raw_data)["displayName"])
+            except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError,
+                    KeyError, TypeError) as err:
                 log.warning("profile of %s unavailable: %s", mask(user_id), _reason(err))
                 return ""
         return self._names[user_id]
