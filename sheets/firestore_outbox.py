@@ -37,6 +37,7 @@ LEDGER_OVERLAP = 60.0  # a ledger read again asks for documents written since it
 # less this margin for clocks that differ between instances and for commits still under way
 FORGET_SECONDS = 600.0  # written entries kept in memory this long (copies are read each minute)
 BATCH = 400  # writes per commit
+UNKNOWN_SECONDS = 120.0  # an entry whose commit failed and is not there by then never landed
 REOPEN_SECONDS = 2.0  # the listener's stream is reopened at most this often after a failure
 QUOTA_TRIES = 20  # instances counting the same minute at once try again
 
@@ -102,6 +103,8 @@ class FirestoreOutbox:
         self.on_adopt: list[Callable[[str, dict[str, Any]], None]] = []  # organizer edits kept
         self._me = ("", 0)
         self._written_version = -1.0  # Store.settle: the backend's token after our last write
+        self._unknown: dict[str, float] = {}  # entries whose commit failed: id -> when (it may
+        # have landed; the listener may not report it, e.g. while its stream is down)
 
     def instance(self) -> str:
         """This outbox in this process, as the lease document names its holder."""
@@ -220,7 +223,12 @@ class FirestoreOutbox:
         batch = batch or self.fs.batch()
         for item in staged:
             item.write(batch)
-        batch.commit(**self.fs.call)
+        try:
+            batch.commit(**self.fs.call)
+        except Exception:  # a timeout or a cancel: the batch may have landed all the same
+            with self._lock:
+                self._unknown.update((item.id, self.clock()) for item in staged)
+            raise
         commit = batch.commit_time  # (a delete's own result has no time)
         with self._lock:
             for item in staged:
@@ -250,10 +258,35 @@ class FirestoreOutbox:
             return any((k.done_at or 0) >= when for k in self._order)
 
     def has_pending(self) -> bool:
-        """Whether any entry waits, as the listener last reported."""
+        """Whether any entry waits, as the listener last reported (and as the entries whose
+        commit failed turn out to be)."""
         self.listen()
+        self._settle_unknown()
         with self._lock:
             return bool(self._waiting)
+
+    def _settle_unknown(self) -> None:
+        """Look up the entries whose commit failed: one that landed waits here like any other,
+        so that a row is not left unwritten when the listener misses it. One not there after
+        UNKNOWN_SECONDS is forgotten; a lookup that fails is tried again next time."""
+        with self._lock:
+            ids = list(self._unknown)
+        if not ids:
+            return
+        try:
+            found = {snap.id: snap for snap in self.fs.client().get_all(
+                [self.fs.doc(ENTRIES, i) for i in ids], **self.fs.call) if snap.exists}
+        except self.errors:
+            return
+        with self._lock:
+            for entry_id in ids:
+                snap = found.get(entry_id)
+                if snap is not None and entry_id not in self._known:
+                    data = snap.to_dict()
+                    if data.get("pending"):
+                        self._insert(entry_id, data, commit=snap.create_time)
+                if snap is not None or self.clock() - self._unknown[entry_id] > UNKNOWN_SECONDS:
+                    del self._unknown[entry_id]
 
     def health(self) -> tuple[int, float]:
         """(number of entries waiting, age in seconds of the oldest one)."""
