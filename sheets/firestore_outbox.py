@@ -261,11 +261,11 @@ class FirestoreOutbox:
         """Whether any entry waits, as the listener last reported (and as the entries whose
         commit failed turn out to be)."""
         self.listen()
-        self._settle_unknown()
+        self._look_up_unknown()
         with self._lock:
             return bool(self._waiting)
 
-    def _settle_unknown(self) -> None:
+    def _look_up_unknown(self) -> None:
         """Look up the entries whose commit failed: one that landed waits here like any other,
         so that a row is not left unwritten when the listener misses it. One not there after
         UNKNOWN_SECONDS is forgotten; a lookup that fails is tried again next time."""

@@ -205,10 +205,11 @@ def build_event(row: dict[str, Any]) -> Event:
     start, end_from_start = cells.read("start", optional(parse_time_range)) or (None, None)
     end = cells.read("end", optional(parse_time)) or end_from_start
     status = cells.one_of("status", fold(cells.text("status")) or "open", EVENT_STATUSES)
-    allocation, lottery_at = _allocation(cells)
+    date = cells.read("date", parse_date)
+    allocation, lottery_at = _allocation(cells, date)
     return cells.build(
         Event, id=cells.required("id"), title=cells.required("title"),
-        date=cells.read("date", parse_date), start=start, end=end,
+        date=date, start=start, end=end,
         venue=cells.text("venue"), online_url=cells.text("online_url"),
         capacity=cells.read("capacity", parse_count),
         observer_capacity=cells.read("observer_capacity", parse_count),
@@ -221,7 +222,7 @@ def build_event(row: dict[str, Any]) -> Event:
     )
 
 
-def _allocation(cells: Cells) -> tuple[str, dt.datetime | None]:
+def _allocation(cells: Cells, day: dt.date | None) -> tuple[str, dt.datetime | None]:
     """How seats are given (first come, or a draw) and when the draw is; a lottery without a
     readable draw time, or with one not before the event's date, is a bad row."""
     typed = fold(cells.text("allocation"))
@@ -230,10 +231,6 @@ def _allocation(cells: Cells) -> tuple[str, dt.datetime | None]:
     lottery_at = cells.read("lottery_at", optional(lambda v: parse_datetime(v, LOTTERY_TIME)))
     if allocation == "lottery" and not cells.text("lottery_at"):
         cells.fail("lottery_at", "抽選のイベントには抽選の日時が要ります (例: 2027/1/10 12:00)")
-    try:
-        day = parse_date(cells.row.get("date"))
-    except (ValueError, TypeError):
-        day = None
     if lottery_at and day and lottery_at.date() >= day:
         cells.fail("lottery_at", f"抽選の日時 ({lottery_at:%Y-%m-%d %H:%M}) は開催日より前にしてください")
     return allocation, lottery_at
