@@ -43,8 +43,16 @@ def _stats_lines(ctx: Ctx, event: Event) -> list[str]:
     lines = [f"【{event.id} {event.title}】{when(event)}"]
     for role, ja in ROLE_JA.items():
         applied = f"抽選待ち {count[(role, 'applied')]} / " if event.allocation == "lottery" else ""
+        offered = (f" / 繰り上げ回答待ち {count[(role, 'offered')]} / 辞退 "
+                   f"{count[(role, 'declined')]} / 期限切れ {count[(role, 'expired')]}"
+                   if event.confirm_within is not None else "")
         lines.append(f"{ja}: {applied}確定 {count[(role, 'confirmed')]} / キャンセル待ち "
-                     f"{count[(role, 'waitlisted')]} / キャンセル {count[(role, 'cancelled')]}")
+                     f"{count[(role, 'waitlisted')]} / キャンセル {count[(role, 'cancelled')]}"
+                     f"{offered}")
+    if event.reconfirm is not None:
+        coming = [r for r in regs if r.status == "confirmed"]
+        answered = sum(1 for r in coming if r.reconfirmed)
+        lines.append(f"参加確認: 参加すると回答 {answered} / 未回答 {len(coming) - answered}")
     lines.append(f"参加者のレベル: 初心者 {levels['beginner']} / 経験者 {levels['experienced']}")
     lines.append(f"出席: {len(attended)}")
     average = f" (平均 {mean(ratings):.1f})" if ratings else ""

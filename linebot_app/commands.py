@@ -15,6 +15,7 @@ from linebot_app import (
     feedback,
     flows,
     intents,
+    lottery,
     registration,
     surveys,
 )
@@ -70,6 +71,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(("参加登録", "登録", "申込", "register"), registration.register,
             "参加登録 / register [ID] [参加|見学] [初心者|経験者]"),
     Command(("キャンセル", "cancel"), registration.cancel, "キャンセル / cancel [ID]: 登録の取り消し"),
+    Command(("参加する", "accept"), registration.accept,
+            "参加する / accept [ID]: 繰り上げ・参加確認への返事"),
+    Command(("辞退する", "decline"), registration.decline, "辞退する / decline [ID]: 繰り上げの辞退"),
     Command(("登録確認", "status"), registration.status, "登録確認 / status: 自分の登録と状態"),
     Command(("感想", "フィードバック", "feedback"), feedback.start,
             "感想 / feedback [ID]: 満足度と感想を送る"),
@@ -88,6 +92,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(("お知らせ", "announce"), admin.announce, "お知らせ / announce ID 本文: 登録者に送る",
             admin=True),
     Command(("部屋割り", "rooms"), admin.assign_rooms, "部屋割り / rooms ID [人数]: 部屋を分ける",
+            admin=True),
+    Command(("抽選", "lottery"), lottery.draw_now, "抽選 / lottery ID: 抽選の時刻なら今すぐ抽選",
             admin=True),
     Command(("再読込", "reload"), reload_sheets, "再読込 / reload: シートを読み直す", admin=True),
 )

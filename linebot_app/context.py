@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+import secrets
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ class Services:
     line: Line
     tz: dt.tzinfo
     clock: Callable[[], dt.datetime] = system_now
+    rng: random.Random = field(default_factory=secrets.SystemRandom)  # the lottery's draws
     deliveries: Deliverer = field(init=False)
 
     def __post_init__(self) -> None:

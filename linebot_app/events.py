@@ -36,8 +36,7 @@ def seats_left(event: Event, role: str, regs: list[Registration]) -> int | None:
     cap = event.capacity_for(role)
     if cap is None:
         return None
-    taken = sum(1 for r in regs if r.event_id == event.id and r.role == role
-                and r.status == "confirmed")
+    taken = sum(1 for r in regs if r.event_id == event.id and r.role == role and r.seated)
     return max(cap - taken, 0)
 
 
@@ -48,14 +47,16 @@ def list_events(ctx: Ctx, args: list[str]) -> list[m.Message]:
         return [m.text("現在、受付中・開催予定のイベントはありません。\n"
                        "過去の予定は「予定 4/30」のように日付で確認できます。")]
     regs = ctx.services.store.registrations()
-    bubbles = [_bubble(e, regs) for e in events[: m.MAX_BUBBLES]]
+    bubbles = [_bubble(e, regs, ctx.now()) for e in events[: m.MAX_BUBBLES]]
     alt = "開催予定のイベント: " + " / ".join(e.title for e in events[: m.MAX_BUBBLES])
     return [m.flex(alt, {"type": "carousel", "contents": bubbles})]
 
 
-def _seat_text(event: Event, regs: list[Registration]) -> str:
+def _seat_text(event: Event, regs: list[Registration], now: dt.datetime) -> str:
     if event.status == "closed":
         return "受付終了"
+    if event.allocation == "lottery" and event.lottery_at and now < event.lottery_at:
+        return f"抽選 ({event.lottery_at:%-m月%-d日 %H:%M}) / 参加 {_cap(event.capacity)}"
     left = seats_left(event, "participant", regs)
     if left is None:
         return "参加枠: 定員なし"
@@ -66,13 +67,13 @@ def _line(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "text", "text": text or "-", "wrap": True, "size": "sm", **style}
 
 
-def _bubble(event: Event, regs: list[Registration]) -> dict[str, Any]:
+def _bubble(event: Event, regs: list[Registration], now: dt.datetime) -> dict[str, Any]:
     place = event.venue or ("オンライン" if event.online_url else "会場未定")
     body = [
         _line(event.title, weight="bold", size="md"),
         _line(when(event), color="#555555"),
         _line(place, color="#555555"),
-        _line(_seat_text(event, regs), color="#06C755"),
+        _line(_seat_text(event, regs, now), color="#06C755"),
     ]
     buttons = [
         m.postback_action("参加登録", f"参加登録 {event.id}", "参加登録"),
@@ -115,6 +116,8 @@ def details(ctx: Ctx, args: list[str]) -> list[m.Message]:
     lines += [f"オンライン: {event.online_url}"] if event.online_url else []
     lines += [f"定員: 参加{_cap(event.capacity)} / 見学{_cap(event.observer_capacity)}"]
     lines += [f"申込締切: {event.deadline:%Y年%-m月%-d日 %H:%M}"] if event.deadline else []
+    lines += [f"抽選: {event.lottery_at:%Y年%-m月%-d日 %H:%M} (それまでの申し込みから抽選します)"
+              ] if event.allocation == "lottery" and event.lottery_at else []
     lines += ["", event.description] if event.description else []
     lines += ["", f"事前準備: {event.preparation}"] if event.preparation else []
     lines += ["", f"録画: {event.recording_url}"] if event.recording_url else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -9,14 +10,14 @@ from ulid import ULID
 
 from linebot_app import flows
 from linebot_app import messages as m
-from linebot_app.context import Ctx
+from linebot_app.context import Ctx, Services
 from linebot_app.delivery import Delivery
 from linebot_app.events import event_marks, upcoming, when
 from linebot_app.flows import Conversation
 from linebot_app.logs import mask
 from sheets.dates import fold
-from sheets.schema import Event, Registration
-from sheets.seats import active_of, waitlist_position
+from sheets.schema import ROLES, Event, Registration
+from sheets.seats import active_of, applicants, waitlist_position
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,10 @@ def closed_reason(event: Event, ctx: Ctx) -> str:
         return f"「{event.title}」はすでに開催済みです。"
     if event.deadline and event.deadline < now:
         return f"「{event.title}」の申込締切({event.deadline:%-m月%-d日 %H:%M})を過ぎています。"
+    if _being_drawn(event, ctx):
+        return (f"「{event.title}」の抽選の受付は {event.lottery_at:%-m月%-d日 %H:%M} で締め切り、"
+                "ただいま抽選中です。結果の発表後(数分以内)にもう一度「参加登録」を送ると、"
+                "空きがあれば先着で、なければキャンセル待ちで登録できます。")
     return ""
 
 
@@ -139,14 +144,22 @@ def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
         return _registered(ctx, booked.reg, event)
     log.info("registration %s for %s: %s", mask(ctx.user_id), event.id, booked.reg.status)
     for other in booked.promoted:
-        _tell_promoted(ctx, other)
+        tell_promoted(ctx.services, other)
     return m.text(_booked_text(event, booked.reg, booked.position), [m.message_action("登録確認")])
 
 
 def taking_applications(event: Event, ctx: Ctx) -> bool:
-    """A lottery event before its draw: registrations are applications."""
+    """A lottery event before its draw time: registrations are applications."""
     return event.allocation == "lottery" and event.lottery_at is not None and \
         ctx.now() < event.lottery_at
+
+
+def _being_drawn(event: Event, ctx: Ctx) -> bool:
+    """Past the draw time while applications still wait for the scheduler to draw them (a
+    minute at most): nobody may take a seat first come before the draw has given them out."""
+    return event.allocation == "lottery" and event.lottery_at is not None and \
+        event.lottery_at <= ctx.now() and any(
+            applicants(ctx.services.store.registrations(), event.id, role) for role in ROLES)
 
 
 def _row(ctx: Ctx, event: Event, role: str, level: str, name: str) -> dict[str, Any]:
@@ -173,6 +186,8 @@ def status_words(reg: Registration, regs: list[Registration] | None = None) -> s
         return "参加確定"
     if reg.status == "applied":
         return "抽選待ち"
+    if reg.status == "offered":
+        return f"繰り上げ({deadline_words(reg.offer_until)}までに「参加する」で確定)"
     if reg.status == "cancelled":
         return "キャンセル済み"
     position = waitlist_position(regs, reg) if regs else 0
@@ -214,23 +229,140 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
                  for r in mine]
         return [m.text("キャンセルする登録を選んでください。", quick)]
     event = ctx.org.event(target.event_id)
-    done = ctx.services.store.seats.cancel(target.event_id, ctx.user_id, ctx.stamp(),
-                                           event.capacity_for(target.role) if event else None)
+    done = ctx.services.store.seats.cancel(
+        target.event_id, ctx.user_id, ctx.stamp(),
+        event.capacity_for(target.role) if event else None,
+        offer_until=offer_deadline(ctx.services, event))
     if done.promoted:
-        _tell_promoted(ctx, done.promoted)
+        tell_promoted(ctx.services, done.promoted)
     title = event.title if event else target.event_id
     if target.status == "applied":
         return [m.text(f"「{title}」の抽選の申し込みを取り消しました。")]
     return [m.text(f"「{title}」の登録をキャンセルしました。")]
 
 
-def _tell_promoted(ctx: Ctx, reg: Registration) -> None:
-    event = ctx.org.event(reg.event_id)
+def tell_promoted(services: Services, reg: Registration) -> None:
+    """Push to the person a freed seat went to: confirmed, or offered until a deadline."""
+    event = services.store.organizer().event(reg.event_id)
     title = f"「{event.title}」({when(event)})" if event else reg.event_id
+    if reg.status == "offered":
+        body = (f"キャンセルが出たため、{title}に繰り上げで参加できます。\n"
+                f"{deadline_words(reg.offer_until)} までに「参加する」を押してください。"
+                "期限を過ぎると次の方に順番が移ります。")
+        quick = [m.message_action(f"参加する {reg.event_id}", "参加する"),
+                 m.message_action(f"辞退する {reg.event_id}", "辞退する")]
+        services.deliveries.deliver(Delivery(
+            key=f"offer:{reg.id}", event_id=reg.event_id, kind="offer", recipients=[reg.user_id],
+            messages=[m.text(body, quick)], summary="繰り上げのご案内(期限つき)"))
+        return
     body = f"キャンセルが出たため、{title}の参加が確定しました(キャンセル待ちから繰り上げ)。"
-    ctx.services.deliveries.deliver(Delivery(
+    services.deliveries.deliver(Delivery(
         key=f"promote:{reg.id}", event_id=reg.event_id, kind="promotion",
         recipients=[reg.user_id], messages=[m.text(body)], summary="キャンセル待ちからの繰り上げ"))
+
+
+# ---- offers: a freed seat held for the first person waiting until they answer -------------------
+def offer_deadline(services: Services, event: Event | None) -> str:
+    """Until when a seat freed now is held for the person offered it ('' when the event
+    promotes at once: no confirm_within)."""
+    if event is None or event.confirm_within is None:
+        return ""
+    until = services.clock().astimezone(services.tz) + event.confirm_within
+    return until.isoformat(timespec="minutes")
+
+
+def deadline_words(stamp: str) -> str:
+    """An offer's deadline as people read it: 12月3日 10:00."""
+    try:
+        return f"{dt.datetime.fromisoformat(stamp):%-m月%-d日 %H:%M}"
+    except ValueError:
+        return stamp
+
+
+def _expired(services: Services, reg: Registration) -> bool:
+    try:
+        return dt.datetime.fromisoformat(reg.offer_until) <= services.clock()
+    except ValueError:
+        return False  # an organizer's odd edit: the offer waits for an answer
+
+
+def _mine(ctx: Ctx, args: list[str], status: str) -> Registration | None:
+    """The user's registration with this status: of the event named, or the only one."""
+    found = [r for r in ctx.services.store.registrations()
+             if r.user_id == ctx.user_id and r.status == status]
+    if args:
+        found = [r for r in found if fold(r.event_id) == fold(args[0])]
+    return found[0] if len(found) == 1 else None
+
+
+def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """参加する [event]: take an offered seat before its deadline; to a reconfirmation, say
+    the person comes; otherwise it is a registration."""
+    offered = _mine(ctx, args, "offered")
+    if offered is not None:
+        event = ctx.org.event(offered.event_id)
+        title = event.title if event else offered.event_id
+        if _expired(ctx.services, offered):
+            end_offer(ctx.services, offered, "expired")
+            return [m.text(f"「{title}」の繰り上げは期限({deadline_words(offered.offer_until)})を"
+                           "過ぎたため、次の方に順番が移りました。")]
+        if ctx.services.store.seats.accept(offered.event_id, ctx.user_id, ctx.stamp()):
+            return [m.text(f"「{title}」の参加が確定しました。当日お待ちしています。",
+                           [m.message_action("登録確認")])]
+    coming = _mine(ctx, args, "confirmed")
+    event = ctx.org.event(coming.event_id) if coming else None
+    if coming is not None and event is not None and event.reconfirm is not None:
+        if not coming.reconfirmed:
+            ctx.services.store.update("registrations", coming.id, {"reconfirmed": ctx.stamp()})
+        return [m.text(f"ありがとうございます。「{event.title}」({when(event)})にご参加と"
+                       "承りました。当日お待ちしています。")]
+    return register(ctx, args)
+
+
+def decline(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """辞退する [event]: refuse an offered seat; it goes to the next person waiting."""
+    offered = _mine(ctx, args, "offered")
+    if offered is None:
+        return [m.text("辞退できる繰り上げのご案内はありません。登録の取り消しは「キャンセル」です。",
+                       [m.message_action("登録確認")])]
+    event = ctx.org.event(offered.event_id)
+    if end_offer(ctx.services, offered, "declined") is None:
+        return [m.text("このご案内はすでに終わっています。「登録確認」でご確認ください。")]
+    return [m.text(f"「{event.title if event else offered.event_id}」の繰り上げを辞退しました。"
+                   "ご連絡ありがとうございました。")]
+
+
+def end_offer(services: Services, reg: Registration, ending: str) -> Registration | None:
+    """An offer declined or expired: the seat goes to the next person waiting (offered in
+    turn). Returns the registration ended, or None when it was no longer offered."""
+    event = services.store.organizer().event(reg.event_id)
+    done = services.store.seats.cancel(
+        reg.event_id, reg.user_id, services.stamp(),
+        event.capacity_for(reg.role) if event else None, ending=ending,
+        offer_until=offer_deadline(services, event), only="offered")
+    if done.reg is None:
+        return None
+    log.info("offer %s for %s: %s", reg.id, reg.event_id, ending)
+    if ending == "expired":
+        title = f"「{event.title}」" if event else reg.event_id
+        services.deliveries.deliver(Delivery(
+            key=f"expired:{reg.id}", event_id=reg.event_id, kind="offer-expired",
+            recipients=[reg.user_id], messages=[m.text(
+                f"{title}の繰り上げは、期限({deadline_words(reg.offer_until)})までにお返事が"
+                "なかったため、次の方にお譲りしました。")], summary="繰り上げの期限切れ"))
+    if done.promoted:
+        tell_promoted(services, done.promoted)
+    return done.reg
+
+
+def expire_offers(services: Services, regs: list[Registration]) -> int:
+    """The scheduler's part: offers past their deadline end, and the seat moves on."""
+    ended = 0
+    for reg in regs:
+        if reg.status == "offered" and _expired(services, reg) and \
+                end_offer(services, reg, "expired") is not None:
+            ended += 1
+    return ended
 
 
 def ask_consent(ctx: Ctx, then: list[str]) -> list[m.Message]:

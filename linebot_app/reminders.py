@@ -85,6 +85,20 @@ def _after(event: Event, regs: list[Registration]) -> Iterator[Delivery]:
                        "録画のお知らせ")
 
 
+def reconfirmation(event: Event, regs: list[Registration], now: dt.datetime
+                   ) -> Iterator[Delivery]:
+    """From `reconfirm` before the start: 参加できますか to each confirmed person (once)."""
+    if event.reconfirm is None or event.status == "cancelled" or \
+            not event.starts_at - event.reconfirm <= now < event.starts_at:
+        return
+    people = [r.user_id for r in _active(regs, event, "confirmed") if not r.reconfirmed]
+    ask = m.text(f"【参加確認】{event.title}\n{when(event)}\n\n参加できますか。"
+                 "「参加する」か「キャンセルする」でお知らせください。",
+                 [m.message_action(f"参加する {event.id}", "参加する"),
+                  m.message_action(f"キャンセル {event.id}", "キャンセルする")])
+    yield Delivery(f"reconfirm:{event.id}", event.id, "reconfirm", people, [ask], "参加確認")
+
+
 def due(org: Organizer, regs: list[Registration], now: dt.datetime) -> Iterator[Delivery]:
     """Every delivery whose time has come; keys make a second run send nothing new."""
     offsets = parse_offsets(org.settings.get("reminders", DEFAULT_OFFSETS))
@@ -92,5 +106,6 @@ def due(org: Organizer, regs: list[Registration], now: dt.datetime) -> Iterator[
         offset = _due_reminder(event, offsets, now)
         if offset is not None:
             yield from reminders(event, regs, offset, f"remind:{event.id}:{label(offset)}")
+        yield from reconfirmation(event, regs, now)
         if event.status != "cancelled" and event.ends_at <= now <= event.ends_at + FOLLOW_UP:
             yield from _after(event, regs)

@@ -1,5 +1,6 @@
-"""The bot's own clock: every minute, event-change notices, due reminders and unfinished
-deliveries. /tasks/remind runs the same round, so cron and the scheduler never double-send."""
+"""The bot's own clock: every minute, event-change notices, lottery draws, offers past their
+deadline, due reminders and unfinished deliveries. /tasks/remind runs the same round, so cron
+and the scheduler never double-send or draw twice."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from linebot_app import notices, reminders
+from linebot_app import lottery, notices, registration, reminders
 from linebot_app.context import Services
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ class Round:
     changes: int
     due: int
     sent: int
+    draws: int = 0
+    expired: int = 0
 
 
 def tick(services: Services) -> Round:
@@ -35,10 +38,15 @@ def tick(services: Services) -> Round:
             if delivery:
                 deliveries.deliver(delivery)
             record()
+        draws = sum(len(lottery.run(services, event))
+                    for event in lottery.due(org, regs, services))
+        expired = registration.expire_offers(services, regs)
+        if draws or expired:
+            regs = services.store.registrations()
         due = list(reminders.due(org, regs, services.now()))
         deliveries.plan(due)
         sent = deliveries.work()  # in the round: on Cloud Run a cron request has the CPU
-        return Round(changes, len(due), sent)
+        return Round(changes, len(due), sent, draws, expired)
 
 
 def start(services: Services, seconds: float) -> threading.Event:
@@ -49,9 +57,9 @@ def start(services: Services, seconds: float) -> threading.Event:
         while True:
             try:
                 done = tick(services)
-                if done.changes or done.sent:
-                    log.info("scheduler: %d event changes, %d due, %d sent",
-                             done.changes, done.due, done.sent)
+                if done.changes or done.sent or done.draws or done.expired:
+                    log.info("scheduler: %d event changes, %d draws, %d offers expired, %d due, "
+                             "%d sent", done.changes, done.draws, done.expired, done.due, done.sent)
             except Exception:  # a bad round must not end the clock; the next one retries
                 log.exception("scheduler round failed")
             if stop.wait(seconds):

@@ -87,9 +87,11 @@ def flush() -> Response | tuple[Response, int]:
 
 @bp.post("/remind")
 def remind() -> Response | tuple[Response, int]:
-    """Tell registrants of event changes, send due reminders and after-event messages, and
-    resume interrupted deliveries (the scheduler's round, for cron)."""
+    """Tell registrants of event changes, make due lottery draws, end offers past their
+    deadline, send due reminders and after-event messages, and resume interrupted deliveries
+    (the scheduler's round, for cron)."""
     if not authorized():
         return jsonify({"error": "forbidden"}), 403
     done = scheduler.tick(current_app.extensions["seminar_bot"].services)
-    return jsonify({"changes": done.changes, "due": done.due, "sent": done.sent})
+    return jsonify({"changes": done.changes, "draws": done.draws, "expired": done.expired,
+                    "due": done.due, "sent": done.sent})

@@ -5,7 +5,8 @@ Under bots/<namespace>/events/<event>:
   if absent, so one person holds one registration however many instances they reach.
 - seats/<role>-<n>, n = 1..capacity: created only if absent; a registration that creates one is
   confirmed, so no more than `capacity` are, and no counter is updated by everyone.
-- waitlist-<role>/<created_at>~<registration>: the queue, in document-name order.
+- waitlist-<role>/<queue key or created_at>~<registration>: the queue, in document-name order.
+- draws/<role>: a lottery's frozen order, created only if absent, so it is drawn once.
 
 Each step is one batch with its preconditions and its outbox entries: it happens whole or not at
 all, and a step that lost a race is tried again with what it learnt.
@@ -23,8 +24,8 @@ from typing import Any
 
 from sheets.firestore import Contended, conflicts, doc_id
 from sheets.firestore_outbox import FirestoreOutbox
-from sheets.schema import Organizer, Registration
-from sheets.seats import Booked, Cancelled
+from sheets.schema import SEATED, Organizer, Registration
+from sheets.seats import Booked, Cancelled, Draw, in_draw_order, new_draw
 
 log = logging.getLogger(__name__)
 TRIES = 60  # a step that keeps losing races gives up (Contended) rather than spin
@@ -55,7 +56,8 @@ class FirestoreSeats:
         return self._event(event_id).collection(f"waitlist-{role}")
 
     def _place(self, reg: Registration) -> Any:
-        return self._queue(reg.event_id, reg.role).document(doc_id(reg.created_at, reg.id))
+        return self._queue(reg.event_id, reg.role).document(
+            doc_id(reg.queue or reg.created_at, reg.id))
 
     @staticmethod
     def _reg(person: Any, **changes: Any) -> Registration:
@@ -184,38 +186,42 @@ class FirestoreSeats:
         return promoted
 
     def _promote(self, batch: Any, staged: list[Any], event_id: str, role: str, head: Any,
-                 seat: int, stamp: str) -> Registration:
-        """The first person waiting moves to a seat (the caller writes the seat document); the
-        batch fails if anyone moved them meanwhile."""
+                 seat: int, stamp: str, offer_until: str = "") -> Registration:
+        """The first person waiting moves to a seat, confirmed or offered until offer_until
+        (the caller writes the seat document); the batch fails if anyone moved them meanwhile."""
         ref = self._person(event_id, head.get("user"))
         person = ref.get(**self.fs.call)
         if not person.exists or person.get("reg") != head.get("reg"):
             raise _lost_race()
+        status = "offered" if offer_until else "confirmed"
+        reg = self._reg(person, status=status, offer_until=offer_until, updated_at=stamp)
         batch.delete(head.reference, option=self._if_same(head))
-        batch.update(ref, {"status": "confirmed", "seat": seat}, option=self._if_same(person))
-        staged.append(self.outbox.stage("registrations", "update", head.get("reg"),
-                                        {"status": "confirmed", "updated_at": stamp}, ledger=True))
+        batch.update(ref, _person_doc(reg, seat), option=self._if_same(person))
+        staged.append(self.outbox.stage("registrations", "update", reg.id, {
+            "status": status, "offer_until": offer_until, "updated_at": stamp}, ledger=True))
         log.info("seat %s-%d of an event went to the first person waiting", role, seat)
-        return self._reg(person, status="confirmed", updated_at=stamp)
+        return reg
 
     # ---- cancelling ---------------------------------------------------------------------------
-    def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None
-               ) -> Cancelled:
-        """Cancel the user's registration; its seat goes to the first person waiting, in the
-        same batch, while the role is under its capacity."""
+    def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None, *,
+               ending: str = "cancelled", offer_until: str = "", only: str = "") -> Cancelled:
+        """End the user's registration (cancelled, declined or expired); its seat goes to the
+        first person waiting (confirmed, or offered until offer_until), in the same batch,
+        while the role is under its capacity. only: nothing unless the status is this."""
         self._ensure_seeded(event_id)
         ref = self._person(event_id, user_id)
         for _ in range(TRIES):
             person = ref.get(**self.fs.call)
-            if not person.exists:
+            if not person.exists or (only and person.get("status") != only):
                 return Cancelled(None)
             reg = self._reg(person)
             batch, staged = self.fs.batch(), [self.outbox.stage(
-                "registrations", "update", reg.id, {"status": "cancelled", "updated_at": stamp},
+                "registrations", "update", reg.id, {"status": ending, "updated_at": stamp},
                 ledger=True)]
             batch.delete(ref, option=self._if_same(person))
             try:
-                promoted = self._free(batch, staged, reg, person.get("seat"), capacity, stamp)
+                promoted = self._free(batch, staged, reg, person.get("seat"), capacity, stamp,
+                                      offer_until)
                 self.outbox.commit(staged, batch)
             except conflicts():
                 continue
@@ -223,12 +229,12 @@ class FirestoreSeats:
         raise Contended(f"no cancellation for {event_id} after {TRIES} tries")
 
     def _free(self, batch: Any, staged: list[Any], reg: Registration, seat: int | None,
-              capacity: int | None, stamp: str) -> Registration | None:
+              capacity: int | None, stamp: str, offer_until: str) -> Registration | None:
         """What leaving frees: the place in the queue, or the seat. While the role stays at or
         over capacity without it, a seat numbered beyond capacity moves into it (so that seats
         1..capacity stay taken); below capacity, the first person waiting takes a seat."""
-        if reg.status != "confirmed":
-            batch.delete(self._place(reg))
+        if not reg.seated:
+            batch.delete(self._place(reg))  # (an application has none: a no-op)
             return None
         seat_ref = self._seat(reg.event_id, reg.role, seat or 0)
         held = seat_ref.get(**self.fs.call) if seat else None
@@ -247,7 +253,8 @@ class FirestoreSeats:
             batch.delete(seat_ref, option=mine)
             seat = min(set(range(1, capacity + 1)) - self._seat_numbers(reg.event_id, reg.role))
             seat_ref, mine = self._seat(reg.event_id, reg.role, seat), None
-        promoted = self._promote(batch, staged, reg.event_id, reg.role, head, seat, stamp)
+        promoted = self._promote(batch, staged, reg.event_id, reg.role, head, seat, stamp,
+                                 offer_until)
         if mine is None:
             batch.create(seat_ref, _seat_doc(promoted))
         else:
@@ -289,6 +296,110 @@ class FirestoreSeats:
                     batch.commit(**self.fs.call)
             except conflicts():
                 continue
+
+    def accept(self, event_id: str, user_id: str, stamp: str) -> Registration | None:
+        """An offered seat taken: confirmed. None unless the person holds an offer."""
+        ref = self._person(event_id, user_id)
+        for _ in range(TRIES):
+            person = ref.get(**self.fs.call)
+            if not person.exists or person.get("status") != "offered":
+                return None
+            reg = self._reg(person, status="confirmed", updated_at=stamp)
+            batch = self.fs.batch()
+            batch.update(ref, _person_doc(reg, person.get("seat")), option=self._if_same(person))
+            try:
+                self.outbox.commit([self.outbox.stage("registrations", "update", reg.id, {
+                    "status": "confirmed", "updated_at": stamp}, ledger=True)], batch)
+            except conflicts():
+                continue
+            return reg
+        raise Contended(f"no answer to an offer for {event_id} after {TRIES} tries")
+
+    # ---- the lottery --------------------------------------------------------------------------
+    def _draw_ref(self, event_id: str, role: str) -> Any:
+        return self._event(event_id).collection("draws").document(role)
+
+    def drawn(self, event_id: str, role: str) -> Draw | None:
+        """The draw made for this event and role, if any."""
+        snap = self._draw_ref(event_id, role).get(**self.fs.call)
+        if not snap.exists:
+            return None
+        fields = snap.to_dict()["draw"]
+        return Draw(**{**fields, "order": tuple(fields["order"])})
+
+    def draw(self, event_id: str, role: str, capacity: int | None, closed: str, stamp: str,
+             rng: Any) -> Draw | None:
+        """Draw once among the applications made before `closed`: the order is frozen in
+        draws/<role> (created only if absent, with the lottery row); then each applicant, in
+        that order, takes a free seat or a place in the queue, one batch each that holds only
+        while they still apply, so that a second scheduler or a call after a crash goes on
+        where the first stopped, with the same order."""
+        self._ensure_seeded(event_id)
+        people = self._applying(event_id, role)
+        draw = self.drawn(event_id, role)
+        if draw is None:
+            if not people:
+                return None
+            taken = 0 if capacity is None else self._seats_taken(event_id, role)
+            draw = new_draw(event_id, role, capacity, closed, stamp, rng,
+                            [self._reg(p) for p in people.values()], taken)
+            batch = self.fs.batch()
+            batch.create(self._draw_ref(event_id, role), {"draw": dataclasses.asdict(draw)})
+            try:
+                self.outbox.commit([self.outbox.stage("lottery", "append", draw.id, draw.row(),
+                                                      ledger=True)], batch)
+            except conflicts():  # another instance drew first: its order is the one
+                found = self.drawn(event_id, role)
+                if found is None:
+                    raise
+                draw = found
+        for index, reg in in_draw_order(draw, (self._reg(p) for p in people.values())):
+            self._take_drawn_place(draw, index, people[reg.id], capacity, stamp)
+        return draw
+
+    def _applying(self, event_id: str, role: str) -> dict[str, Any]:
+        """The person documents of this event and role still applying, by registration id."""
+        from google.cloud.firestore import FieldFilter
+
+        found = self._event(event_id).collection("people").where(
+            filter=FieldFilter("status", "==", "applied")).get(**self.fs.call)
+        return {p.get("reg"): p for p in found if p.get("role") == role}
+
+    def _take_drawn_place(self, draw: Draw, index: int, person: Any, capacity: int | None,
+                          stamp: str) -> None:
+        """One applicant's result: a seat while one is free, else the queue at its drawn place."""
+        for _ in range(TRIES):
+            if not person.exists or person.get("status") != "applied":
+                return  # placed by another scheduler, or withdrawn
+            seat = self._free_seat(draw.event_id, draw.role, capacity)
+            reg = self._reg(person, updated_at=stamp)
+            batch = self.fs.batch()
+            if seat is None:
+                reg = replace(reg, status="waitlisted", queue=draw.queue_key(index))
+                batch.create(self._place(reg), {"reg": reg.id, "user": reg.user_id})
+                fields = {"status": reg.status, "queue": reg.queue, "updated_at": stamp}
+            else:
+                reg = replace(reg, status="confirmed")
+                if seat:
+                    batch.create(self._seat(reg.event_id, reg.role, seat), _seat_doc(reg))
+                fields = {"status": reg.status, "updated_at": stamp}
+            batch.update(person.reference, _person_doc(reg, seat), option=self._if_same(person))
+            try:
+                self.outbox.commit([self.outbox.stage("registrations", "update", reg.id, fields,
+                                                      ledger=True)], batch)
+                return
+            except conflicts():
+                if seat:
+                    self._taken.setdefault((reg.event_id, reg.role), set()).add(seat)
+                person = person.reference.get(**self.fs.call)
+        raise Contended(f"no drawn place for {draw.event_id} after {TRIES} tries")
+
+    def notified(self, draw: Draw, stamp: str) -> None:
+        """The draw's results were queued for sending: its document and row say when."""
+        batch = self.fs.batch()
+        batch.update(self._draw_ref(draw.event_id, draw.role), {"draw.notified_at": stamp})
+        self.outbox.commit([self.outbox.stage("lottery", "update", draw.id,
+                                              {"notified_at": stamp}, ledger=True)], batch)
 
     # ---- rows the bot did not decide (organizers, or rows from before Firestore) --------------
     def _ensure_seeded(self, event_id: str) -> None:
@@ -363,11 +474,11 @@ class FirestoreSeats:
         batch, ref = self.fs.batch(), self._person(reg.event_id, reg.user_id)
         if person is not None:
             old_seat = person.get("seat")
-            if person.get("status") == "confirmed" and old_seat:
+            if person.get("status") in SEATED and old_seat:
                 batch.delete(self._seat(reg.event_id, reg.role, old_seat))
             elif person.get("status") == "waitlisted":
                 batch.delete(self._place(self._reg(person)))
-        seat = self._lowest_free(reg) if reg.status == "confirmed" else None
+        seat = self._lowest_free(reg) if reg.seated else None
         if seat:
             batch.create(self._seat(reg.event_id, reg.role, seat), _seat_doc(reg))
         elif reg.status == "waitlisted":

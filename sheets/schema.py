@@ -32,7 +32,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "settings": ("key", "value"),
     "registrations": (
         "id", "created_at", "event_id", "user_id", "display_name", "role", "level", "status",
-        "room", "updated_at",
+        "room", "updated_at", "queue", "offer_until", "reconfirmed",
     ),
     "feedback": (
         "id", "created_at", "event_id", "user_id", "rating", "impression", "use_cases",
@@ -41,18 +41,24 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "facilities": ("name", "category", "address", "lat", "lng", "hours", "phone", "url"),
     "attendance": ("id", "created_at", "event_id", "user_id", "display_name"),
     "deliveries": ("id", "created_at", "event_id", "kind", "user_id", "summary", "retry_key"),
+    "lottery": (
+        "id", "drawn_at", "event_id", "role", "capacity", "applicants", "winners", "order",
+        "notified_at",
+    ),
     "surveys": SURVEY_COLUMNS,
     "questions": QUESTION_COLUMNS,
 }
 # Columns a sheet may lack (added after workbooks were in use): no problem is reported for them.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": ("allocation", "lottery_at", "confirm_within", "reconfirm"),
+    "registrations": ("queue", "offer_until", "reconfirmed"),
 }
 ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings", "facilities", "surveys",
                     "questions")
-BOT_SHEETS = ("registrations", "feedback", "attendance", "deliveries")
+BOT_SHEETS = ("registrations", "feedback", "attendance", "lottery", "deliveries")
 ALL_SHEETS = ORGANIZER_SHEETS + BOT_SHEETS
-READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance")  # not deliveries
+READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance", "lottery")
+OPTIONAL_SHEETS = ("lottery",)  # made by the first draw: a workbook without it has no problem
 # the only cells of the bot's sheets an organizer changes by hand; every other one is the bot's
 ORGANIZER_EDITABLE: dict[str, tuple[str, ...]] = {"registrations": ("status", "room")}
 
@@ -66,7 +72,12 @@ ALLOCATIONS = ("first_come", "lottery")
 ALLOCATION_WORDS = {"先着": "first_come", "先着順": "first_come", "抽選": "lottery"}
 LOTTERY_TIME = dt.time(9, 0)  # a draw typed as a date alone happens at 9:00
 ROLES = ("participant", "observer")
-REG_STATUSES = ("confirmed", "waitlisted", "cancelled", "applied")  # applied: a lottery entry
+# applied: a lottery entry; offered: a seat held for a promoted person until they answer;
+# declined / expired: an offer refused or not answered in time (like cancelled, holding nothing)
+REG_STATUSES = ("confirmed", "waitlisted", "cancelled", "applied", "offered", "declined",
+                "expired")
+SEATED = ("confirmed", "offered")  # statuses that hold a seat
+ENDED = ("cancelled", "declined", "expired")
 USER_ID = re.compile(r"U[0-9a-f]{32}")  # a LINE user id; linebot_app.context.admin_ids uses it too
 
 
@@ -158,11 +169,19 @@ class Registration:
     status: str = "confirmed"
     room: str = ""
     updated_at: str = ""
+    queue: str = ""  # the waitlist's order key when not created_at (a draw's loser)
+    offer_until: str = ""  # an offered seat's deadline
+    reconfirmed: str = ""  # when the person answered 参加する to the reconfirmation
 
     @property
     def active(self) -> bool:
-        """True unless cancelled."""
-        return self.status != "cancelled"
+        """True unless cancelled, declined or expired."""
+        return self.status not in ENDED
+
+    @property
+    def seated(self) -> bool:
+        """Whether the registration holds a seat (confirmed, or offered and not answered)."""
+        return self.status in SEATED
 
 
 @dataclass
@@ -309,7 +328,7 @@ def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
     """Turn the raw rows of every sheet into an Organizer, collecting problems."""
     problems: list[Problem] = []
     for sheet in READ_SHEETS:
-        if sheet not in raw:
+        if sheet not in raw and sheet not in OPTIONAL_SHEETS:
             problems.append(Problem(sheet, 0, "", "シートがありません"))
     org = Organizer(problems=problems)
     org.events = _unique_events(_parse(raw, "events", build_event, problems), problems)
@@ -320,7 +339,7 @@ def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
     org.settings = _settings(_sheet(raw, "settings"), problems)
     org.facilities = [f for _, f in _parse(raw, "facilities", build_facility, problems)]
     org.registrations = [r for _, r in _parse(raw, "registrations", build_registration, problems)]
-    for sheet in ("feedback", "attendance"):
+    for sheet in ("feedback", "attendance", "lottery"):
         org.bot_rows[sheet] = [{k: cell_text(v) for k, v in row.items()} for _, row in
                                rows_as_dicts(sheet, COLUMNS[sheet], _sheet(raw, sheet), problems)]
     org.surveys = parse_surveys(_sheet(raw, "surveys"), _sheet(raw, "questions"), problems)

@@ -8,6 +8,8 @@ document per seat (several instances).
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,7 +33,80 @@ class Cancelled:
     """What a cancellation came to."""
 
     reg: Registration | None  # None: the person had no active registration for the event
-    promoted: Registration | None = None  # the first person waiting, now confirmed
+    promoted: Registration | None = None  # the first person waiting, now confirmed or offered
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A lottery's result, frozen once: the applicants in drawn order. The first `winners`
+    still applying are confirmed; the rest wait in this order (queue key drawn_at#index)."""
+
+    event_id: str
+    role: str
+    drawn_at: str
+    order: tuple[str, ...]  # registration ids
+    winners: int
+    capacity: int | None
+    notified_at: str = ""
+
+    @property
+    def id(self) -> str:
+        return draw_id(self.event_id, self.role)
+
+    def row(self) -> dict[str, Any]:
+        """The draw as a row of the lottery sheet."""
+        return {"id": self.id, "drawn_at": self.drawn_at, "event_id": self.event_id,
+                "role": self.role, "capacity": "" if self.capacity is None else self.capacity,
+                "applicants": len(self.order), "winners": self.winners,
+                "order": " ".join(self.order), "notified_at": self.notified_at}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Draw:
+        capacity = str(row.get("capacity", "")).strip()
+        return cls(str(row["event_id"]), str(row["role"]), str(row["drawn_at"]),
+                   tuple(str(row.get("order", "")).split()), int(float(row.get("winners") or 0)),
+                   int(float(capacity)) if capacity else None, str(row.get("notified_at") or ""))
+
+    def queue_key(self, index: int) -> str:
+        """Where a loser stands: after everyone waiting before the draw, in drawn order."""
+        return f"{self.drawn_at}#{index:06d}"
+
+
+def draw_id(event_id: str, role: str) -> str:
+    """The lottery sheet's row id of an event's draw for a role."""
+    return f"L-{event_id}-{role}"
+
+
+def draw_order(ids: Iterable[str], rng: random.Random) -> tuple[str, ...]:
+    """The applicants in a random order, every order equally likely (rng: secrets.SystemRandom
+    in the bot; a seeded random.Random in tests). Sorted first, so a seed gives one order."""
+    order = sorted(ids)
+    rng.shuffle(order)
+    return tuple(order)
+
+
+def new_draw(event_id: str, role: str, capacity: int | None, closed: str, stamp: str,
+             rng: random.Random, waiting: list[Registration], taken: int) -> Draw:
+    """The draw among the applications made before `closed`; those made later (as the draw
+    was being made) come after it, first come."""
+    entered = [r.id for r in waiting if r.created_at < closed]
+    free = len(entered) if capacity is None else max(capacity - taken, 0)
+    return Draw(event_id, role, stamp, draw_order(entered, rng), min(free, len(entered)),
+                capacity)
+
+
+def in_draw_order(draw: Draw, applied: Iterable[Registration]) -> list[tuple[int, Registration]]:
+    """The registrations still applying, with their index in the draw: drawn order first, then
+    any that arrived as the draw was made (first come)."""
+    by_id = {r.id: r for r in applied}
+    drawn = [(i, by_id.pop(rid)) for i, rid in enumerate(draw.order) if rid in by_id]
+    late = sorted(by_id.values(), key=lambda r: (r.created_at, r.id))
+    return drawn + [(len(draw.order) + i, r) for i, r in enumerate(late)]
+
+
+def applicants(regs: Iterable[Registration], event_id: str, role: str) -> list[Registration]:
+    """The applications of one event and role not yet drawn."""
+    return [r for r in regs if r.event_id == event_id and r.role == role and r.status == "applied"]
 
 
 class Seats(Protocol):
@@ -39,8 +114,13 @@ class Seats(Protocol):
 
     def book(self, row: dict[str, Any], capacity: int | None) -> Booked: ...
     def apply(self, row: dict[str, Any]) -> Booked: ...
-    def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None
-               ) -> Cancelled: ...
+    def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None, *,
+               ending: str = "cancelled", offer_until: str = "", only: str = "") -> Cancelled: ...
+    def accept(self, event_id: str, user_id: str, stamp: str) -> Registration | None: ...
+    def draw(self, event_id: str, role: str, capacity: int | None, closed: str, stamp: str,
+             rng: random.Random) -> Draw | None: ...
+    def drawn(self, event_id: str, role: str) -> Draw | None: ...
+    def notified(self, draw: Draw, stamp: str) -> None: ...
 
 
 def active_of(regs: Iterable[Registration], user_id: str, event_id: str) -> Registration | None:
@@ -50,15 +130,19 @@ def active_of(regs: Iterable[Registration], user_id: str, event_id: str) -> Regi
 
 
 def confirmed_count(regs: Iterable[Registration], event_id: str, role: str) -> int:
-    """Confirmed registrations of one event and role."""
-    return sum(1 for r in regs if r.event_id == event_id and r.role == role
-               and r.status == "confirmed")
+    """Seats taken in one event and role: confirmed, and offered to someone who may answer."""
+    return sum(1 for r in regs if r.event_id == event_id and r.role == role and r.seated)
 
 
 def queue(regs: Iterable[Registration], event_id: str, role: str) -> list[Registration]:
-    """The waitlist of one event and role, first come first."""
+    """The waitlist of one event and role: first come first, a draw's losers in drawn order."""
     return sorted((r for r in regs if r.event_id == event_id and r.role == role
-                   and r.status == "waitlisted"), key=lambda r: (r.created_at, r.id))
+                   and r.status == "waitlisted"), key=queue_key)
+
+
+def queue_key(reg: Registration) -> tuple[str, str]:
+    """A waiting registration's place: its queue key (a draw's) or when it was made."""
+    return (reg.queue or reg.created_at, reg.id)
 
 
 def waitlist_position(regs: Iterable[Registration], reg: Registration) -> int:
@@ -82,6 +166,7 @@ class _Store(Protocol):
     outbox: _Locking
 
     def registrations(self) -> list[Registration]: ...
+    def rows(self, sheet: str) -> list[dict[str, Any]]: ...
     def settle(self) -> None: ...
     def add(self, sheet: str, row: dict[str, Any]) -> None: ...
     def update(self, sheet: str, row_id: str, fields: dict[str, Any]) -> None: ...
@@ -119,20 +204,78 @@ class LockedSeats:
             self.store.add("registrations", row)
         return Booked(Registration(**row), new=True)
 
-    def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None
-               ) -> Cancelled:
-        """Cancel the user's registration; a freed seat goes to the first person waiting."""
+    def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None, *,
+               ending: str = "cancelled", offer_until: str = "", only: str = "") -> Cancelled:
+        """End the user's registration (cancelled; declined or expired: an offer refused or not
+        answered); a freed seat goes to the first person waiting, confirmed, or offered until
+        offer_until. only: do nothing unless the registration has this status."""
         self.store.settle()
         with self.store.outbox.transaction():
             regs = self.store.registrations()
             mine = active_of(regs, user_id, event_id)
-            if mine is None:
+            if mine is None or (only and mine.status != only):
                 return Cancelled(None)
-            self.store.update("registrations", mine.id, {"status": "cancelled", "updated_at": stamp})
-            taken = confirmed_count(regs, event_id, mine.role) - (mine.status == "confirmed")
+            self.store.update("registrations", mine.id, {"status": ending, "updated_at": stamp})
+            taken = confirmed_count(regs, event_id, mine.role) - mine.seated
             line = queue(regs, event_id, mine.role)
-            if mine.status != "confirmed" or not line or not has_room(taken, capacity):
+            if not mine.seated or not line or not has_room(taken, capacity):
                 return Cancelled(mine)
-            self.store.update("registrations", line[0].id,
+            promoted = _promoted(line[0], stamp, offer_until)
+            self.store.update("registrations", promoted.id, {
+                "status": promoted.status, "offer_until": offer_until, "updated_at": stamp})
+        return Cancelled(mine, promoted)
+
+    def accept(self, event_id: str, user_id: str, stamp: str) -> Registration | None:
+        """An offered seat taken: confirmed. None unless the person holds an offer."""
+        with self.store.outbox.transaction():
+            mine = active_of(self.store.registrations(), user_id, event_id)
+            if mine is None or mine.status != "offered":
+                return None
+            self.store.update("registrations", mine.id,
                               {"status": "confirmed", "updated_at": stamp})
-        return Cancelled(mine, line[0])
+        return dataclasses.replace(mine, status="confirmed", updated_at=stamp)
+
+    # ---- the lottery ----------------------------------------------------------------------
+    def drawn(self, event_id: str, role: str) -> Draw | None:
+        """The draw made for this event and role, if any (from the lottery sheet and outbox)."""
+        wanted = draw_id(event_id, role)
+        row = next((r for r in self.store.rows("lottery") if r.get("id") == wanted), None)
+        return Draw.from_row(row) if row else None
+
+    def draw(self, event_id: str, role: str, capacity: int | None, closed: str, stamp: str,
+             rng: random.Random) -> Draw | None:
+        """Draw once among the applications made before `closed` (the draw time): the order
+        is frozen in the lottery sheet with the seats it gives, in one step; a later call
+        re-applies the same order to anyone still applying (None: nobody applied and nothing
+        was drawn)."""
+        self.store.settle()
+        with self.store.outbox.transaction():
+            regs = self.store.registrations()
+            waiting = applicants(regs, event_id, role)
+            draw = self.drawn(event_id, role)
+            if draw is None:
+                if not waiting:
+                    return None
+                draw = new_draw(event_id, role, capacity, closed, stamp, rng, waiting,
+                                confirmed_count(regs, event_id, role))
+                self.store.add("lottery", draw.row())
+            taken = confirmed_count(regs, event_id, role)
+            for index, reg in in_draw_order(draw, waiting):
+                if has_room(taken, capacity):
+                    taken += 1
+                    fields = {"status": "confirmed", "updated_at": stamp}
+                else:
+                    fields = {"status": "waitlisted", "queue": draw.queue_key(index),
+                              "updated_at": stamp}
+                self.store.update("registrations", reg.id, fields)
+        return draw
+
+    def notified(self, draw: Draw, stamp: str) -> None:
+        """The draw's results were queued for sending: the lottery sheet says when."""
+        self.store.update("lottery", draw.id, {"notified_at": stamp})
+
+
+def _promoted(reg: Registration, stamp: str, offer_until: str) -> Registration:
+    """The first person waiting, given a freed seat: confirmed, or offered until a deadline."""
+    status = "offered" if offer_until else "confirmed"
+    return dataclasses.replace(reg, status=status, offer_until=offer_until, updated_at=stamp)
