@@ -307,6 +307,8 @@ def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
             return [m.text(f"「{title}」の繰り上げは期限({deadline_words(offered.offer_until)})を"
                            "過ぎたため、次の方に順番が移りました。")]
         if ctx.services.store.seats.accept(offered.event_id, ctx.user_id, ctx.stamp()):
+            if event and event.reconfirm and ctx.now() >= event.starts_at - event.reconfirm:
+                ctx.services.store.update("registrations", offered.id, {"reconfirmed": ctx.stamp()})
             return [m.text(f"「{title}」の参加が確定しました。当日お待ちしています。",
                            [m.message_action("登録確認")])]
     coming = _mine(ctx, args, "confirmed")

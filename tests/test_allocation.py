@@ -5,7 +5,10 @@ Bad cells are skipped and reported by `check`; workbooks without the columns rea
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,9 +21,18 @@ import pytest
 from sheets.dates import Unreadable, parse_duration
 from sheets.sample import create_sample_workbook
 from sheets.schema import COLUMNS, OPTIONAL_COLUMNS, parse_workbook
-from tests.conftest import ADMIN, HANDLER_ERRORS, ROOT, TODAY, BotHarness, build_harness
+from tests.conftest import (
+    ADMIN,
+    HANDLER_ERRORS,
+    ROOT,
+    TODAY,
+    BotHarness,
+    build_harness,
+    eventually,
+)
 
 EVENTS = list(COLUMNS["events"])
+log = logging.getLogger(__name__)
 
 
 def _event(**cells: object) -> list[object]:
@@ -331,3 +343,227 @@ def test_every_applicant_has_the_same_chance() -> None:
     assert sum((wins[r] - 1000) ** 2 / 1000 for r in ids) < 72.06  # 39 degrees
     firsts = Counter(draw_order(ids, random.Random(seed))[0] for seed in range(4_000))
     assert sum((firsts[r] - 100) ** 2 / 100 for r in ids) < 72.06
+
+
+# ---- offers: a freed seat held for the first person waiting -----------------------------------
+def _drawn(bot: BotHarness, count: int = 14) -> tuple[list[Any], list[Any]]:
+    """count applications drawn for E2's 10 seats: (winners, the waitlist in order)."""
+    from sheets.seats import queue
+
+    _apply(bot, count)
+    bot.clock.advance(**DRAW_AT)
+    _tick(bot)
+    regs = _regs(bot)
+    return ([r for r in regs.values() if r.status == "confirmed"],
+            queue(regs.values(), "E2", "participant"))
+
+
+def _texts_to(bot: BotHarness, user: str) -> list[str]:
+    return bot.line.received(user)
+
+
+def test_an_offer_expires_and_moves_on_and_the_next_accepts(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    winners, line = _drawn(bot)
+    first, second = line[0], line[1]
+    bot.consent(winners[0].user_id)
+    assert "登録をキャンセルしました" in bot.say("キャンセル E2", user=winners[0].user_id)[0]
+    offer = _texts_to(bot, first.user_id)[-1]
+    assert "繰り上げで参加できます。\n12月21日 12:01 までに「参加する」を押してください" in offer
+    assert _regs(bot)[first.id].status == "offered"
+    assert "繰り上げ(12月21日 12:01までに「参加する」で確定)" in bot.say("登録確認",
+                                                                  user=first.user_id)[0]
+    bot.clock.advance(hours=23, minutes=59)
+    assert _tick(bot).expired == 0  # a minute before the deadline the seat is still held
+    bot.clock.advance(minutes=1)
+    assert _tick(bot).expired == 1
+    assert _regs(bot)[first.id].status == "expired"
+    assert "お返事がなかったため、次の方にお譲りしました" in _texts_to(bot, first.user_id)[-1]
+    assert "12月22日 12:01 までに「参加する」" in _texts_to(bot, second.user_id)[-1]
+    bot.consent(second.user_id)
+    assert "参加が確定しました" in bot.say("参加する E2", user=second.user_id)[0]
+    assert _regs(bot)[second.id].status == "confirmed"
+    assert _tick(bot).expired == 0
+    lines = bot.say("集計 E2", user=ADMIN)[0].splitlines()
+    assert "参加: 抽選待ち 0 / 確定 10 / キャンセル待ち 2 / キャンセル 1 / 繰り上げ回答待ち 0 / " \
+        "辞退 0 / 期限切れ 1" in lines
+    bot.store.drain(seconds=10)
+    sheet = {r.id: r.status for r in bot.store.reload().registrations}
+    assert (sheet[first.id], sheet[second.id], sheet[winners[0].id]) == (
+        "expired", "confirmed", "cancelled")
+
+
+def test_an_answer_after_the_deadline_is_refused_and_the_seat_moves_on(lottery_bot: BotHarness
+                                                                        ) -> None:
+    bot = lottery_bot
+    winners, line = _drawn(bot)
+    bot.consent(winners[0].user_id)
+    bot.say("キャンセル E2", user=winners[0].user_id)
+    bot.clock.advance(hours=24, minutes=1)  # the scheduler has not run yet
+    bot.consent(line[0].user_id)
+    reply = bot.say("参加する E2", user=line[0].user_id)[0]
+    assert "期限(12月21日 12:01)を過ぎたため、次の方に順番が移りました" in reply
+    assert _regs(bot)[line[0].id].status == "expired"
+    assert _regs(bot)[line[1].id].status == "offered"
+
+
+def test_a_declined_offer_goes_to_the_next_person(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    winners, line = _drawn(bot)
+    bot.consent(winners[0].user_id)
+    bot.say("キャンセル E2", user=winners[0].user_id)
+    bot.consent(line[0].user_id)
+    assert "繰り上げを辞退しました" in bot.say("辞退する E2", user=line[0].user_id)[0]
+    assert "すでに終わっています" in bot.say("辞退する E2", user=line[0].user_id)[0] or \
+        "辞退できる繰り上げのご案内はありません" in bot.say("辞退する E2", user=line[0].user_id)[0]
+    assert (_regs(bot)[line[0].id].status, _regs(bot)[line[1].id].status) == (
+        "declined", "offered")
+
+
+def test_capacity_holds_while_offers_are_pending(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    winners, line = _drawn(bot)
+    for winner in winners[:3]:
+        bot.consent(winner.user_id)
+        bot.say("キャンセル E2", user=winner.user_id)
+    assert [_regs(bot)[r.id].status for r in line[:4]] == ["offered"] * 3 + ["waitlisted"]
+    for user in (U1, U2, U3):  # newcomers while three seats are held: nobody takes one
+        bot.consent(user)
+        assert "キャンセル待ち" in bot.say("参加登録 E2 参加 初心者", user=user)[0]
+    seated = [r for r in _regs(bot).values() if r.seated]
+    assert len(seated) == 10
+    bot.clock.advance(hours=25)
+    _tick(bot)  # three offers expire, three more are made: still 10 seats held, never 11
+    statuses = [r.status for r in _regs(bot).values()]
+    assert (statuses.count("confirmed"), statuses.count("offered"), statuses.count("expired")
+            ) == (7, 3, 3)
+
+
+def test_without_confirm_within_promotion_is_immediate(bot: BotHarness) -> None:
+    for n in (1, 2, 3, 4, 5):
+        bot.consent(_user(n))
+        bot.say("参加登録 E2 参加 初心者", user=_user(n))  # E2: 4 seats, first come
+    bot.say("キャンセル E2", user=_user(1))
+    assert "参加が確定しました(キャンセル待ちから繰り上げ)" in bot.line.received(_user(5))[-1]
+    assert {r.user_id: r.status for r in bot.store.registrations()}[_user(5)] == "confirmed"
+
+
+# ---- reconfirmation ---------------------------------------------------------------------------
+def test_confirmed_people_are_asked_again_and_the_answers_are_counted(lottery_bot: BotHarness
+                                                                       ) -> None:
+    bot = lottery_bot
+    winners, _ = _drawn(bot)
+    asked = "【参加確認】Excelの調査票をアプリにするハンズオン"
+    bot.clock.advance(days=5, hours=23)  # 12-26 11:01: three days before is 12-26 14:00
+    _tick(bot)
+    assert not any(asked in t for t in bot.line.received(winners[0].user_id))
+    bot.clock.advance(hours=3)
+    _tick(bot)
+    for winner in winners:
+        assert sum(asked in t for t in bot.line.received(winner.user_id)) == 1
+    first, second = winners[0].user_id, winners[1].user_id
+    for user in (first, second):
+        bot.consent(user)
+    assert "ご参加と承りました" in bot.say("参加する E2", user=first)[0]
+    assert "登録をキャンセルしました" in bot.say("キャンセル E2", user=second)[0]
+    _tick(bot)
+    assert sum(asked in t for t in bot.line.received(first)) == 1  # asked once only
+    lines = bot.say("集計 E2", user=ADMIN)[0].splitlines()
+    assert "参加確認: 参加すると回答 1 / 未回答 8" in lines  # (the freed seat: offered)
+    offered = next(r for r in _regs(bot).values() if r.status == "offered")
+    bot.consent(offered.user_id)
+    bot.say("参加する E2", user=offered.user_id)  # taking a seat this close is an answer too
+    assert "参加確認: 参加すると回答 2 / 未回答 8" in bot.say("集計 E2", user=ADMIN)[0]
+    bot.store.drain(seconds=10)
+    sheet = {r.user_id: r for r in bot.store.reload().registrations}
+    assert sheet[first].reconfirmed and not sheet[winners[2].user_id].reconfirmed
+
+
+# ---- once: two schedulers at the same time, and a kill -9 in the middle of a draw --------------
+SCHEDULER = """
+import datetime as dt, json, sys
+from pathlib import Path
+from tests.conftest import JST, Clock, RecordingLine, make_settings, make_store
+from linebot_app import create_app, lottery
+settings = make_settings(Path(sys.argv[1]), **json.loads(sys.argv[2]))
+store = make_store(settings)
+app = create_app(settings, store=store, line=RecordingLine(),
+                 clock=Clock(dt.datetime(2026, 12, 20, 12, 1, tzinfo=JST)))
+services = app.extensions["seminar_bot"].services
+event = store.organizer().event("E2")
+print("ready", flush=True)
+sys.stdin.readline()
+print(json.dumps([list(d.order) for d in lottery.run(services, event)]), flush=True)
+"""
+
+
+def _scheduler(tmp: Path, bot: BotHarness) -> subprocess.Popen[str]:
+    """Another instance's scheduler round for E2, in a process of its own, over the same
+    workbook and DATA_DIR (or Firestore namespace); it draws when sent a line."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", SCHEDULER, str(tmp), json.dumps(_instance_env(bot))], cwd=ROOT,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    return child
+
+
+def _instance_env(bot: BotHarness) -> dict[str, str]:
+    if bot.settings.state_backend != "firestore":
+        return {}
+    return {k: os.environ[k] for k in ("FIRESTORE_EMULATOR_HOST",)} | {
+        "STATE_BACKEND": "firestore", "GOOGLE_CLOUD_PROJECT": "demo-seminar",
+        "FIRESTORE_NAMESPACE": bot.settings.firestore.namespace}
+
+
+def _all_told_once(bot: BotHarness, users: list[str]) -> None:
+    bot.work()
+    results = _results(bot)
+    assert sorted(results) == sorted(users) and all(len(t) == 1 for t in results.values())
+
+
+def test_two_schedulers_at_once_draw_once(lottery_bot: BotHarness, tmp_path: Path) -> None:
+    bot = lottery_bot
+    ids = _apply(bot, 40)
+    children = [_scheduler(tmp_path, bot) for _ in range(2)]
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    orders = [json.loads(child.communicate(timeout=120)[0]) for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+    assert orders[0] == orders[1] and sorted(orders[0][0]) == sorted(ids)  # one draw, one order
+    regs = eventually(lambda: _settled(bot, 40))
+    winners = [r for r in regs if r.status == "confirmed"]
+    assert len(winners) == 10 and {r.id for r in winners} == set(orders[0][0][:10])
+    _all_told_once(bot, [_user(n) for n in range(1, 41)])
+    bot.store.drain(seconds=10)
+    assert [r["order"].split() for r in bot.store.reload().bot_rows["lottery"]] == orders[0]
+
+
+def _settled(bot: BotHarness, count: int) -> list[Any]:
+    regs = [r for r in _regs(bot).values() if r.status in ("confirmed", "waitlisted")]
+    return regs if len(regs) == count else []
+
+
+def test_a_draw_killed_midway_is_finished_once_with_the_same_order(lottery_bot: BotHarness,
+                                                                  tmp_path: Path) -> None:
+    bot = lottery_bot
+    ids = _apply(bot, 40)
+    child = _scheduler(tmp_path, bot)
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    frozen = eventually(lambda: bot.store.seats.drawn("E2", "participant"), timeout=60,
+                        every=0.005)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdin.close()
+    child.stdout.close()
+    placed = [r for r in _regs(bot).values() if r.status != "applied"]
+    log.info("killed the scheduler with %d of 40 placed", len(placed))
+    bot.clock.advance(**DRAW_AT)
+    _tick(bot)  # the next round finishes it (on SQLite the draw is one step: whole or none)
+    draw = bot.store.seats.drawn("E2", "participant")
+    assert draw.order == frozen.order and sorted(draw.order) == sorted(ids)
+    regs = _regs(bot)
+    assert [regs[i].status for i in draw.order] == ["confirmed"] * 10 + ["waitlisted"] * 30
+    _all_told_once(bot, [_user(n) for n in range(1, 41)])
+    assert _tick(bot).draws == 0
