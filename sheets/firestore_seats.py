@@ -40,6 +40,7 @@ class FirestoreSeats:
         self._taken: dict[tuple[str, str], set[int]] = {}  # seat numbers seen taken
         self._synced: set[str] = set()  # registrations known to have their documents
         self._capacity: dict[tuple[str, str], int] = {}  # capacities seen (compacted for)
+        self._announced: dict[tuple[str, str], Draw] = {}  # draws done and told: final
         outbox.on_adopt.append(self.organizer_edit)
 
     # ---- documents ---------------------------------------------------------------------------
@@ -320,12 +321,18 @@ class FirestoreSeats:
         return self._event(event_id).collection("draws").document(role)
 
     def drawn(self, event_id: str, role: str) -> Draw | None:
-        """The draw made for this event and role, if any."""
+        """The draw made for this event and role, if any (one read, until it has been told:
+        the scheduler asks every round)."""
+        if (event_id, role) in self._announced:
+            return self._announced[(event_id, role)]
         snap = self._draw_ref(event_id, role).get(**self.fs.call)
         if not snap.exists:
             return None
         fields = snap.to_dict()["draw"]
-        return Draw(**{**fields, "order": tuple(fields["order"])})
+        draw = Draw(**{**fields, "order": tuple(fields["order"])})
+        if draw.notified_at:
+            self._announced[(event_id, role)] = draw
+        return draw
 
     def draw(self, event_id: str, role: str, capacity: int | None, closed: str, stamp: str,
              rng: Any) -> Draw | None:
@@ -400,6 +407,7 @@ class FirestoreSeats:
         batch.update(self._draw_ref(draw.event_id, draw.role), {"draw.notified_at": stamp})
         self.outbox.commit([self.outbox.stage("lottery", "update", draw.id,
                                               {"notified_at": stamp}, ledger=True)], batch)
+        self._announced[(draw.event_id, draw.role)] = replace(draw, notified_at=stamp)
 
     # ---- rows the bot did not decide (organizers, or rows from before Firestore) --------------
     def _ensure_seeded(self, event_id: str) -> None:

@@ -567,3 +567,21 @@ def test_a_draw_killed_midway_is_finished_once_with_the_same_order(lottery_bot: 
     assert [regs[i].status for i in draw.order] == ["confirmed"] * 10 + ["waitlisted"] * 30
     _all_told_once(bot, [_user(n) for n in range(1, 41)])
     assert _tick(bot).draws == 0
+
+
+def test_a_draw_made_but_not_announced_is_announced_by_the_next_round(lottery_bot: BotHarness
+                                                                     ) -> None:
+    """A scheduler that died between the draw and the pushes: the next round tells everyone
+    once, from the same order, and draws nothing new."""
+    import random
+
+    bot = lottery_bot
+    _apply(bot, 40)
+    made = bot.store.seats.draw("E2", "participant", 10, "2026-12-20T12:00:00",
+                                "2026-12-20T12:00:30.000+09:00", random.Random(7))
+    assert made is not None and not made.notified_at and not bot.line.pushes
+    bot.clock.advance(**DRAW_AT)
+    _tick(bot)
+    assert bot.store.seats.drawn("E2", "participant").order == made.order
+    _all_told_once(bot, [_user(n) for n in range(1, 41)])
+    assert bot.store.seats.drawn("E2", "participant").notified_at
