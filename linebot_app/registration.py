@@ -17,7 +17,14 @@ from linebot_app.flows import Conversation
 from linebot_app.logs import mask
 from sheets.dates import fold
 from sheets.schema import ROLES, Event, Registration
-from sheets.seats import active_of, applicants, waitlist_position
+from sheets.seats import (
+    active_of,
+    applicants,
+    confirmed_count,
+    has_room,
+    queue,
+    waitlist_position,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +146,8 @@ def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
     if taking_applications(event, ctx):
         booked = ctx.services.store.seats.apply(row)
     else:
-        booked = ctx.services.store.seats.book(row, event.capacity_for(role))
+        booked = ctx.services.store.seats.book(row, event.capacity_for(role),
+                                               offer_deadline(ctx.services, event))
     if not booked.new:
         return _registered(ctx, booked.reg, event)
     log.info("registration %s for %s: %s", mask(ctx.user_id), event.id, booked.reg.status)
@@ -393,3 +401,23 @@ def consent_answer(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
         return [m.text("登録を中止しました。同意いただけない場合は登録できません。")]
     return [m.text("「同意する」か「同意しない」を選んでください。",
                    [m.message_action("同意する"), m.message_action("同意しない")])]
+
+
+def fill_free_seats(services: Services, regs: list[Registration]) -> int:
+    """The scheduler's part: a seat freed without a cancellation through the bot (an organizer
+    set a row to cancelled, or raised the capacity) goes to the first person waiting, offered
+    or confirmed as a cancellation would give it, and they are told."""
+    now, filled = services.now(), 0
+    for event in services.store.organizer().events:
+        if event.status == "cancelled" or event.starts_at <= now:
+            continue
+        for role in ROLES:
+            capacity = event.capacity_for(role)
+            if not queue(regs, event.id, role) or \
+                    not has_room(confirmed_count(regs, event.id, role), capacity):
+                continue
+            for reg in services.store.seats.fill(event.id, role, capacity, services.stamp(),
+                                                 offer_deadline(services, event)):
+                tell_promoted(services, reg)
+                filled += 1
+    return filled

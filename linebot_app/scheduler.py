@@ -1,6 +1,7 @@
 """The bot's own clock: every minute, event-change notices, lottery draws, offers past their
-deadline, due reminders and unfinished deliveries. /tasks/remind runs the same round, so cron
-and the scheduler never double-send or draw twice."""
+deadline, seats freed by hand given to the people waiting, due reminders and unfinished
+deliveries. /tasks/remind runs the same round, so cron and the scheduler never double-send or
+draw twice."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Round:
     sent: int
     draws: int = 0
     expired: int = 0
+    filled: int = 0
 
 
 def tick(services: Services) -> Round:
@@ -43,10 +45,11 @@ def tick(services: Services) -> Round:
         expired = registration.expire_offers(services, regs)
         if draws or expired:
             regs = services.store.registrations()
+        filled = registration.fill_free_seats(services, regs)
         due = list(reminders.due(org, regs, services.now()))
         deliveries.plan(due)
         sent = deliveries.work()  # in the round: on Cloud Run a cron request has the CPU
-        return Round(changes, len(due), sent, draws, expired)
+        return Round(changes, len(due), sent, draws, expired, filled)
 
 
 def start(services: Services, seconds: float) -> threading.Event:
@@ -57,9 +60,10 @@ def start(services: Services, seconds: float) -> threading.Event:
         while True:
             try:
                 done = tick(services)
-                if done.changes or done.sent or done.draws or done.expired:
-                    log.info("scheduler: %d event changes, %d draws, %d offers expired, %d due, "
-                             "%d sent", done.changes, done.draws, done.expired, done.due, done.sent)
+                if done.changes or done.sent or done.draws or done.expired or done.filled:
+                    log.info("scheduler: %d event changes, %d draws, %d offers expired, %d freed "
+                             "seats filled, %d due, %d sent", done.changes, done.draws,
+                             done.expired, done.filled, done.due, done.sent)
             except Exception:  # a bad round must not end the clock; the next one retries
                 log.exception("scheduler round failed")
             if stop.wait(seconds):

@@ -94,4 +94,4 @@ def remind() -> Response | tuple[Response, int]:
         return jsonify({"error": "forbidden"}), 403
     done = scheduler.tick(current_app.extensions["seminar_bot"].services)
     return jsonify({"changes": done.changes, "draws": done.draws, "expired": done.expired,
-                    "due": done.due, "sent": done.sent})
+                    "filled": done.filled, "due": done.due, "sent": done.sent})

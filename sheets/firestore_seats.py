@@ -69,12 +69,16 @@ class FirestoreSeats:
         return self.fs.option(last_update_time=snap.update_time)
 
     # ---- booking ------------------------------------------------------------------------------
-    def book(self, row: dict[str, Any], capacity: int | None) -> Booked:
-        """Confirm while a seat is free, else waitlist; nothing when already registered."""
+    def book(self, row: dict[str, Any], capacity: int | None, offer_until: str = "") -> Booked:
+        """Confirm while a seat is free and nobody waits, else waitlist (a free seat then goes
+        to the first person waiting, confirmed or offered until offer_until); nothing when
+        already registered."""
         self._ensure_seeded(row["event_id"])
         person = self._person(row["event_id"], row["user_id"])
         for _ in range(TRIES):
             seat = self._free_seat(row["event_id"], row["role"], capacity)
+            if seat and self._someone_waits(row["event_id"], row["role"]):
+                seat = None
             reg = Registration(**{**row, "status": "waitlisted" if seat is None else "confirmed"})
             try:
                 self._record(reg, seat)
@@ -85,7 +89,8 @@ class FirestoreSeats:
                 if seat:
                     self._taken.setdefault((reg.event_id, reg.role), set()).add(seat)
                 continue
-            return self._booked(reg, capacity) if seat is None else Booked(reg, new=True)
+            return self._booked(reg, capacity, offer_until) if seat is None \
+                else Booked(reg, new=True)
         raise Contended(f"no seat decision for {row['event_id']} after {TRIES} tries")
 
     def apply(self, row: dict[str, Any]) -> Booked:
@@ -114,10 +119,18 @@ class FirestoreSeats:
         self.outbox.commit([self.outbox.stage("registrations", "append", reg.id,
                                               dataclasses.asdict(reg), ledger=True)], batch)
 
-    def _booked(self, reg: Registration, capacity: int | None) -> Booked:
+    def _someone_waits(self, event_id: str, role: str) -> bool:
+        """Whether the queue has anyone (asked only when the registrations seen say so: no
+        read for the usual registration into a free seat)."""
+        seen = any(r.event_id == event_id and r.role == role and r.status == "waitlisted"
+                   for r in self.view())
+        return seen and self._head(event_id, role) is not None
+
+    def _booked(self, reg: Registration, capacity: int | None, offer_until: str) -> Booked:
         """Waitlisted; but a seat freed meanwhile goes to the first person waiting, who may be
         this one."""
-        promoted = self.fill(reg.event_id, reg.role, capacity, reg.updated_at)
+        promoted = self.fill(reg.event_id, reg.role, capacity, reg.updated_at, offer_until,
+                             reg.id)
         mine = next((p for p in promoted if p.id == reg.id), None)
         others = tuple(p for p in promoted if p.id != reg.id)
         if mine:
@@ -164,9 +177,11 @@ class FirestoreSeats:
             **self.fs.call)
         return heads[0] if heads else None
 
-    def fill(self, event_id: str, role: str, capacity: int | None, stamp: str
-             ) -> list[Registration]:
-        """Give free seats to the people waiting first; returns who got one."""
+    def fill(self, event_id: str, role: str, capacity: int | None, stamp: str,
+             offer_until: str = "", booking: str = "") -> list[Registration]:
+        """Give free seats to the people waiting first (confirmed, or offered until
+        offer_until; booking: the registration being made, confirmed outright if its turn
+        comes); returns who got one."""
         promoted: list[Registration] = []
         for _ in range(TRIES):
             if capacity is not None and self._seats_taken(event_id, role) >= capacity:
@@ -177,7 +192,8 @@ class FirestoreSeats:
                 break
             batch, staged = self.fs.batch(), []
             try:
-                reg = self._promote(batch, staged, event_id, role, head, seat, stamp)
+                until = "" if head.get("reg") == booking else offer_until
+                reg = self._promote(batch, staged, event_id, role, head, seat, stamp, until)
                 batch.create(self._seat(event_id, role, seat), _seat_doc(reg))
                 self.outbox.commit(staged, batch)
             except conflicts():

@@ -68,8 +68,10 @@ class Draw:
                    int(float(capacity)) if capacity else None, str(row.get("notified_at") or ""))
 
     def queue_key(self, index: int) -> str:
-        """Where a loser stands: after everyone waiting before the draw, in drawn order."""
-        return f"{self.drawn_at}#{index:06d}"
+        """Where a loser stands: after everyone waiting before the draw, in drawn order, and
+        before anyone registering after it (the draw time to the second, then '#', sorts
+        before a created_at of that same second: '#' < '.')."""
+        return f"{self.drawn_at[:19]}#{index:06d}"
 
 
 def draw_id(event_id: str, role: str) -> str:
@@ -112,7 +114,9 @@ def applicants(regs: Iterable[Registration], event_id: str, role: str) -> list[R
 class Seats(Protocol):
     """Seat decisions; each records its rows in the outbox in the same step."""
 
-    def book(self, row: dict[str, Any], capacity: int | None) -> Booked: ...
+    def book(self, row: dict[str, Any], capacity: int | None, offer_until: str = "") -> Booked: ...
+    def fill(self, event_id: str, role: str, capacity: int | None, stamp: str,
+             offer_until: str = "") -> list[Registration]: ...
     def apply(self, row: dict[str, Any]) -> Booked: ...
     def cancel(self, event_id: str, user_id: str, stamp: str, capacity: int | None, *,
                ending: str = "cancelled", offer_until: str = "", only: str = "") -> Cancelled: ...
@@ -179,19 +183,49 @@ class LockedSeats:
     def __init__(self, store: _Store) -> None:
         self.store = store
 
-    def book(self, row: dict[str, Any], capacity: int | None) -> Booked:
-        """Confirm while a seat is free, else waitlist; nothing when already registered."""
+    def book(self, row: dict[str, Any], capacity: int | None, offer_until: str = "") -> Booked:
+        """Confirm while a seat is free and nobody waits, else waitlist (a free seat then goes
+        to the first person waiting, confirmed or offered until offer_until: an organizer
+        freed it by hand); nothing when already registered."""
         self.store.settle()  # an organizer's save counts (read outside the lock)
         with self.store.outbox.transaction():
             regs = self.store.registrations()
             mine = active_of(regs, row["user_id"], row["event_id"])
             if mine:
                 return Booked(mine, new=False)
+            waiting = queue(regs, row["event_id"], row["role"])
             free = has_room(confirmed_count(regs, row["event_id"], row["role"]), capacity)
-            row = {**row, "status": "confirmed" if free else "waitlisted"}
+            row = {**row, "status": "confirmed" if free and not waiting else "waitlisted"}
             self.store.add("registrations", row)
-        reg = Registration(**row)
-        return Booked(reg, new=True, position=waitlist_position([*regs, reg], reg))
+            reg = Registration(**row)
+            regs = [*regs, reg]
+            promoted = self._fill(regs, reg.event_id, reg.role, capacity, reg.updated_at,
+                                  offer_until, reg.id) if free and waiting else []
+        after = {r.id: r for r in regs} | {p.id: p for p in promoted}
+        mine = after[reg.id]
+        return Booked(mine, new=True, position=waitlist_position(after.values(), mine),
+                      promoted=tuple(p for p in promoted if p.id != reg.id))
+
+    def fill(self, event_id: str, role: str, capacity: int | None, stamp: str,
+             offer_until: str = "") -> list[Registration]:
+        """Free seats go to the people waiting first (after an organizer freed one by hand)."""
+        self.store.settle()
+        with self.store.outbox.transaction():
+            return self._fill(self.store.registrations(), event_id, role, capacity, stamp,
+                              offer_until)
+
+    def _fill(self, regs: list[Registration], event_id: str, role: str, capacity: int | None,
+              stamp: str, offer_until: str, booking: str = "") -> list[Registration]:
+        """(booking: the registration being made, confirmed outright if its turn comes.)"""
+        taken, promoted = confirmed_count(regs, event_id, role), []
+        for head in queue(regs, event_id, role):
+            if not has_room(taken + len(promoted), capacity):
+                break
+            until = "" if head.id == booking else offer_until
+            promoted.append(_promoted(head, stamp, until))
+            self.store.update("registrations", head.id, {
+                "status": promoted[-1].status, "offer_until": until, "updated_at": stamp})
+        return promoted
 
     def apply(self, row: dict[str, Any]) -> Booked:
         """An application for a lottery (status applied): it holds no seat until the draw;

@@ -585,3 +585,40 @@ def test_a_draw_made_but_not_announced_is_announced_by_the_next_round(lottery_bo
     assert bot.store.seats.drawn("E2", "participant").order == made.order
     _all_told_once(bot, [_user(n) for n in range(1, 41)])
     assert bot.store.seats.drawn("E2", "participant").notified_at
+
+
+def _cancel_by_hand(bot: BotHarness, reg_id: str) -> None:
+    """What an organizer does in Excel: a row's status set to cancelled, the workbook saved."""
+    bot.store.drain(seconds=10)
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    ws = wb["registrations"]
+    header = [c.value for c in ws[1]]
+    for cells in ws.iter_rows(min_row=2):
+        if cells[0].value == reg_id:
+            cells[header.index("status")].value = "cancelled"
+    wb.save(bot.settings.workbook_path)
+    bot.store.reload()
+
+
+def test_a_seat_an_organizer_frees_by_hand_is_offered_to_the_first_waiting(
+        lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    winners, line = _drawn(bot)
+    _cancel_by_hand(bot, winners[0].id)
+    eventually(lambda: _regs(bot)[winners[0].id].status == "cancelled")
+    assert _tick(bot).filled == 1
+    assert _regs(bot)[line[0].id].status == "offered"
+    assert "繰り上げで参加できます" in _texts_to(bot, line[0].user_id)[-1]
+    assert _tick(bot).filled == 0  # the seat is held: nothing more to give
+
+
+def test_a_newcomer_does_not_take_a_seat_someone_waits_for(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    winners, line = _drawn(bot)
+    _cancel_by_hand(bot, winners[0].id)
+    eventually(lambda: _regs(bot)[winners[0].id].status == "cancelled")
+    reply = bot.say("参加登録 E2 参加 初心者", user=U1)[0]  # the draw's second, no round yet
+    assert "キャンセル待ち(4番目)" in reply
+    assert _regs(bot)[line[0].id].status == "offered"
+    assert "繰り上げで参加できます" in _texts_to(bot, line[0].user_id)[-1]
+    assert sum(r.seated for r in _regs(bot).values()) == 10

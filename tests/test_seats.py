@@ -152,12 +152,16 @@ def _type_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _holds_the_sheet_rows(a: Store, b: Store) -> None:
-    assert b.seats.book(row(4), 3).reg.status == "confirmed"
+    """Two confirmed and one waiting in the sheet, for 3 seats: the free seat goes to the
+    person waiting (R0003), not to the next registration, which waits behind."""
+    booked = b.seats.book(row(4), 3)
+    assert (booked.reg.status, booked.position) == ("waitlisted", 1)
+    assert [(p.id, p.status) for p in booked.promoted] == [("R0003", "confirmed")]
     booked = a.seats.book(row(5), 3)
     assert (booked.reg.status, booked.position) == ("waitlisted", 2)
     assert a.seats.book(row(1), 3).new is False  # already registered, by the sheet's row
     done = b.seats.cancel("E2", row(1)["user_id"], STAMP, 3)
-    assert done.promoted.id == "R0003"
+    assert done.promoted.id == "R0004"
 
 
 def test_rows_already_in_the_sheet_hold_their_seats_from_the_first_booking(instances) -> None:
