@@ -80,7 +80,8 @@ def attendees(ctx: Ctx, args: list[str]) -> list[m.Message]:
                 if a.get("event_id") == event.id}
     lines = [f"{n}. {r.display_name or r.user_id[-6:]} {ROLE_JA.get(r.role, r.role)}/"
              f"{LEVEL_JA.get(r.level, r.level)} {status_words(r, regs)}"
-             f"{' ' + r.room if r.room else ''}{' 出席' if r.user_id in attended else ''}"
+             f"{' ' + r.room if r.room else ''}{' 参加確認済み' if r.reconfirmed else ''}"
+             f"{' 出席' if r.user_id in attended else ''}"
              for n, r in enumerate(regs, start=1)]
     head = f"【{event.title}】登録 {len(regs)}名"
     return [m.text("\n".join([head, *lines]) if lines else head + "\n登録はまだありません。")]

@@ -474,6 +474,8 @@ def test_confirmed_people_are_asked_again_and_the_answers_are_counted(lottery_bo
     bot.consent(offered.user_id)
     bot.say("参加する E2", user=offered.user_id)  # taking a seat this close is an answer too
     assert "参加確認: 参加すると回答 2 / 未回答 8" in bot.say("集計 E2", user=ADMIN)[0]
+    listed = bot.say("参加者 E2", user=ADMIN)[0]
+    assert listed.count("参加確認済み") == 2
     bot.store.drain(seconds=10)
     sheet = {r.user_id: r for r in bot.store.reload().registrations}
     assert sheet[first].reconfirmed and not sheet[winners[2].user_id].reconfirmed
