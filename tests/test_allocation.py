@@ -452,7 +452,7 @@ def test_without_confirm_within_promotion_is_immediate(bot: BotHarness) -> None:
 def test_confirmed_people_are_asked_again_and_the_answers_are_counted(lottery_bot: BotHarness
                                                                        ) -> None:
     bot = lottery_bot
-    winners, _ = _drawn(bot)
+    winners, line = _drawn(bot)
     asked = "【参加確認】Excelの調査票をアプリにするハンズオン"
     bot.clock.advance(days=5, hours=23)  # 12-26 11:01: three days before is 12-26 14:00
     _tick(bot)
@@ -461,6 +461,7 @@ def test_confirmed_people_are_asked_again_and_the_answers_are_counted(lottery_bo
     _tick(bot)
     for winner in winners:
         assert sum(asked in t for t in bot.line.received(winner.user_id)) == 1
+    assert not any(asked in t for r in line for t in bot.line.received(r.user_id))  # waiting
     first, second = winners[0].user_id, winners[1].user_id
     for user in (first, second):
         bot.consent(user)
