@@ -28,13 +28,20 @@ def due(org: Organizer, regs: list[Registration], services: Services) -> list[Ev
     now = services.now()
     found = []
     for event in (e for e in org.events if drawing(e, now)):
-        if any(applicants(regs, event.id, role) for role in ROLES) or any(
-                _unannounced(services, event, role) for role in ROLES):
+        if any(applicants(regs, event.id, role) or _unannounced(services, event, role, regs)
+               for role in ROLES):
             found.append(event)
     return found
 
 
-def _unannounced(services: Services, event: Event, role: str) -> bool:
+def _unannounced(services: Services, event: Event, role: str, regs: list[Registration]
+                 ) -> bool:
+    """A draw made but not told (its scheduler died in between); asked only for a role that
+    had applications (the draw is read once, then kept: see FirestoreSeats.drawn)."""
+    closed = event.lottery_at.isoformat() if event.lottery_at else ""
+    if not any(r.event_id == event.id and r.role == role and r.created_at < closed
+               for r in regs):
+        return False
     draw = services.store.seats.drawn(event.id, role)
     return draw is not None and not draw.notified_at
 
