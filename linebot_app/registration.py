@@ -238,8 +238,7 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
         return [m.text("キャンセルする登録を選んでください。", quick)]
     event = ctx.org.event(target.event_id)
     done = ctx.services.store.seats.cancel(
-        target.event_id, ctx.user_id, ctx.stamp(),
-        event.capacity_for(target.role) if event else None,
+        target.event_id, ctx.user_id, ctx.stamp(), seats_to_give(ctx.services, event, target.role),
         offer_until=offer_deadline(ctx.services, event))
     if done.promoted:
         tell_promoted(ctx.services, done.promoted)
@@ -270,13 +269,22 @@ def tell_promoted(services: Services, reg: Registration) -> None:
 
 
 # ---- offers: a freed seat held for the first person waiting until they answer -------------------
+def seats_to_give(services: Services, event: Event | None, role: str) -> int | None:
+    """The capacity a freed seat is given under: the role's until the event starts; after
+    that 0, so that nobody is promoted (or offered a seat) for an event under way."""
+    if event is None:
+        return None
+    return event.capacity_for(role) if services.now() < event.starts_at else 0
+
+
 def offer_deadline(services: Services, event: Event | None) -> str:
-    """Until when a seat freed now is held for the person offered it ('' when the event
-    promotes at once: no confirm_within)."""
+    """Until when a seat freed now is held for the person offered it: confirm_within from
+    now, but never past the event's start ('' when the event promotes at once)."""
     if event is None or event.confirm_within is None:
         return ""
-    until = services.clock().astimezone(services.tz) + event.confirm_within
-    return until.isoformat(timespec="minutes")
+    now = services.clock().astimezone(services.tz)
+    start = event.starts_at.replace(tzinfo=services.tz)
+    return min(now + event.confirm_within, start).isoformat(timespec="minutes")
 
 
 def deadline_words(stamp: str) -> str:
@@ -347,9 +355,8 @@ def end_offer(services: Services, reg: Registration, ending: str) -> Registratio
     turn). Returns the registration ended, or None when it was no longer offered."""
     event = services.store.organizer().event(reg.event_id)
     done = services.store.seats.cancel(
-        reg.event_id, reg.user_id, services.stamp(),
-        event.capacity_for(reg.role) if event else None, ending=ending,
-        offer_until=offer_deadline(services, event), only="offered")
+        reg.event_id, reg.user_id, services.stamp(), seats_to_give(services, event, reg.role),
+        ending=ending, offer_until=offer_deadline(services, event), only="offered")
     if done.reg is None:
         return None
     log.info("offer %s for %s: %s", reg.id, reg.event_id, ending)

@@ -625,3 +625,20 @@ def test_a_newcomer_does_not_take_a_seat_someone_waits_for(lottery_bot: BotHarne
     assert _regs(bot)[line[0].id].status == "offered"
     assert "繰り上げで参加できます" in _texts_to(bot, line[0].user_id)[-1]
     assert sum(r.seated for r in _regs(bot).values()) == 10
+
+
+def test_an_offer_never_outlasts_the_start_and_nothing_is_offered_once_it_began(
+        lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    winners, line = _drawn(bot)
+    bot.clock.advance(days=9, hours=-1)  # 12-29 11:01; the seminar starts at 14:00
+    for winner in winners[:2]:
+        bot.consent(winner.user_id)
+    bot.say("キャンセル E2", user=winners[0].user_id)
+    assert "12月29日 14:00 までに「参加する」" in _texts_to(bot, line[0].user_id)[-1]
+    bot.clock.advance(hours=3)  # 14:01: under way
+    assert _tick(bot).expired == 1
+    bot.say("キャンセル E2", user=winners[1].user_id)
+    statuses = {r.id: r.status for r in _regs(bot).values()}
+    assert [statuses[r.id] for r in line] == ["expired", "waitlisted", "waitlisted", "waitlisted"]
+    assert not any("繰り上げ" in t for r in line[1:] for t in _texts_to(bot, r.user_id))
