@@ -118,6 +118,10 @@ def details(ctx: Ctx, args: list[str]) -> list[m.Message]:
     lines += [f"申込締切: {event.deadline:%Y年%-m月%-d日 %H:%M}"] if event.deadline else []
     lines += [f"抽選: {event.lottery_at:%Y年%-m月%-d日 %H:%M} (それまでの申し込みから抽選します)"
               ] if event.allocation == "lottery" and event.lottery_at else []
+    lines += [f"繰り上げ: ご案内から{_length(event.confirm_within)}以内に「参加する」で確定"
+              ] if event.confirm_within else []
+    lines += [f"参加の再確認: 開始の{_length(event.reconfirm)}前にお尋ねします"
+              ] if event.reconfirm else []
     lines += ["", event.description] if event.description else []
     lines += ["", f"事前準備: {event.preparation}"] if event.preparation else []
     lines += ["", f"録画: {event.recording_url}"] if event.recording_url else []
@@ -125,6 +129,15 @@ def details(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if not {"中止", "受付終了"} & set(flags):  # offered only while one can register
         quick.insert(0, m.message_action(f"参加登録 {event.id}", "参加登録"))
     return [m.text("\n".join(lines), quick)]
+
+
+def _length(span: dt.timedelta) -> str:
+    """3日 / 24時間 / 1時間30分 / 30分 (a day alone reads as 24時間)"""
+    minutes = int(span.total_seconds() // 60)
+    if minutes % 1440 == 0 and minutes > 1440:
+        return f"{minutes // 1440}日"
+    hours, rest = divmod(minutes, 60)
+    return (f"{hours}時間" if hours else "") + (f"{rest}分" if rest else "")
 
 
 def _cap(value: int | None) -> str:

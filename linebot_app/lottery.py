@@ -58,8 +58,8 @@ def run(services: Services, event: Event, rng: random.Random | None = None) -> l
         if not draw.notified_at:
             _announce(services, event, draw, closed)
             services.store.seats.notified(draw, services.stamp())
+            log.info("lottery %s: %d drawn, %d seats", draw.id, len(draw.order), draw.winners)
         done.append(draw)
-        log.info("lottery %s: %d drawn, %d seats", draw.id, len(draw.order), draw.winners)
     return done
 
 
@@ -101,8 +101,14 @@ def draw_now(ctx: Ctx, args: list[str]) -> list[m.Message]:
         return [m.text(f"「{event.title}」には抽選の申し込みがありません。")]
     lines = [f"「{event.title}」の抽選結果:"]
     for draw in draws:
-        waiting, at = len(draw.order) - draw.winners, draw.drawn_at[:16].replace("T", " ")
+        waiting, at = len(draw.order) - draw.winners, _minute(draw.drawn_at)
+        told = f"結果は {_minute(draw.notified_at)} にお知らせ済み" if draw.notified_at \
+            else "結果を各申込者にお知らせします"
         lines.append(f"{'参加' if draw.role == 'participant' else '見学'}: 申込 {len(draw.order)} / "
-                     f"当選 {draw.winners} / キャンセル待ち {waiting} ({at} 抽選)")
-    lines.append("順番は lottery シートに記録しています。結果は各申込者にお知らせします。")
+                     f"当選 {draw.winners} / キャンセル待ち {waiting} ({at} 抽選、{told})")
+    lines.append("抽選の順番は lottery シートに記録しています。")
     return [m.text("\n".join(lines))]
+
+
+def _minute(stamp: str) -> str:
+    return stamp[:16].replace("T", " ")

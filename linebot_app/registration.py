@@ -279,12 +279,15 @@ def seats_to_give(services: Services, event: Event | None, role: str) -> int | N
 
 def offer_deadline(services: Services, event: Event | None) -> str:
     """Until when a seat freed now is held for the person offered it: confirm_within from
-    now, but never past the event's start ('' when the event promotes at once)."""
+    now, rounded up to the minute it is shown with, but never past the event's start ('' when
+    the event promotes at once)."""
     if event is None or event.confirm_within is None:
         return ""
-    now = services.clock().astimezone(services.tz)
+    until = services.clock().astimezone(services.tz) + event.confirm_within
+    if until.second or until.microsecond:
+        until = until.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     start = event.starts_at.replace(tzinfo=services.tz)
-    return min(now + event.confirm_within, start).isoformat(timespec="minutes")
+    return min(until, start).isoformat(timespec="minutes")
 
 
 def deadline_words(stamp: str) -> str:
@@ -319,9 +322,10 @@ def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
         event = ctx.org.event(offered.event_id)
         title = event.title if event else offered.event_id
         if _expired(ctx.services, offered):
-            end_offer(ctx.services, offered, "expired")
+            end_offer(ctx.services, offered, "expired", tell=False)  # this reply tells them
             return [m.text(f"「{title}」の繰り上げは期限({deadline_words(offered.offer_until)})を"
-                           "過ぎたため、次の方に順番が移りました。")]
+                           f"過ぎたため、次の方に順番が移りました。{_again(offered.event_id)}",
+                           [m.message_action(f"参加登録 {offered.event_id}")])]
         if ctx.services.store.seats.accept(offered.event_id, ctx.user_id, ctx.stamp()):
             if event and event.reconfirm and ctx.now() >= event.starts_at - event.reconfirm:
                 ctx.services.store.update("registrations", offered.id, {"reconfirmed": ctx.stamp()})
@@ -334,7 +338,31 @@ def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
             ctx.services.store.update("registrations", coming.id, {"reconfirmed": ctx.stamp()})
         return [m.text(f"ありがとうございます。「{event.title}」({when(event)})にご参加と"
                        "承りました。当日お待ちしています。")]
+    ended = _ended_offer(ctx, args)
+    if ended is not None:
+        old = ctx.org.event(ended.event_id)
+        return [m.text(f"「{old.title if old else ended.event_id}」の繰り上げのご案内は、"
+                       f"{'辞退されたため' if ended.status == 'declined' else '期限を過ぎたため'}"
+                       f"次の方にお譲りしました。{_again(ended.event_id)}",
+                       [m.message_action(f"参加登録 {ended.event_id}")])]
     return register(ctx, args)
+
+
+def _again(event_id: str) -> str:
+    return f"\nもう一度キャンセル待ちに並ぶ場合は「参加登録 {event_id}」を送ってください。"
+
+
+def _ended_offer(ctx: Ctx, args: list[str]) -> Registration | None:
+    """The user's last registration of the event named (or of any event) when it is an offer
+    that ended and nothing newer is active: a late 参加する answers that offer."""
+    regs = ctx.services.store.registrations()
+    mine = sorted((r for r in regs if r.user_id == ctx.user_id and (
+        not args or fold(r.event_id) == fold(args[0]))), key=lambda r: r.updated_at)
+    last = mine[-1] if mine else None
+    if last is None or last.status not in ("expired", "declined") or \
+            active_of(regs, ctx.user_id, last.event_id):
+        return None
+    return last
 
 
 def decline(ctx: Ctx, args: list[str]) -> list[m.Message]:
@@ -350,9 +378,11 @@ def decline(ctx: Ctx, args: list[str]) -> list[m.Message]:
                    "ご連絡ありがとうございました。")]
 
 
-def end_offer(services: Services, reg: Registration, ending: str) -> Registration | None:
+def end_offer(services: Services, reg: Registration, ending: str, *, tell: bool = True
+              ) -> Registration | None:
     """An offer declined or expired: the seat goes to the next person waiting (offered in
-    turn). Returns the registration ended, or None when it was no longer offered."""
+    turn); an expiry is pushed to the person unless they are being answered (tell=False).
+    Returns the registration ended, or None when it was no longer offered."""
     event = services.store.organizer().event(reg.event_id)
     done = services.store.seats.cancel(
         reg.event_id, reg.user_id, services.stamp(), seats_to_give(services, event, reg.role),
@@ -360,13 +390,14 @@ def end_offer(services: Services, reg: Registration, ending: str) -> Registratio
     if done.reg is None:
         return None
     log.info("offer %s for %s: %s", reg.id, reg.event_id, ending)
-    if ending == "expired":
+    if ending == "expired" and tell:
         title = f"「{event.title}」" if event else reg.event_id
         services.deliveries.deliver(Delivery(
             key=f"expired:{reg.id}", event_id=reg.event_id, kind="offer-expired",
             recipients=[reg.user_id], messages=[m.text(
                 f"{title}の繰り上げは、期限({deadline_words(reg.offer_until)})までにお返事が"
-                "なかったため、次の方にお譲りしました。")], summary="繰り上げの期限切れ"))
+                f"なかったため、次の方にお譲りしました。{_again(reg.event_id)}",
+                [m.message_action(f"参加登録 {reg.event_id}")])], summary="繰り上げの期限切れ"))
     if done.promoted:
         tell_promoted(services, done.promoted)
     return done.reg

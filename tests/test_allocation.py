@@ -379,6 +379,10 @@ def test_an_offer_expires_and_moves_on_and_the_next_accepts(lottery_bot: BotHarn
     assert _tick(bot).expired == 1
     assert _regs(bot)[first.id].status == "expired"
     assert "お返事がなかったため、次の方にお譲りしました" in _texts_to(bot, first.user_id)[-1]
+    bot.consent(first.user_id)
+    late = bot.say("参加する E2", user=first.user_id)[0]  # after the round ended the offer
+    assert "期限を過ぎたため次の方にお譲りしました" in late and "「参加登録 E2」" in late
+    assert [r.status for r in _regs(bot).values() if r.user_id == first.user_id] == ["expired"]
     assert "12月22日 12:01 までに「参加する」" in _texts_to(bot, second.user_id)[-1]
     bot.consent(second.user_id)
     assert "参加が確定しました" in bot.say("参加する E2", user=second.user_id)[0]
@@ -404,6 +408,7 @@ def test_an_answer_after_the_deadline_is_refused_and_the_seat_moves_on(lottery_b
     reply = bot.say("参加する E2", user=line[0].user_id)[0]
     assert "期限(12月21日 12:01)を過ぎたため、次の方に順番が移りました" in reply
     assert _regs(bot)[line[0].id].status == "expired"
+    assert not any("お返事がなかった" in t for t in _texts_to(bot, line[0].user_id))  # once
     assert _regs(bot)[line[1].id].status == "offered"
 
 
@@ -642,3 +647,41 @@ def test_an_offer_never_outlasts_the_start_and_nothing_is_offered_once_it_began(
     statuses = {r.id: r.status for r in _regs(bot).values()}
     assert [statuses[r.id] for r in line] == ["expired", "waitlisted", "waitlisted", "waitlisted"]
     assert not any("繰り上げ" in t for r in line[1:] for t in _texts_to(bot, r.user_id))
+
+
+def test_an_offer_deadline_is_rounded_up_to_the_minute_shown(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    winners, line = _drawn(bot)
+    bot.clock.advance(seconds=30)  # 12:01:30: 24 hours from now is shown as 12:02, not 12:01
+    bot.consent(winners[0].user_id)
+    bot.say("キャンセル E2", user=winners[0].user_id)
+    assert "12月21日 12:02 までに「参加する」" in _texts_to(bot, line[0].user_id)[-1]
+    bot.clock.advance(hours=24, seconds=20)  # 12:01:50 the next day: still within it
+    assert _tick(bot).expired == 0
+    bot.consent(line[0].user_id)
+    assert "参加が確定しました" in bot.say("参加する E2", user=line[0].user_id)[0]
+
+
+def test_the_organizer_can_draw_a_due_lottery_at_once(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    _apply(bot, 12)
+    assert bot.say("抽選 E2", user=U1) == ["権限がありません"]
+    assert "抽選は 12月20日 12:00 です。その時刻になると自動で行います" in \
+        bot.say("抽選 E2", user=ADMIN)[0]
+    assert "は抽選のイベントではありません" in bot.say("抽選 E1", user=ADMIN)[0]
+    bot.clock.advance(**DRAW_AT)
+    first = bot.say("lottery E2", user=ADMIN)[0]
+    assert "参加: 申込 12 / 当選 10 / キャンセル待ち 2 (2026-12-20 12:01 抽選、結果を各申込者に" \
+        "お知らせします)" in first
+    assert _results(bot) and all(len(t) == 1 for t in _results(bot).values())
+    again = bot.say("抽選 E2", user=ADMIN)[0]
+    assert "(2026-12-20 12:01 抽選、結果は 2026-12-20 12:01 にお知らせ済み)" in again
+    assert bot.store.seats.drawn("E2", "participant").order  # one draw, kept
+    assert all(len(t) == 1 for t in _results(bot).values())  # nobody told twice
+
+
+def test_the_details_say_how_seats_are_given(lottery_bot: BotHarness) -> None:
+    text = lottery_bot.say("詳細 E2", user=U1)[0]
+    assert "抽選: 2026年12月20日 12:00 (それまでの申し込みから抽選します)" in text
+    assert "繰り上げ: ご案内から24時間以内に「参加する」で確定" in text
+    assert "参加の再確認: 開始の3日前にお尋ねします" in text
