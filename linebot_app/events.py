@@ -263,6 +263,14 @@ def _recording(event: Event, registered: bool) -> str:
             else "録画はまだ公開されていません。公開したら、登録した方にお知らせします。")
 
 
+def _lottery(event: Event) -> str:
+    if event.allocation != "lottery" or event.lottery_at is None:
+        return "この回は抽選ではなく、先着順です。"
+    return (f"抽選は {event.lottery_at:%-m月%-d日 %H:%M} です。それまでの申し込みから抽選し、"
+            "結果は申し込んだ方にこのトークでお知らせします。ご自分の状況は「登録確認」で"
+            "確かめられます。")
+
+
 FACTS = {
     "venue": _venue,
     "time": lambda e, _: f"開始は {e.start:%H:%M} です。" if e.start else "開始時刻は未定です。",
@@ -270,4 +278,5 @@ FACTS = {
                                  else "この回の事前準備は特にありません。"),
     "online": _online,
     "recording": _recording,
+    "lottery": lambda e, _: _lottery(e),
 }

@@ -685,3 +685,10 @@ def test_the_details_say_how_seats_are_given(lottery_bot: BotHarness) -> None:
     assert "抽選: 2026年12月20日 12:00 (それまでの申し込みから抽選します)" in text
     assert "繰り上げ: ご案内から24時間以内に「参加する」で確定" in text
     assert "参加の再確認: 開始の3日前にお尋ねします" in text
+
+
+@pytest.mark.parametrize("asked", ["抽選の結果はいつわかりますか", "抽選はいつですか", "当選したか知りたい"])
+def test_a_question_about_the_draw_in_own_words_is_answered(lottery_bot: BotHarness,
+                                                            asked: str) -> None:
+    text = lottery_bot.say(asked, user=U1)[0]
+    assert "抽選は 12月20日 12:00 です" in text and "「登録確認」" in text
