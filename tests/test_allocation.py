@@ -127,11 +127,9 @@ def test_check_reports_a_lottery_without_its_draw_time(tmp_path: Path) -> None:
 U1, U2, U3 = "U" + "1" * 32, "U" + "2" * 32, "U" + "3" * 32
 
 
-@pytest.fixture(params=["sqlite", "firestore"])
-def lottery_bot(request, tmp_path: Path) -> Iterator[BotHarness]:
+def _lottery_harness(tmp_path: Path, **env: str) -> BotHarness:
     """The sample bot, its E2 a lottery for 10 seats drawn on 2026-12-20 12:00 (the clock says
     12-01), a promoted person confirming within 24 hours, everyone asked again 3 days before."""
-    env = request.getfixturevalue("firestore_env") if request.param == "firestore" else {}
     book = tmp_path / "seminar.xlsx"
     create_sample_workbook(book, TODAY)
     wb = openpyxl.load_workbook(book)
@@ -147,7 +145,14 @@ def lottery_bot(request, tmp_path: Path) -> Iterator[BotHarness]:
     harness = build_harness(tmp_path, **env)
     for user in (U1, U2):
         harness.consent(user)
-    yield harness
+    return harness
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def lottery_bot(request, tmp_path: Path) -> Iterator[BotHarness]:
+    """_lottery_harness on each state backend."""
+    env = request.getfixturevalue("firestore_env") if request.param == "firestore" else {}
+    yield _lottery_harness(tmp_path, **env)
     found, HANDLER_ERRORS[:] = list(HANDLER_ERRORS), []
     assert not found, f"handler exception(s): {[repr(err) for err, _ in found]}"
 
@@ -692,3 +697,20 @@ def test_a_question_about_the_draw_in_own_words_is_answered(lottery_bot: BotHarn
                                                             asked: str) -> None:
     text = lottery_bot.say(asked, user=U1)[0]
     assert "抽選は 12月20日 12:00 です" in text and "「登録確認」" in text
+
+
+def test_a_draw_on_google_sheets_is_recorded_in_its_lottery_sheet(emu: Any, tmp_path: Path
+                                                                  ) -> None:
+    from tests.conftest import google_env
+
+    bot = _lottery_harness(tmp_path, **google_env(emu))
+    ids = _apply(bot, 40)
+    bot.clock.advance(**DRAW_AT)
+    assert _tick(bot).draws == 1
+    assert bot.store.drain(seconds=30)
+    (row,) = emu.rows("lottery")
+    draw = bot.store.seats.drawn("E2", "participant")
+    assert str(row["order"]).split() == list(draw.order) and sorted(draw.order) == sorted(ids)
+    sheet = {r["id"]: r["status"] for r in emu.rows("registrations")}
+    assert [sheet[i] for i in draw.order] == ["confirmed"] * 10 + ["waitlisted"] * 30
+    assert len(_results(bot)) == 40
