@@ -120,8 +120,9 @@ def details(ctx: Ctx, args: list[str]) -> list[m.Message]:
               ] if event.allocation == "lottery" and event.lottery_at else []
     lines += [f"繰り上げ: ご案内から{_length(event.confirm_within)}以内に「参加する」で確定"
               ] if event.confirm_within else []
-    lines += [f"参加の再確認: 開始の{_length(event.reconfirm)}前にお尋ねします"
-              ] if event.reconfirm else []
+    lines += [f"参加の再確認: 開始の{_length(event.reconfirm)}前 "
+              f"({event.starts_at - event.reconfirm:%-m月%-d日 %H:%M}) から、参加確定の方に"
+              "お尋ねします"] if event.reconfirm else []
     lines += ["", event.description] if event.description else []
     lines += ["", f"事前準備: {event.preparation}"] if event.preparation else []
     lines += ["", f"録画: {event.recording_url}"] if event.recording_url else []
@@ -129,6 +130,13 @@ def details(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if not {"中止", "受付終了"} & set(flags):  # offered only while one can register
         quick.insert(0, m.message_action(f"参加登録 {event.id}", "参加登録"))
     return [m.text("\n".join(lines), quick)]
+
+
+def reconfirming(event: Event, now: dt.datetime) -> bool:
+    """From `reconfirm` before the start until the start: confirmed people are asked whether
+    they come (reminders.reconfirmation); whoever takes a seat in this time has answered."""
+    return event.reconfirm is not None and \
+        event.starts_at - event.reconfirm <= now < event.starts_at
 
 
 def _length(span: dt.timedelta) -> str:

@@ -12,7 +12,7 @@ from linebot_app import flows
 from linebot_app import messages as m
 from linebot_app.context import Ctx, Services
 from linebot_app.delivery import Delivery
-from linebot_app.events import event_marks, upcoming, when
+from linebot_app.events import event_marks, reconfirming, upcoming, when
 from linebot_app.flows import Conversation
 from linebot_app.logs import mask
 from sheets.dates import fold
@@ -143,6 +143,8 @@ def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
     """Take a seat or a place in the waitlist, and say 参加確定 or キャンセル待ち."""
     name = ctx.services.line.display_name(ctx.user_id)
     row = _row(ctx, event, role, level, name)
+    if reconfirming(event, ctx.now()):  # registering this close to the day is the answer
+        row["reconfirmed"] = row["created_at"]
     if taking_applications(event, ctx):
         booked = ctx.services.store.seats.apply(row)
     else:
@@ -263,9 +265,15 @@ def tell_promoted(services: Services, reg: Registration) -> None:
             messages=[m.text(body, quick)], summary="繰り上げのご案内(期限つき)"))
         return
     body = f"キャンセルが出たため、{title}の参加が確定しました(キャンセル待ちから繰り上げ)。"
+    quick = None
+    if event and reconfirming(event, services.now()):  # the day is near: ask at once
+        body += "\n参加できますか。「参加する」か「キャンセルする」でお知らせください。"
+        quick = [m.message_action(f"参加する {reg.event_id}", "参加する"),
+                 m.message_action(f"キャンセル {reg.event_id}", "キャンセルする")]
     services.deliveries.deliver(Delivery(
         key=f"promote:{reg.id}", event_id=reg.event_id, kind="promotion",
-        recipients=[reg.user_id], messages=[m.text(body)], summary="キャンセル待ちからの繰り上げ"))
+        recipients=[reg.user_id], messages=[m.text(body, quick)],
+        summary="キャンセル待ちからの繰り上げ"))
 
 
 # ---- offers: a freed seat held for the first person waiting until they answer -------------------
@@ -327,7 +335,7 @@ def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
                            f"過ぎたため、次の方に順番が移りました。{_again(offered.event_id)}",
                            [m.message_action(f"参加登録 {offered.event_id}")])]
         if ctx.services.store.seats.accept(offered.event_id, ctx.user_id, ctx.stamp()):
-            if event and event.reconfirm and ctx.now() >= event.starts_at - event.reconfirm:
+            if event and reconfirming(event, ctx.now()):
                 ctx.services.store.update("registrations", offered.id, {"reconfirmed": ctx.stamp()})
             return [m.text(f"「{title}」の参加が確定しました。当日お待ちしています。",
                            [m.message_action("登録確認")])]
@@ -375,7 +383,7 @@ def decline(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if end_offer(ctx.services, offered, "declined") is None:
         return [m.text("このご案内はすでに終わっています。「登録確認」でご確認ください。")]
     return [m.text(f"「{event.title if event else offered.event_id}」の繰り上げを辞退しました。"
-                   "ご連絡ありがとうございました。")]
+                   f"ご連絡ありがとうございました。{_again(offered.event_id)}")]
 
 
 def end_offer(services: Services, reg: Registration, ending: str, *, tell: bool = True

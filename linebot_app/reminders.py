@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from linebot_app import messages as m
 from linebot_app.delivery import Delivery
-from linebot_app.events import when
+from linebot_app.events import reconfirming, when
 from sheets.schema import Event, Organizer, Registration
 from sheets.seats import waitlist_position
 
@@ -88,8 +88,7 @@ def _after(event: Event, regs: list[Registration]) -> Iterator[Delivery]:
 def reconfirmation(event: Event, regs: list[Registration], now: dt.datetime
                    ) -> Iterator[Delivery]:
     """From `reconfirm` before the start: 参加できますか to each confirmed person (once)."""
-    if event.reconfirm is None or event.status == "cancelled" or \
-            not event.starts_at - event.reconfirm <= now < event.starts_at:
+    if event.status == "cancelled" or not reconfirming(event, now):
         return
     people = [r.user_id for r in _active(regs, event, "confirmed") if not r.reconfirmed]
     ask = m.text(f"【参加確認】{event.title}\n{when(event)}\n\n参加できますか。"

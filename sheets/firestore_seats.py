@@ -25,7 +25,15 @@ from typing import Any
 from sheets.firestore import Contended, conflicts, doc_id
 from sheets.firestore_outbox import FirestoreOutbox
 from sheets.schema import SEATED, Organizer, Registration
-from sheets.seats import Booked, Cancelled, Draw, in_draw_order, new_draw
+from sheets.seats import (
+    Booked,
+    Cancelled,
+    Draw,
+    in_draw_order,
+    new_draw,
+    promote,
+    promotion_fields,
+)
 
 log = logging.getLogger(__name__)
 TRIES = 60  # a step that keeps losing races gives up (Contended) rather than spin
@@ -210,12 +218,11 @@ class FirestoreSeats:
         person = ref.get(**self.fs.call)
         if not person.exists or person.get("reg") != head.get("reg"):
             raise _lost_race()
-        status = "offered" if offer_until else "confirmed"
-        reg = self._reg(person, status=status, offer_until=offer_until, updated_at=stamp)
+        reg = promote(self._reg(person), stamp, offer_until)
         batch.delete(head.reference, option=self._if_same(head))
         batch.update(ref, _person_doc(reg, seat), option=self._if_same(person))
-        staged.append(self.outbox.stage("registrations", "update", reg.id, {
-            "status": status, "offer_until": offer_until, "updated_at": stamp}, ledger=True))
+        staged.append(self.outbox.stage("registrations", "update", reg.id,
+                                        promotion_fields(reg), ledger=True))
         log.info("seat %s-%d of an event went to the first person waiting", role, seat)
         return reg
 

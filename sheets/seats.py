@@ -221,10 +221,8 @@ class LockedSeats:
         for head in queue(regs, event_id, role):
             if not has_room(taken + len(promoted), capacity):
                 break
-            until = "" if head.id == booking else offer_until
-            promoted.append(_promoted(head, stamp, until))
-            self.store.update("registrations", head.id, {
-                "status": promoted[-1].status, "offer_until": until, "updated_at": stamp})
+            promoted.append(promote(head, stamp, "" if head.id == booking else offer_until))
+            self.store.update("registrations", head.id, promotion_fields(promoted[-1]))
         return promoted
 
     def apply(self, row: dict[str, Any]) -> Booked:
@@ -254,9 +252,8 @@ class LockedSeats:
             line = queue(regs, event_id, mine.role)
             if not mine.seated or not line or not has_room(taken, capacity):
                 return Cancelled(mine)
-            promoted = _promoted(line[0], stamp, offer_until)
-            self.store.update("registrations", promoted.id, {
-                "status": promoted.status, "offer_until": offer_until, "updated_at": stamp})
+            promoted = promote(line[0], stamp, offer_until)
+            self.store.update("registrations", promoted.id, promotion_fields(promoted))
         return Cancelled(mine, promoted)
 
     def accept(self, event_id: str, user_id: str, stamp: str) -> Registration | None:
@@ -309,7 +306,16 @@ class LockedSeats:
         self.store.update("lottery", draw.id, {"notified_at": stamp})
 
 
-def _promoted(reg: Registration, stamp: str, offer_until: str) -> Registration:
-    """The first person waiting, given a freed seat: confirmed, or offered until a deadline."""
+def promote(reg: Registration, stamp: str, offer_until: str) -> Registration:
+    """The first person waiting, given a freed seat: confirmed, or offered until a deadline.
+    An answer to the reconfirmation given while waiting (by registering close to the day) is
+    asked again: the promotion asks, or the reconfirmation round does."""
     status = "offered" if offer_until else "confirmed"
-    return dataclasses.replace(reg, status=status, offer_until=offer_until, updated_at=stamp)
+    return dataclasses.replace(reg, status=status, offer_until=offer_until, reconfirmed="",
+                               updated_at=stamp)
+
+
+def promotion_fields(reg: Registration) -> dict[str, str]:
+    """The row's cells a promotion changes."""
+    return {"status": reg.status, "offer_until": reg.offer_until, "reconfirmed": "",
+            "updated_at": reg.updated_at}

@@ -423,7 +423,8 @@ def test_a_declined_offer_goes_to_the_next_person(lottery_bot: BotHarness) -> No
     bot.consent(winners[0].user_id)
     bot.say("キャンセル E2", user=winners[0].user_id)
     bot.consent(line[0].user_id)
-    assert "繰り上げを辞退しました" in bot.say("辞退する E2", user=line[0].user_id)[0]
+    declined = bot.say("辞退する E2", user=line[0].user_id)[0]
+    assert "繰り上げを辞退しました" in declined and "「参加登録 E2」" in declined
     assert "すでに終わっています" in bot.say("辞退する E2", user=line[0].user_id)[0] or \
         "辞退できる繰り上げのご案内はありません" in bot.say("辞退する E2", user=line[0].user_id)[0]
     assert (_regs(bot)[line[0].id].status, _regs(bot)[line[1].id].status) == (
@@ -689,7 +690,7 @@ def test_the_details_say_how_seats_are_given(lottery_bot: BotHarness) -> None:
     text = lottery_bot.say("詳細 E2", user=U1)[0]
     assert "抽選: 2026年12月20日 12:00 (それまでの申し込みから抽選します)" in text
     assert "繰り上げ: ご案内から24時間以内に「参加する」で確定" in text
-    assert "参加の再確認: 開始の3日前にお尋ねします" in text
+    assert "参加の再確認: 開始の3日前 (12月26日 14:00) から、参加確定の方にお尋ねします" in text
 
 
 @pytest.mark.parametrize("asked", ["抽選の結果はいつわかりますか", "抽選はいつですか", "当選したか知りたい"])
@@ -714,3 +715,32 @@ def test_a_draw_on_google_sheets_is_recorded_in_its_lottery_sheet(emu: Any, tmp_
     sheet = {r["id"]: r["status"] for r in emu.rows("registrations")}
     assert [sheet[i] for i in draw.order] == ["confirmed"] * 10 + ["waitlisted"] * 30
     assert len(_results(bot)) == 40
+
+
+def test_a_seat_taken_inside_the_reconfirmation_window_counts_as_an_answer(bot: BotHarness
+                                                                          ) -> None:
+    """First come E2 (4 seats, 2026-12-29), asked again 3 days before, no confirm_within: a
+    registration inside the window is the answer; someone promoted at once inside it is asked
+    in the promotion itself."""
+    bot.store.drain(seconds=10)
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    ws = wb["events"]
+    header = [c.value for c in ws[1]]
+    for cells in ws.iter_rows(min_row=2):
+        if cells[0].value == "E2":
+            cells[header.index("reconfirm")].value = "3日前"
+    wb.save(bot.settings.workbook_path)
+    bot.store.reload()
+    bot.clock.advance(days=25, hours=5)  # 12-26 15:00: inside the window
+    for n in range(1, 6):
+        bot.consent(_user(n))
+        bot.say("参加登録 E2 参加 初心者", user=_user(n))
+    _tick(bot)
+    assert not any("【参加確認】" in t for n in range(1, 6) for t in bot.line.received(_user(n)))
+    assert "参加確認: 参加すると回答 4 / 未回答 0" in bot.say("集計 E2", user=ADMIN)[0]
+    bot.say("キャンセル E2", user=_user(1))
+    promoted = bot.line.received(_user(5))[-1]
+    assert "参加が確定しました(キャンセル待ちから繰り上げ)。\n参加できますか" in promoted
+    assert "参加確認: 参加すると回答 3 / 未回答 1" in bot.say("集計 E2", user=ADMIN)[0]
+    bot.say("参加する E2", user=_user(5))
+    assert "参加確認: 参加すると回答 4 / 未回答 0" in bot.say("集計 E2", user=ADMIN)[0]
