@@ -717,20 +717,22 @@ def test_a_draw_on_google_sheets_is_recorded_in_its_lottery_sheet(emu: Any, tmp_
     assert len(_results(bot)) == 40
 
 
-def test_a_seat_taken_inside_the_reconfirmation_window_counts_as_an_answer(bot: BotHarness
-                                                                          ) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "firestore"])
+def test_a_seat_taken_inside_the_reconfirmation_window_counts_as_an_answer(
+        request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
     """First come E2 (4 seats, 2026-12-29), asked again 3 days before, no confirm_within: a
     registration inside the window is the answer; someone promoted at once inside it is asked
     in the promotion itself."""
-    bot.store.drain(seconds=10)
-    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    book = create_sample_workbook(tmp_path / "seminar.xlsx", TODAY)
+    wb = openpyxl.load_workbook(book)
     ws = wb["events"]
     header = [c.value for c in ws[1]]
     for cells in ws.iter_rows(min_row=2):
         if cells[0].value == "E2":
             cells[header.index("reconfirm")].value = "3日前"
-    wb.save(bot.settings.workbook_path)
-    bot.store.reload()
+    wb.save(book)
+    env = request.getfixturevalue("firestore_env") if backend == "firestore" else {}
+    bot = build_harness(tmp_path, **env)
     bot.clock.advance(days=25, hours=5)  # 12-26 15:00: inside the window
     for n in range(1, 6):
         bot.consent(_user(n))
