@@ -1,5 +1,7 @@
-"""Seats: a registration is confirmed while its role has a free seat and waitlisted after; a
-cancelled seat goes to the first person waiting, while the role is under its capacity.
+"""Seats: a registration is confirmed while its role has a free seat and nobody waits, and
+waitlisted after; a freed seat goes to the first person waiting (confirmed, or offered until a
+deadline), while the role is under its capacity. A lottery's applications hold no seat until
+the draw, made once (Draw), gives them out.
 
 One contract, two implementations: LockedSeats decides under one SQLite lock from the merged
 view of the sheet and the outbox (one machine); sheets.firestore_seats.FirestoreSeats claims one
@@ -39,7 +41,7 @@ class Cancelled:
 @dataclass(frozen=True)
 class Draw:
     """A lottery's result, frozen once: the applicants in drawn order. The first `winners`
-    still applying are confirmed; the rest wait in this order (queue key drawn_at#index)."""
+    still applying are confirmed; the rest wait in this order (see queue_key)."""
 
     event_id: str
     role: str
