@@ -314,6 +314,19 @@ def build_registration(row: dict[str, Any]) -> Registration:
     return cells.build(Registration, **values)
 
 
+def _stranded_applications(numbered: list[tuple[int, Registration]], events: list[Event]
+                           ) -> list[Problem]:
+    """Applications (status applied) for an event that is no longer a lottery: no draw will
+    give them a seat, so the organizer is told what to do."""
+    lottery = {e.id for e in events if e.allocation == "lottery" and e.lottery_at}
+    known = {e.id for e in events}
+    return [Problem("registrations", number, "status",
+                    f"「{reg.event_id}」は抽選ではないため、この申し込みは抽選されません (events の "
+                    "allocation を lottery に戻すか、status を confirmed / waitlisted / cancelled に)")
+            for number, reg in numbered
+            if reg.status == "applied" and reg.event_id in known and reg.event_id not in lottery]
+
+
 def _sheet(raw: dict[str, Sequence[Sequence[Any]]], sheet: str) -> Sequence[Sequence[Any]]:
     return raw.get(sheet) or [[*COLUMNS[sheet]]]
 
@@ -338,7 +351,9 @@ def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
     org.faq = [f for _, f in _parse(raw, "faq", build_faq, problems)]
     org.settings = _settings(_sheet(raw, "settings"), problems)
     org.facilities = [f for _, f in _parse(raw, "facilities", build_facility, problems)]
-    org.registrations = [r for _, r in _parse(raw, "registrations", build_registration, problems)]
+    numbered = _parse(raw, "registrations", build_registration, problems)
+    org.registrations = [r for _, r in numbered]
+    problems += _stranded_applications(numbered, org.events)
     for sheet in ("feedback", "attendance", "lottery"):
         org.bot_rows[sheet] = [{k: cell_text(v) for k, v in row.items()} for _, row in
                                rows_as_dicts(sheet, COLUMNS[sheet], _sheet(raw, sheet), problems)]

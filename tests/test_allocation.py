@@ -746,3 +746,16 @@ def test_a_seat_taken_inside_the_reconfirmation_window_counts_as_an_answer(
     assert "参加確認: 参加すると回答 3 / 未回答 1" in bot.say("集計 E2", user=ADMIN)[0]
     bot.say("参加する E2", user=_user(5))
     assert "参加確認: 参加すると回答 4 / 未回答 0" in bot.say("集計 E2", user=ADMIN)[0]
+
+
+def test_check_reports_applications_for_an_event_no_longer_a_lottery() -> None:
+    regs = list(COLUMNS["registrations"])
+    row = dict.fromkeys(regs, "") | {"id": "R1", "event_id": "E5", "user_id": U1,
+                                     "status": "applied", "role": "participant"}
+    raw = {"events": [EVENTS, _event(allocation="先着")], "registrations": [
+        regs, [row[c] for c in regs]]}
+    (problem,) = [p for p in parse_workbook(raw).problems if p.sheet == "registrations"]
+    assert (problem.row, problem.column) == (2, "status")
+    assert "「E5」は抽選ではないため、この申し込みは抽選されません" in problem.message
+    raw["events"] = [EVENTS, _event(allocation="抽選", lottery_at="2027/1/10 12:00")]
+    assert [p for p in parse_workbook(raw).problems if p.sheet == "registrations"] == []
