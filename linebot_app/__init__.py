@@ -20,7 +20,7 @@ def create_app(
     on_error: Any = None,
 ) -> Flask:
     """Build the app; tests pass fakes (and an on_error that fails them), production nothing."""
-    from linebot_app import health, retrieval, tasks, webhook
+    from linebot_app import health, registration, retrieval, tasks, webhook
     from linebot_app.context import Services, system_now
     from linebot_app.core import Bot, log_error
     from linebot_app.line_client import LineClient
@@ -35,6 +35,9 @@ def create_app(
     if hasattr(store, "on_reload"):
         store.on_reload.append(retrieval.follow)  # the FAQ index follows the sheet
     services = Services(store, state, line, settings.tzinfo, clock or system_now)
+    if hasattr(store, "on_status_edit"):  # people are told what an organizer changed by hand
+        store.on_status_edit.append(
+            lambda before, after: registration.tell_organizer_edit(services, before, after))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["seminar_settings"] = settings

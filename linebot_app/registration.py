@@ -467,3 +467,23 @@ def fill_free_seats(services: Services, regs: list[Registration]) -> int:
                 tell_promoted(services, reg)
                 filled += 1
     return filled
+
+
+def tell_organizer_edit(services: Services, before: Registration, after: Registration) -> None:
+    """An organizer changed someone's status in the sheet: cancelled their registration, or
+    confirmed them while they waited; they are told once (by push)."""
+    event = services.store.organizer().event(after.event_id)
+    if event is None or event.starts_at <= services.now():
+        return
+    title = f"「{event.title}」({when(event)})"
+    if after.status == "cancelled" and before.active:
+        body = (f"{title}の登録は、運営者により取り消されました。"
+                "ご不明な点は運営者にお問い合わせください。")
+    elif after.status == "confirmed" and before.status in ("waitlisted", "applied", "offered"):
+        body = f"{title}の参加が確定しました(運営者による変更)。当日お待ちしています。"
+    else:
+        return
+    services.deliveries.deliver(Delivery(
+        key=f"organizer:{after.id}:{after.status}", event_id=after.event_id,
+        kind="organizer-edit", recipients=[after.user_id],
+        messages=[m.text(body, [m.message_action("登録確認")])], summary="運営者による変更"))

@@ -109,6 +109,8 @@ class Store:
         self._merging = threading.RLock()  # a reload listener may ask for the view too
         self._merges: dict[str, _Merge] = {}
         self.on_reload: list[Callable[[Organizer], None]] = []  # called with each new copy
+        # called with (before, after) when an organizer changed a registration's status by hand
+        self.on_status_edit: list[Callable[[Registration, Registration], None]] = []
         self.seats: Seats = LockedSeats(self)  # FirestoreSeats when instances share state
 
     # ---- reads -------------------------------------------------------------------------
@@ -222,14 +224,35 @@ class Store:
         if not self.outbox.repairs_here():
             return unsettled  # another instance compares (Firestore: the lease holder)
         for repairs in ledger_repairs(self.outbox, raw, org, read_at):  # no lock held here
+            edited = self._status_edits(repairs)
             if repairs.lost or repairs.adopt or repairs.matched:
                 self.outbox.repair(repairs)  # the write lock, only when there is work
+            self._tell(edited)
             if repairs.lost or repairs.stuck:
                 log.warning("the sheet lost rows the bot wrote; writing them again: %s",
                             repairs.summary())
             elif repairs.adopt:
                 log.info("kept organizer edits: %s", repairs.summary())
         return unsettled
+
+    def _status_edits(self, repairs: Repairs) -> list[tuple[Registration, Registration]]:
+        """(before, after) of each registration whose status an organizer changed, as the copy
+        in use had it (none on the first read: nothing to compare with)."""
+        if repairs.sheet != "registrations" or not repairs.adopt or self._org is None:
+            return []
+        before = {r.id: r for r in self.registrations()}
+        return [(before[row_id], dataclasses.replace(before[row_id], status=str(fields["status"])))
+                for row_id, fields in repairs.adopt
+                if row_id in before and str(fields.get("status", before[row_id].status))
+                != before[row_id].status]
+
+    def _tell(self, edited: list[tuple[Registration, Registration]]) -> None:
+        for pair in edited:
+            for listener in self.on_status_edit:
+                try:
+                    listener(*pair)
+                except Exception:  # a listener's bug must not stop the sheets being read
+                    log.exception("a listener of organizer edits failed")
 
     def _announce(self, org: Organizer) -> None:
         """Tell the listeners (e.g. the FAQ index) about a new copy; their failure is logged."""

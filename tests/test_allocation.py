@@ -601,15 +601,15 @@ def test_a_draw_made_but_not_announced_is_announced_by_the_next_round(lottery_bo
     assert bot.store.seats.drawn("E2", "participant").notified_at
 
 
-def _cancel_by_hand(bot: BotHarness, reg_id: str) -> None:
-    """What an organizer does in Excel: a row's status set to cancelled, the workbook saved."""
+def _cancel_by_hand(bot: BotHarness, reg_id: str, status: str = "cancelled") -> None:
+    """What an organizer does in Excel: a row's status changed, the workbook saved."""
     bot.store.drain(seconds=10)
     wb = openpyxl.load_workbook(bot.settings.workbook_path)
     ws = wb["registrations"]
     header = [c.value for c in ws[1]]
     for cells in ws.iter_rows(min_row=2):
         if cells[0].value == reg_id:
-            cells[header.index("status")].value = "cancelled"
+            cells[header.index("status")].value = status
     wb.save(bot.settings.workbook_path)
     bot.store.reload()
 
@@ -624,6 +624,19 @@ def test_a_seat_an_organizer_frees_by_hand_is_offered_to_the_first_waiting(
     assert _regs(bot)[line[0].id].status == "offered"
     assert "繰り上げで参加できます" in _texts_to(bot, line[0].user_id)[-1]
     assert _tick(bot).filled == 0  # the seat is held: nothing more to give
+    told = [t for t in _texts_to(bot, winners[0].user_id) if "運営者により取り消されました" in t]
+    assert len(told) == 1  # the person cancelled by hand is told, once
+
+
+def test_a_person_an_organizer_confirms_by_hand_is_told(lottery_bot: BotHarness) -> None:
+    bot = lottery_bot
+    _, line = _drawn(bot)
+    _cancel_by_hand(bot, line[0].id, "confirmed")  # over capacity: the organizer's call
+    eventually(lambda: _regs(bot)[line[0].id].status == "confirmed")
+    _tick(bot)
+    told = [t for t in _texts_to(bot, line[0].user_id) if "運営者による変更" in t]
+    assert len(told) == 1 and "参加が確定しました" in told[0]
+    assert not any("運営者" in t for r in line[1:] for t in _texts_to(bot, r.user_id))
 
 
 def test_a_newcomer_does_not_take_a_seat_someone_waits_for(lottery_bot: BotHarness) -> None:
