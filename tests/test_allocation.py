@@ -521,6 +521,25 @@ def _scheduler(tmp: Path, bot: BotHarness) -> subprocess.Popen[str]:
     return child
 
 
+@pytest.fixture
+def schedulers(lottery_bot: BotHarness, tmp_path: Path) -> Iterator[Any]:
+    """Starts _scheduler processes; each is stopped by its id at the end, whatever happened."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start() -> subprocess.Popen[str]:
+        started.append(_scheduler(tmp_path, lottery_bot))
+        return started[-1]
+
+    yield start
+    for child in started:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
 def _instance_env(bot: BotHarness) -> dict[str, str]:
     if bot.settings.state_backend != "firestore":
         return {}
@@ -535,10 +554,10 @@ def _all_told_once(bot: BotHarness, users: list[str]) -> None:
     assert sorted(results) == sorted(users) and all(len(t) == 1 for t in results.values())
 
 
-def test_two_schedulers_at_once_draw_once(lottery_bot: BotHarness, tmp_path: Path) -> None:
+def test_two_schedulers_at_once_draw_once(lottery_bot: BotHarness, schedulers: Any) -> None:
     bot = lottery_bot
     ids = _apply(bot, 40)
-    children = [_scheduler(tmp_path, bot) for _ in range(2)]
+    children = [schedulers() for _ in range(2)]
     for child in children:
         child.stdin.write("go\n")
         child.stdin.flush()
@@ -559,18 +578,16 @@ def _settled(bot: BotHarness, count: int) -> list[Any]:
 
 
 def test_a_draw_killed_midway_is_finished_once_with_the_same_order(lottery_bot: BotHarness,
-                                                                  tmp_path: Path) -> None:
+                                                                  schedulers: Any) -> None:
     bot = lottery_bot
     ids = _apply(bot, 40)
-    child = _scheduler(tmp_path, bot)
+    child = schedulers()
     child.stdin.write("go\n")
     child.stdin.flush()
     frozen = eventually(lambda: bot.store.seats.drawn("E2", "participant"), timeout=60,
                         every=0.005)
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
-    child.stdin.close()
-    child.stdout.close()
     placed = [r for r in _regs(bot).values() if r.status != "applied"]
     log.info("killed the scheduler with %d of 40 placed", len(placed))
     bot.clock.advance(**DRAW_AT)
