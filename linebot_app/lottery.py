@@ -34,11 +34,16 @@ def due(org: Organizer, regs: list[Registration], services: Services) -> list[Ev
     return found
 
 
+def _closed(event: Event) -> str:
+    """The draw time as the registrations' created_at compare with it (applications before)."""
+    return event.lottery_at.isoformat() if event.lottery_at else ""
+
+
 def _unannounced(services: Services, event: Event, role: str, regs: list[Registration]
                  ) -> bool:
     """A draw made but not told (its scheduler died in between); asked only for a role that
     had applications (the draw is read once, then kept: see FirestoreSeats.drawn)."""
-    closed = event.lottery_at.isoformat() if event.lottery_at else ""
+    closed = _closed(event)
     if not any(r.event_id == event.id and r.role == role and r.created_at < closed
                for r in regs):
         return False
@@ -50,7 +55,7 @@ def run(services: Services, event: Event, rng: random.Random | None = None) -> l
     """Draw (once) for each role with applicants, and queue each result's push."""
     done = []
     for role in ROLES:
-        closed = event.lottery_at.isoformat() if event.lottery_at else services.stamp()
+        closed = _closed(event) or services.stamp()
         draw = services.store.seats.draw(event.id, role, event.capacity_for(role), closed,
                                          services.stamp(), rng or services.rng)
         if draw is None:

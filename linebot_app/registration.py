@@ -8,7 +8,7 @@ from typing import Any
 
 from ulid import ULID
 
-from linebot_app import flows
+from linebot_app import flows, lottery
 from linebot_app import messages as m
 from linebot_app.context import Ctx, Services
 from linebot_app.delivery import Delivery
@@ -16,7 +16,7 @@ from linebot_app.events import event_marks, reconfirming, upcoming, when
 from linebot_app.flows import Conversation
 from linebot_app.logs import mask
 from sheets.dates import fold
-from sheets.schema import ROLES, Event, Registration
+from sheets.schema import ROLES, Event, Organizer, Registration
 from sheets.seats import (
     active_of,
     applicants,
@@ -167,9 +167,8 @@ def taking_applications(event: Event, ctx: Ctx) -> bool:
 def _being_drawn(event: Event, ctx: Ctx) -> bool:
     """Past the draw time while applications still wait for the scheduler to draw them (a
     minute at most): nobody may take a seat first come before the draw has given them out."""
-    return event.allocation == "lottery" and event.lottery_at is not None and \
-        event.lottery_at <= ctx.now() and any(
-            applicants(ctx.services.store.registrations(), event.id, role) for role in ROLES)
+    return lottery.drawing(event, ctx.now()) and any(
+        applicants(ctx.services.store.registrations(), event.id, role) for role in ROLES)
 
 
 def _row(ctx: Ctx, event: Event, role: str, level: str, name: str) -> dict[str, Any]:
@@ -449,12 +448,12 @@ def consent_answer(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
                    [m.message_action("同意する"), m.message_action("同意しない")])]
 
 
-def fill_free_seats(services: Services, regs: list[Registration]) -> int:
+def fill_free_seats(services: Services, org: Organizer, regs: list[Registration]) -> int:
     """The scheduler's part: a seat freed without a cancellation through the bot (an organizer
     set a row to cancelled, or raised the capacity) goes to the first person waiting, offered
     or confirmed as a cancellation would give it, and they are told."""
     now, filled = services.now(), 0
-    for event in services.store.organizer().events:
+    for event in org.events:
         if event.status == "cancelled" or event.starts_at <= now:
             continue
         for role in ROLES:

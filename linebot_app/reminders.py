@@ -9,22 +9,24 @@ from collections.abc import Iterator
 from linebot_app import messages as m
 from linebot_app.delivery import Delivery
 from linebot_app.events import reconfirming, when
+from sheets.dates import Unreadable, parse_duration
 from sheets.schema import Event, Organizer, Registration
 from sheets.seats import waitlist_position
 
 DEFAULT_OFFSETS = "7d, 1d, 2h"
 FOLLOW_UP = dt.timedelta(days=30)  # after-event messages go out within this time of the end
-UNITS = {"d": "days", "h": "hours", "m": "minutes", "日": "days", "時間": "hours", "分": "minutes"}
 
 
 def parse_offsets(text: str) -> list[dt.timedelta]:
-    """'7d, 1d, 2h' -> [7 days, 1 day, 2 hours], longest first; unreadable parts are skipped."""
-    found = []
+    """'7d, 1d, 2h' -> [7 days, 1 day, 2 hours], longest first; unreadable parts are skipped
+    (each part as sheets.dates.parse_duration reads the events' lengths)."""
+    found = set()
     for part in re.split(r"[,、\s]+", text or DEFAULT_OFFSETS):
-        match = re.fullmatch(r"(\d+)\s*(d|h|m|日|時間|分)", part.strip().lower())
-        if match:
-            found.append(dt.timedelta(**{UNITS[match[2]]: int(match[1])}))
-    return sorted(set(found), reverse=True)
+        try:
+            found.add(parse_duration(part))
+        except Unreadable:
+            continue
+    return sorted(found, reverse=True)
 
 
 def label(offset: dt.timedelta) -> str:

@@ -45,7 +45,7 @@ def tick(services: Services) -> Round:
         expired = registration.expire_offers(services, regs)
         if draws or expired:
             regs = services.store.registrations()
-        filled = registration.fill_free_seats(services, regs)
+        filled = registration.fill_free_seats(services, org, regs)
         due = list(reminders.due(org, regs, services.now()))
         deliveries.plan(due)
         sent = deliveries.work()  # in the round: on Cloud Run a cron request has the CPU

@@ -127,21 +127,25 @@ def test_check_reports_a_lottery_without_its_draw_time(tmp_path: Path) -> None:
 U1, U2, U3 = "U" + "1" * 32, "U" + "2" * 32, "U" + "3" * 32
 
 
+def _set_cells(book: Path, sheet: str, row_id: str, **cells: object) -> None:
+    """What an organizer does in Excel: cells of the row with this id changed, and saved."""
+    wb = openpyxl.load_workbook(book)
+    ws = wb[sheet]
+    header = [c.value for c in ws[1]]
+    for row in ws.iter_rows(min_row=2):
+        if row[0].value == row_id:
+            for column, value in cells.items():
+                row[header.index(column)].value = value
+    wb.save(book)
+
+
 def _lottery_harness(tmp_path: Path, **env: str) -> BotHarness:
     """The sample bot, its E2 a lottery for 10 seats drawn on 2026-12-20 12:00 (the clock says
     12-01), a promoted person confirming within 24 hours, everyone asked again 3 days before."""
     book = tmp_path / "seminar.xlsx"
     create_sample_workbook(book, TODAY)
-    wb = openpyxl.load_workbook(book)
-    ws = wb["events"]
-    header = [c.value for c in ws[1]]
-    for cells in ws.iter_rows(min_row=2):
-        if cells[0].value == "E2":  # on 2026-12-29 14:00
-            for column, value in {"allocation": "抽選", "lottery_at": "2026/12/20 12:00",
-                                  "capacity": 10, "confirm_within": "24時間",
-                                  "reconfirm": "3日前"}.items():
-                cells[header.index(column)].value = value
-    wb.save(book)
+    _set_cells(book, "events", "E2", allocation="抽選", lottery_at="2026/12/20 12:00",
+               capacity=10, confirm_within="24時間", reconfirm="3日前")  # E2: 2026-12-29 14:00
     harness = build_harness(tmp_path, **env)
     for user in (U1, U2):
         harness.consent(user)
@@ -619,15 +623,9 @@ def test_a_draw_made_but_not_announced_is_announced_by_the_next_round(lottery_bo
 
 
 def _cancel_by_hand(bot: BotHarness, reg_id: str, status: str = "cancelled") -> None:
-    """What an organizer does in Excel: a row's status changed, the workbook saved."""
+    """A registration's status changed by hand, once the bot's rows are in the workbook."""
     bot.store.drain(seconds=10)
-    wb = openpyxl.load_workbook(bot.settings.workbook_path)
-    ws = wb["registrations"]
-    header = [c.value for c in ws[1]]
-    for cells in ws.iter_rows(min_row=2):
-        if cells[0].value == reg_id:
-            cells[header.index("status")].value = status
-    wb.save(bot.settings.workbook_path)
+    _set_cells(bot.settings.workbook_path, "registrations", reg_id, status=status)
     bot.store.reload()
 
 
@@ -754,13 +752,7 @@ def test_a_seat_taken_inside_the_reconfirmation_window_counts_as_an_answer(
     registration inside the window is the answer; someone promoted at once inside it is asked
     in the promotion itself."""
     book = create_sample_workbook(tmp_path / "seminar.xlsx", TODAY)
-    wb = openpyxl.load_workbook(book)
-    ws = wb["events"]
-    header = [c.value for c in ws[1]]
-    for cells in ws.iter_rows(min_row=2):
-        if cells[0].value == "E2":
-            cells[header.index("reconfirm")].value = "3日前"
-    wb.save(book)
+    _set_cells(book, "events", "E2", reconfirm="3日前")
     env = request.getfixturevalue("firestore_env") if backend == "firestore" else {}
     bot = build_harness(tmp_path, **env)
     bot.clock.advance(days=25, hours=5)  # 12-26 15:00: inside the window
