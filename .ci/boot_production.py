@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, not .ci/
 
 with tempfile.TemporaryDirectory() as tmp:
-    from sheets.sample import create_sample_workbook
+    from storage.sheets.sample import create_sample_workbook
 
     create_sample_workbook(Path(tmp) / "seminar.xlsx")  # production never makes one itself
     os.environ.update({"LINE_CHANNEL_SECRET": "ci-boot-check", "LINE_CHANNEL_ACCESS_TOKEN":

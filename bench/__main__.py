@@ -17,7 +17,7 @@ import requests
 
 from bench import procs
 from bench.load import Result, run_load, signed_bodies
-from sheets.sample import create_sample_workbook
+from storage.sheets.sample import create_sample_workbook
 
 IDLE_AFTER_SECONDS = 3.0
 SECRET = "bench-channel-secret"

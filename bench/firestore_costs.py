@@ -44,7 +44,7 @@ def count_calls(tally: Tally) -> None:
     at least one per query; writes and deletes: one per document in a commit)."""
     from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
-    from sheets.firestore_outbox import FirestoreOutbox
+    from storage.firestore.outbox import FirestoreOutbox
 
     lock = threading.Lock()
 
@@ -116,7 +116,7 @@ def run(count: int = 30) -> None:
 def _measure(work: Path, fs_port: int, sim_port: int, count: int) -> dict[str, Tally]:
     from linebot_app import create_app
     from linebot_app.config import Settings
-    from sheets.sample import create_sample_workbook
+    from storage.sheets.sample import create_sample_workbook
 
     create_sample_workbook(work / "seminar.xlsx")
     env = {**procs.firestore_env(f"127.0.0.1:{fs_port}", "costs"), "SCHEDULER": "off",
@@ -149,7 +149,7 @@ def _measure(work: Path, fs_port: int, sim_port: int, count: int) -> dict[str, T
             say(user, text)
         services.store.drain(seconds=10)  # its share of the flush: done marks, the lease
         phases[name] = before
-    from linebot_app import scheduler
+    from linebot_app.ops import scheduler
 
     scheduler.tick(services)  # the first round records each event's version
     before = tally.copy()

@@ -15,7 +15,7 @@ import requests
 
 from bench import procs
 from bench.load import Result, run_load, signed_bodies
-from sheets.sample import create_sample_workbook
+from storage.sheets.sample import create_sample_workbook
 
 SECRET, TOKEN = "bench-channel-secret", "bench-access-token"
 OUR_USER = "seminar-bot@emulator.invalid"

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from linebot_app import intents, retrieval
-from sheets.sample import create_sample_workbook
-from sheets.schema import Faq, Organizer, parse_workbook
-from sheets.workbook import WorkbookBackend
+from domain.schema import Faq, Organizer, parse_workbook
+from linebot_app.understanding import intents, retrieval
+from storage.sheets.sample import create_sample_workbook
+from storage.sheets.workbook import WorkbookBackend
 
 QUERIES = Path(__file__).resolve().parent / "data" / "queries.tsv"
 TODAY = dt.date(2026, 12, 1)

@@ -20,10 +20,12 @@ def create_app(
     on_error: Any = None,
 ) -> Flask:
     """Build the app; tests pass fakes (and an on_error that fails them), production nothing."""
-    from linebot_app import health, registration, retrieval, tasks, webhook
-    from linebot_app.context import Services, system_now
-    from linebot_app.core import Bot, log_error
-    from linebot_app.line_client import LineClient
+    from linebot_app.bot.context import Services, system_now
+    from linebot_app.bot.core import Bot, log_error
+    from linebot_app.features import registration
+    from linebot_app.line.client import LineClient
+    from linebot_app.understanding import retrieval
+    from linebot_app.web import health, tasks, webhook
     from linebot_app.wiring import build_state, build_store
 
     settings = settings or Settings.from_env()
@@ -59,7 +61,7 @@ def create_app(
 
 def _check_data_dir(settings: Settings) -> None:
     """Refuse to start on an unwritable DATA_DIR or a damaged database in it."""
-    from sheets.sqlite import LocalStorageError, check_local_files
+    from storage.local.sqlite import LocalStorageError, check_local_files
 
     try:
         check_local_files(settings.data_dir)

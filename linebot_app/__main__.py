@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from linebot_app.cli import main
+from linebot_app.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

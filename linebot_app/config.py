@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sheets.config import TIMEOUT_SECONDS, FirestoreConfig, GoogleConfig
+from storage.config import TIMEOUT_SECONDS, FirestoreConfig, GoogleConfig
 
 # Development-only credentials used in simulator mode. They are not LINE credentials:
 # the only thing that accepts them is our own simulator.

@@ -8,21 +8,21 @@ from collections.abc import Callable
 from typing import Any
 
 from linebot_app.config import ConfigError, Settings
-from linebot_app.state import BotState, State
-from sheets.outbox import Outbox
-from sheets.snapshot import FileSnapshot
-from sheets.store import Backend, BackendError, Store
-from sheets.workbook import WorkbookBackend
+from storage.local.outbox import Outbox
+from storage.local.state import BotState, State
+from storage.sheets.snapshot import FileSnapshot
+from storage.sheets.workbook import WorkbookBackend
+from storage.store import Backend, BackendError, Store
 
 log = logging.getLogger(__name__)
 QUOTA_MARGIN = 5  # stay a few calls under Google's per-minute quota
 
 
 def build_outbox(settings: Settings, clock: Callable[[], float] = time.time) -> Any:
-    """The outbox: SQLite in DATA_DIR, or Firestore (sheets.firestore_outbox)."""
+    """The outbox: SQLite in DATA_DIR, or Firestore (storage.firestore.outbox)."""
     if settings.state_backend == "firestore":
-        from sheets.firestore import Firestore
-        from sheets.firestore_outbox import FirestoreOutbox
+        from storage.firestore.client import Firestore
+        from storage.firestore.outbox import FirestoreOutbox
 
         return FirestoreOutbox(Firestore(settings.firestore), clock=clock)
     return Outbox(settings.data_dir / "outbox.sqlite3", clock=clock)
@@ -35,8 +35,8 @@ def build_store(settings: Settings, **options: Any) -> Store:
     outbox = build_outbox(settings, options.get("clock", time.time))
     shared = settings.state_backend == "firestore"
     if shared:
-        from sheets.firestore import FirestoreSnapshot
-        from sheets.firestore_seats import FirestoreSeats
+        from storage.firestore.client import FirestoreSnapshot
+        from storage.firestore.seats import FirestoreSeats
 
         snapshot: Any = FirestoreSnapshot(outbox.fs)
     else:
@@ -53,8 +53,8 @@ def build_store(settings: Settings, **options: Any) -> Store:
 def build_state(settings: Settings) -> BotState:
     """The bot's own state: SQLite in DATA_DIR, or Firestore."""
     if settings.state_backend == "firestore":
-        from linebot_app.firestore_state import FirestoreState
-        from sheets.firestore import Firestore
+        from storage.firestore.client import Firestore
+        from storage.firestore.state import FirestoreState
 
         return FirestoreState(Firestore(settings.firestore))
     return State(settings.data_dir / "bot.sqlite3")
@@ -80,14 +80,14 @@ def build_backend(settings: Settings, outbox: Any) -> Backend:
     """The Google backend, or the workbook. Only simulator mode creates the sample workbook
     when it is missing; elsewhere a missing workbook is a ConfigError (Settings.from_env)."""
     if settings.sheets_backend == "google":
-        from sheets.google import open_backend
+        from storage.sheets.google import open_backend
 
         return open_backend(settings.google, quota_taker(settings, outbox))
     path = settings.workbook_path
     if not path.exists():
         if not settings.simulator:
             raise ConfigError([f"WORKBOOK_PATH: no workbook at {path}"])
-        from sheets.sample import create_sample_workbook
+        from storage.sheets.sample import create_sample_workbook
 
         create_sample_workbook(path)
         log.warning("simulator mode: created the sample workbook, with demo data, at %s", path)

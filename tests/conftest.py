@@ -29,9 +29,9 @@ from linebot_app.config import Settings
 from linebot_app.simulator.openapi import SpecChecker
 from linebot_app.simulator.platform import Platform, sign
 from linebot_app.wiring import build_store
-from sheets.init_sheet import initialize
-from sheets.sample import create_sample_workbook
-from sheets.store import Store
+from storage.sheets.init_sheet import initialize
+from storage.sheets.sample import create_sample_workbook
+from storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -86,7 +86,7 @@ def fail_on_handler_errors() -> Iterator[list[tuple[BaseException, Any]]]:
     """Any handler exception fails the test; a test that causes one on purpose clears the list."""
     HANDLER_ERRORS.clear()
     watcher = _CoreErrors()
-    core_log = logging.getLogger("linebot_app.core")
+    core_log = logging.getLogger("linebot_app.bot.core")
     core_log.addHandler(watcher)
     try:
         yield HANDLER_ERRORS

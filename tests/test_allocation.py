@@ -18,9 +18,9 @@ from typing import Any
 import openpyxl
 import pytest
 
-from sheets.dates import Unreadable, parse_duration
-from sheets.sample import create_sample_workbook
-from sheets.schema import COLUMNS, OPTIONAL_COLUMNS, parse_workbook
+from domain.dates import Unreadable, parse_duration
+from domain.schema import COLUMNS, OPTIONAL_COLUMNS, parse_workbook
+from storage.sheets.sample import create_sample_workbook
 from tests.conftest import (
     ADMIN,
     HANDLER_ERRORS,
@@ -238,7 +238,7 @@ def _apply(bot: BotHarness, count: int, role: str = "participant") -> list[str]:
 
 
 def _tick(bot: BotHarness) -> Any:
-    from linebot_app import scheduler
+    from linebot_app.ops import scheduler
 
     return scheduler.tick(bot.app.extensions["seminar_bot"].services)
 
@@ -279,7 +279,7 @@ def test_a_draw_of_40_applicants_for_10_seats(lottery_bot: BotHarness) -> None:
     draw = bot.store.seats.drawn("E2", "participant")
     assert sorted(draw.order) == sorted(ids) and draw.winners == 10
     assert {regs[i].status for i in draw.order[:10]} == {"confirmed"}
-    from sheets.seats import queue
+    from storage.local.seats import queue
     assert [r.id for r in queue(regs.values(), "E2", "participant")] == list(draw.order[10:])
     sent = len(bot.line.pushes) + len(bot.line.multicasts)
     assert _tick(bot).draws == 0 and len(bot.line.pushes) + len(bot.line.multicasts) == sent
@@ -321,7 +321,7 @@ def test_the_draw_uses_a_cryptographic_source_and_the_order_it_records(lottery_b
     import random
     import secrets
 
-    from sheets.seats import draw_order
+    from storage.local.seats import draw_order
 
     services = lottery_bot.app.extensions["seminar_bot"].services
     assert isinstance(services.rng, secrets.SystemRandom)
@@ -341,7 +341,7 @@ def test_every_applicant_has_the_same_chance() -> None:
     import random
     from collections import Counter
 
-    from sheets.seats import draw_order
+    from storage.local.seats import draw_order
 
     orders = Counter(draw_order("abcd", random.Random(seed)) for seed in range(24_000))
     assert set(orders) == set(itertools.permutations("abcd"))
@@ -357,7 +357,7 @@ def test_every_applicant_has_the_same_chance() -> None:
 # ---- offers: a freed seat held for the first person waiting -----------------------------------
 def _drawn(bot: BotHarness, count: int = 14) -> tuple[list[Any], list[Any]]:
     """count applications drawn for E2's 10 seats: (winners, the waitlist in order)."""
-    from sheets.seats import queue
+    from storage.local.seats import queue
 
     _apply(bot, count)
     bot.clock.advance(**DRAW_AT)
@@ -502,7 +502,8 @@ SCHEDULER = """
 import datetime as dt, json, sys
 from pathlib import Path
 from tests.conftest import JST, Clock, RecordingLine, make_settings, make_store
-from linebot_app import create_app, lottery
+from linebot_app import create_app
+from linebot_app.features import lottery
 settings = make_settings(Path(sys.argv[1]), **json.loads(sys.argv[2]))
 store = make_store(settings)
 app = create_app(settings, store=store, line=RecordingLine(),

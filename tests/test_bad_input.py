@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from linebot_app import answers
+from domain.surveys import Question
+from linebot_app.features import answers
 from linebot_app.simulator.platform import sign
-from sheets.surveys import Question
 from tests.conftest import SECRET, BotHarness, text_event
 
 USER = "U" + "5" * 32

@@ -9,15 +9,16 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import openpyxl
 import pytest
 
-from linebot_app.facilities import UNREADABLE_LOCATION
+from domain.rows import CellError, Cells
+from domain.schema import COLUMNS, Problem, parse_workbook
+from linebot_app.features.facilities import UNREADABLE_LOCATION
 from linebot_app.simulator.platform import sign
-from sheets.rows import CellError, Cells
-from sheets.sample import create_sample_workbook
-from sheets.schema import COLUMNS, Problem, parse_workbook
+from storage.sheets.sample import create_sample_workbook
 from tests.conftest import ADMIN, ROOT, SECRET, BotHarness, text_event
 
 EVENTS = list(COLUMNS["events"])
@@ -160,19 +161,28 @@ def test_a_location_on_the_globe_still_gets_facilities(bot: BotHarness) -> None:
     assert bot.line.last_texts()[0].startswith("近くの施設")
 
 
-@pytest.mark.parametrize("module", ["sheets.surveys", "sheets.schema", "sheets.rows"])
+@pytest.mark.parametrize("module", ["domain.surveys", "domain.schema", "domain.rows"])
 def test_each_sheets_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
     result = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
-def _imports(package: str) -> dict[str, set[str]]:
-    """Which of a package's modules each of its modules imports, anywhere in it (lazy imports
-    too); `from pkg import name` counts as pkg.name when that is a module."""
-    modules = {f"{package}.{p.stem}" for p in (ROOT / package).glob("*.py")}
+PACKAGES = ("domain", "storage", "linebot_app")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Which of the project's modules each module imports, anywhere in it (lazy imports too);
+    `from pkg import name` counts as pkg.name when that is a module."""
+    paths = [p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))]
+    modules = {_module_name(p) for p in paths}
     graph: dict[str, set[str]] = {}
-    for path in sorted((ROOT / package).glob("*.py")):
+    for path in paths:
         found: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module:
@@ -180,13 +190,9 @@ def _imports(package: str) -> dict[str, set[str]]:
                 found |= named or {node.module}
             elif isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
-        graph[f"{package}.{path.stem}"] = {m for m in found if m in modules} - {
-            f"{package}.{path.stem}"}
+        name = _module_name(path)
+        graph[name] = {m for m in found if m in modules} - {name}
     return graph
-
-
-def _sheets_imports() -> dict[str, set[str]]:
-    return _imports("sheets")
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str]:
@@ -208,16 +214,25 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
     return next((c for m in sorted(graph) if (c := visit(m, []))), [])
 
 
-def test_the_sheets_package_has_no_import_cycle() -> None:
-    graph = _sheets_imports()
-    assert {"sheets.schema", "sheets.surveys", "sheets.rows"} <= set(graph)
+def test_the_project_has_no_import_cycle() -> None:
+    graph = _import_graph()
+    assert "linebot_app.features.surveys" in graph["linebot_app.features.feedback"]
+    assert {"domain.schema", "storage.store", "storage.firestore.state"} <= set(graph)
     assert _cycle(graph) == []
 
 
-def test_the_bot_modules_have_no_import_cycle() -> None:
-    graph = _imports("linebot_app")
-    assert "linebot_app.surveys" in graph["linebot_app.feedback"]
-    assert _cycle(graph) == []
+def test_storage_never_imports_the_bot_and_the_domain_imports_neither() -> None:
+    graph = _import_graph()
+    wrong = {f"{a} -> {b}" for a, found in graph.items() for b in found
+             if (a.startswith("storage") and b.startswith("linebot_app"))
+             or (a.startswith("domain") and not b.startswith("domain"))}
+    assert wrong == set()
+
+
+def test_no_package_folder_holds_more_than_15_modules() -> None:
+    folders = {p.parent for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+    crowded = {str(f.relative_to(ROOT)): n for f in folders if (n := len(list(f.glob("*.py")))) > 15}
+    assert crowded == {}
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

@@ -12,11 +12,11 @@ import requests
 
 from bench import procs
 from linebot_app.simulator.platform import sign
-from linebot_app.state import State
-from sheets.outbox import Outbox
-from sheets.sample import create_sample_workbook
-from sheets.store import Store
-from sheets.workbook import WorkbookBackend
+from storage.local.outbox import Outbox
+from storage.local.state import State
+from storage.sheets.sample import create_sample_workbook
+from storage.sheets.workbook import WorkbookBackend
+from storage.store import Store
 from tests.conftest import SECRET, TODAY, TOKEN, LiveServer, build_harness, text_event
 
 USERS = [f"U{n:032x}" for n in range(1, 51)]

@@ -118,7 +118,7 @@ def test_the_gunicorn_server_settings_are_checked() -> None:
 
 def test_nothing_but_config_reads_the_environment() -> None:
     readers = []
-    for folder in ("linebot_app", "sheets"):
+    for folder in ("linebot_app", "storage", "domain"):
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             if path.name != "config.py" and re.search(r"os\.environ|getenv\(", text):

@@ -7,7 +7,7 @@ import datetime as dt
 import openpyxl
 import pytest
 
-from linebot_app.commands import COMMANDS, lookup
+from linebot_app.bot.commands import COMMANDS, lookup
 from tests.conftest import ADMIN, BotHarness, follow_event
 
 U1 = "U" + "1" * 32

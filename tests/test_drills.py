@@ -18,12 +18,12 @@ import pytest
 import requests
 
 from bench import procs
+from domain.rows import cell_text
+from domain.schema import COLUMNS
 from linebot_app.config import Settings
 from linebot_app.simulator.platform import sign
-from linebot_app.state import State
-from sheets.rows import cell_text
-from sheets.schema import COLUMNS
-from sheets.workbook import WorkbookBackend
+from storage.local.state import State
+from storage.sheets.workbook import WorkbookBackend
 from tests.conftest import (
     ADMIN,
     SECRET,

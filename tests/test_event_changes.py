@@ -8,7 +8,7 @@ import time
 
 import openpyxl
 
-from linebot_app import scheduler
+from linebot_app.ops import scheduler
 from tests.conftest import JST, BotHarness
 
 USERS = [f"U{n:032x}" for n in range(0x51, 0x58)]

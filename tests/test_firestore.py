@@ -15,7 +15,7 @@ import pytest
 
 from linebot_app.simulator.platform import sign
 from linebot_app.wiring import build_store
-from sheets.store import BackendError
+from storage.store import BackendError
 from tests.conftest import (
     SECRET,
     BotHarness,
@@ -205,9 +205,9 @@ def test_a_listener_stopped_while_firestore_is_unreachable_does_not_spin(gated) 
 
 def test_a_claim_an_instance_never_finished_is_taken_once_it_runs_out(
         tmp_path: Path, firestore_env: dict[str, str]) -> None:
-    from linebot_app.firestore_state import CLAIM_SECONDS, FirestoreState
-    from linebot_app.state import EventBusy
-    from sheets.firestore import Firestore
+    from storage.firestore.client import Firestore
+    from storage.firestore.state import CLAIM_SECONDS, FirestoreState
+    from storage.local.state import EventBusy
 
     now = [1_800_000_000.0]
     config = make_settings(tmp_path, **firestore_env).firestore
@@ -288,7 +288,7 @@ def test_check_says_so_when_firestore_refuses_a_write(tmp_path: Path, firestore_
     from google.api_core.exceptions import PermissionDenied
     from google.cloud.firestore_v1.document import DocumentReference
 
-    from linebot_app.online import check_state
+    from linebot_app.ops.check_online import check_state
     from linebot_app.wiring import build_outbox
 
     settings = make_settings(tmp_path, **firestore_env)
@@ -308,7 +308,7 @@ def test_a_cold_instance_answers_from_the_copy_another_instance_kept(
         tmp_path: Path, emu: Emu, firestore_env: dict[str, str]) -> None:
     settings = make_settings(tmp_path, **google_env(emu), **firestore_env)
     warm = make_store(settings, snapshot=None)  # init-sheet, then an instance that keeps copies
-    from sheets.firestore import FirestoreSnapshot
+    from storage.firestore.client import FirestoreSnapshot
 
     warm.snapshot = FirestoreSnapshot(warm.outbox.fs)
     good = warm.reload()
@@ -322,7 +322,7 @@ def test_a_cold_instance_answers_from_the_copy_another_instance_kept(
 
 def test_the_copy_in_firestore_is_rewritten_only_when_the_sheets_change(
         tmp_path: Path, firestore_env: dict[str, str]) -> None:
-    from sheets.firestore import FirestoreSnapshot
+    from storage.firestore.client import FirestoreSnapshot
 
     settings = make_settings(tmp_path, **firestore_env)
     store = make_store(settings)
@@ -343,7 +343,7 @@ def test_the_copy_in_firestore_is_rewritten_only_when_the_sheets_change(
 
 def test_a_new_lease_holder_checks_the_sheet_before_writing_rows_it_still_thinks_wait(
         tmp_path: Path, emu: Emu, firestore_env: dict[str, str]) -> None:
-    from sheets.firestore_outbox import LEASE_SECONDS
+    from storage.firestore.outbox import LEASE_SECONDS
 
     now = [1_800_000_000.0]
     settings = make_settings(tmp_path, **google_env(emu), **firestore_env)
@@ -381,9 +381,9 @@ class _Snap:
 
 
 def test_what_an_instance_believes_waits_follows_the_latest_listener_report() -> None:
-    from sheets.config import FirestoreConfig
-    from sheets.firestore import Firestore
-    from sheets.firestore_outbox import FirestoreOutbox
+    from storage.config import FirestoreConfig
+    from storage.firestore.client import Firestore
+    from storage.firestore.outbox import FirestoreOutbox
 
     outbox = FirestoreOutbox(Firestore(FirestoreConfig()), clock=lambda: 100.0)
     e1, e2 = _Snap("e1", 1.0), _Snap("e2", 2.0)

@@ -19,10 +19,10 @@ import pytest
 import requests
 
 from bench import procs
-from linebot_app.firestore_state import FirestoreState
+from domain.schema import COLUMNS
 from linebot_app.simulator.platform import sign
-from sheets.firestore import Firestore
-from sheets.schema import COLUMNS
+from storage.firestore.client import Firestore
+from storage.firestore.state import FirestoreState
 from tests.conftest import (
     SECRET,
     TOKEN,

@@ -15,10 +15,10 @@ import pytest
 import requests
 
 from linebot_app.config import Settings
-from sheets.google import EmulatorCredentials, gspread_client, open_backend
-from sheets.outbox import Outbox
-from sheets.sample import FAQ, SIM_ORGANIZER_ID
-from sheets.store import BackendError
+from storage.local.outbox import Outbox
+from storage.sheets.google import EmulatorCredentials, gspread_client, open_backend
+from storage.sheets.sample import FAQ, SIM_ORGANIZER_ID
+from storage.store import BackendError
 from tests.conftest import (
     ADMIN,
     ROOT,
@@ -133,7 +133,7 @@ def test_backoff_grows_with_jitter_and_is_capped(tmp_path, emu: Emu, caplog) -> 
     store.add("registrations", _reg(1))
     emu.faults(error_seconds=600)
     for _ in range(9):
-        with caplog.at_level(logging.WARNING, logger="sheets.store"):
+        with caplog.at_level(logging.WARNING, logger="storage.store"):
             assert store.flush() == 0
         assert not store.outbox.take_lease(1)  # the wait it announced holds the next flush back
         store.outbox.release_lease(0)
@@ -236,7 +236,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_init_sheet_from_the_workbook_then_a_registration_lands(tmp_path, emu: Emu) -> None:
     settings = make_settings(tmp_path)
-    from sheets.sample import create_sample_workbook
+    from storage.sheets.sample import create_sample_workbook
 
     create_sample_workbook(settings.workbook_path)
     env = {**google_env(emu), "DATA_DIR": str(tmp_path / "var")}

@@ -6,8 +6,8 @@ from typing import Any
 
 import openpyxl
 
-from linebot_app.commands import NO_USER_ID
-from linebot_app.context import admin_ids
+from linebot_app.bot.commands import NO_USER_ID
+from linebot_app.bot.context import admin_ids
 from tests.conftest import ADMIN, BotHarness, text_event
 
 

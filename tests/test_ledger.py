@@ -15,13 +15,13 @@ from typing import Any
 import openpyxl
 import pytest
 
-from sheets.firestore import Firestore
-from sheets.firestore_outbox import FirestoreOutbox
-from sheets.ledger import MAX_REWRITES, LedgerRow, compare
-from sheets.outbox import Outbox
-from sheets.sample import create_sample_workbook
-from sheets.store import Store
-from sheets.workbook import WorkbookBackend
+from storage.firestore.client import Firestore
+from storage.firestore.outbox import FirestoreOutbox
+from storage.ledger import MAX_REWRITES, LedgerRow, compare
+from storage.local.outbox import Outbox
+from storage.sheets.sample import create_sample_workbook
+from storage.sheets.workbook import WorkbookBackend
+from storage.store import Store
 from tests.conftest import ROOT, TODAY, eventually, make_settings
 
 
@@ -100,7 +100,7 @@ def test_rows_lost_to_a_stale_save_hold_their_seats_and_are_written_again(book, 
     _write(store, clock, [_reg(n) for n in range(4, 7)])
     path.write_bytes(old_copy)  # ...and saves it over the bot's rows
     clock.tick()
-    with caplog.at_level(logging.WARNING, "sheets.store"):
+    with caplog.at_level(logging.WARNING, "storage.store"):
         store.reload()
     assert [r["id"] for r in _sheet(path)] == ["R0001", "R0002", "R0003"]
     assert sorted(r.id for r in store.registrations() if r.active) == [f"R{n:04d}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from linebot_app import messages as m
-from linebot_app.line_client import LineClient, retry_key
+from linebot_app.line import messages as m
+from linebot_app.line.client import LineClient, retry_key
 from tests.test_simulator import STAFF_A, STAFF_B, Sim, sim  # noqa: F401  (the live simulator)
 
 

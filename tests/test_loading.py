@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from linebot_app.core import LOADING_AFTER_SECONDS, LOADING_SECONDS
+from linebot_app.bot.core import LOADING_AFTER_SECONDS, LOADING_SECONDS
 from tests.conftest import BotHarness, Emu, build_harness, google_env
 
 U1 = "U" + "1" * 32

@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sheets.outbox import Outbox
-from sheets.sample import create_sample_workbook
-from sheets.snapshot import FileSnapshot
-from sheets.store import Store
-from sheets.workbook import WorkbookBackend
+from storage.local.outbox import Outbox
+from storage.sheets.sample import create_sample_workbook
+from storage.sheets.snapshot import FileSnapshot
+from storage.sheets.workbook import WorkbookBackend
+from storage.store import Store
 from tests.conftest import ROOT, TODAY
 
 
@@ -64,7 +64,7 @@ def test_a_cold_start_with_an_unreadable_workbook_answers_from_the_last_good_cop
     good = first.reload()
     good_bytes = book.read_bytes()
     book.write_bytes(b"PK\x03\x04 half a zip")  # a torn save
-    with caplog.at_level(logging.WARNING, "sheets.store"):
+    with caplog.at_level(logging.WARNING, "storage.store"):
         cold = _store(tmp_path, book)  # a new process
         org = cold.organizer()
     assert cold.from_snapshot and org.events == good.events and org.faq == good.faq

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linebot_app import rooms, scheduler
-from linebot_app.export import collect, write_csv, write_xlsx
-from linebot_app.messages import MAX_TEXT_UTF16, utf16_len
-from sheets.schema import Registration
+from domain.schema import Registration
+from linebot_app.features import rooms
+from linebot_app.line.messages import MAX_TEXT_UTF16, utf16_len
+from linebot_app.ops import scheduler
+from linebot_app.ops.export import collect, write_csv, write_xlsx
 from tests.conftest import ADMIN, JST, BotHarness, run_export
 from tests.test_simulator import ORGANIZER, Sim, sim  # noqa: F401  (the live simulator)
 
@@ -332,7 +333,7 @@ def test_a_crash_in_the_middle_of_a_multicast_leaves_no_gap_and_no_duplicate(
 
 
 def _due(bot: BotHarness):
-    from linebot_app import reminders
+    from linebot_app.features import reminders
 
     services = bot.app.extensions["seminar_bot"].services
     return reminders.due(services.store.organizer(), services.store.registrations(),

@@ -7,15 +7,15 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linebot_app import retrieval
-from linebot_app.answers import Invalid, check
-from linebot_app.commands import lookup, split
-from linebot_app.messages import fit, text, utf16_len
-from linebot_app.registration import parse_args
-from sheets.dates import parse_date, parse_time_range
-from sheets.sample import FAQ
-from sheets.schema import Faq
-from sheets.surveys import Question
+from domain.dates import parse_date, parse_time_range
+from domain.schema import Faq
+from domain.surveys import Question
+from linebot_app.bot.commands import lookup, split
+from linebot_app.features.answers import Invalid, check
+from linebot_app.features.registration import parse_args
+from linebot_app.line.messages import fit, text, utf16_len
+from linebot_app.understanding import retrieval
+from storage.sheets.sample import FAQ
 
 FAQS = [Faq(tuple(k.split(",")), q, a, c, u) for k, q, a, c, u in FAQ]
 

@@ -11,9 +11,9 @@ import openpyxl
 import pytest
 import requests
 
-from linebot_app import richmenu
-from linebot_app.export import collect, write_csv, write_xlsx
-from linebot_app.facilities import distance_m
+from linebot_app.features.facilities import distance_m
+from linebot_app.line import richmenu
+from linebot_app.ops.export import collect, write_csv, write_xlsx
 from tests.conftest import ROOT, BotHarness, run_export, text_event
 from tests.test_simulator import STAFF_A, Sim, sim  # noqa: F401  (the live simulator fixture)
 

@@ -12,10 +12,10 @@ from typing import Any
 import openpyxl
 import pytest
 
-from sheets.outbox import Outbox
-from sheets.schema import COLUMNS, Registration
-from sheets.store import Store
-from sheets.workbook import WorkbookBackend
+from domain.schema import COLUMNS, Registration
+from storage.local.outbox import Outbox
+from storage.sheets.workbook import WorkbookBackend
+from storage.store import Store
 from tests.conftest import STORES, eventually, make_settings, make_store
 
 STAMP = "2026-12-01T10:00:00.000+09:00"
@@ -226,7 +226,7 @@ def _set_capacity(path: Path, event: str, capacity: int) -> None:
 def test_lowering_capacity_confirms_nobody_new_until_the_role_is_below_it(
         instances, monkeypatch) -> None:
     make, path, _ = instances
-    monkeypatch.setattr("sheets.firestore_seats.random.choice", max)  # seats 10, 9, 8 ...
+    monkeypatch.setattr("storage.firestore.seats.random.choice", max)  # seats 10, 9, 8 ...
     a, b = make(), make()
     a.reload()
     for n in range(1, 6):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from linebot_app.firestore_state import FirestoreState
-from linebot_app.state import DEDUP_KEEP_SECONDS, BotState, JobRecord, Plan, State
-from sheets.firestore import Firestore
+from storage.firestore.client import Firestore
+from storage.firestore.state import FirestoreState
+from storage.local.state import DEDUP_KEEP_SECONDS, BotState, JobRecord, Plan, State
 from tests.conftest import make_settings
 
 U1, U2 = "U" + "1" * 32, "U" + "2" * 32

@@ -10,9 +10,9 @@ from typing import Any
 import openpyxl
 import pytest
 
-from sheets.sample import FAQ
-from sheets.store import Store
-from sheets.workbook import WorkbookBackend
+from storage.sheets.sample import FAQ
+from storage.sheets.workbook import WorkbookBackend
+from storage.store import Store
 from tests.conftest import Emu, eventually, google_env, make_settings, make_store
 
 U1 = "U" + "1" * 32
@@ -143,7 +143,7 @@ def test_a_row_written_before_a_lost_outcome_is_not_written_again(backed: Backed
 @pytest.mark.parametrize("state", ["sqlite", "firestore"])
 def test_rows_gather_until_a_batch_waits_or_the_oldest_has_waited(tmp_path, request,
                                                                   state: str) -> None:
-    from sheets.store import BATCH_ROWS, GATHER_SECONDS
+    from storage.store import BATCH_ROWS, GATHER_SECONDS
 
     env = request.getfixturevalue("firestore_env") if state == "firestore" else {}
     now = [1_800_000_000.0]

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from linebot_app import answers
-from sheets.schema import Problem
-from sheets.surveys import TYPES, Question, parse_surveys
+from domain.schema import Problem
+from domain.surveys import TYPES, Question, parse_surveys
+from linebot_app.features import answers
 from tests.conftest import ADMIN, BotHarness, build_harness, eventually, fresh_bot
 
 U1 = "U" + "1" * 32
@@ -317,7 +317,7 @@ MOVES = st.one_of(ANSWER, st.sampled_from(["戻る", "やめる", "再開", "送
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=st.lists(QUESTION, min_size=1, max_size=4), moves=st.lists(MOVES, max_size=15))
 def test_random_surveys_and_answer_sequences(shape, moves) -> None:
-    from sheets.surveys import Survey
+    from domain.surveys import Survey
 
     questions = [Question("rand", n, f"q{n}", f"質問{n}", kind,
                           choices=("はい", "いいえ", "たぶん")[: 1 + extra % 3], required=required,
@@ -387,7 +387,7 @@ def _finish(bot: BotHarness, questions: list[Question], last: list[str]) -> list
 @example(shape=[("yes_no", True, 0), ("text", True, 3)], moves=["はい", "修正 1", "いいえ"])
 @example(shape=[("yes_no", True, 0), ("text", True, 3)], moves=["いいえ", "x", "修正 1", "はい"])
 def test_the_stored_row_is_the_summary_the_user_confirmed(shape, moves) -> None:
-    from sheets.surveys import Survey
+    from domain.surveys import Survey
 
     if any(extra == 3 for _, _, extra in shape[1:]):  # later questions hang on q0's はい
         shape = [("yes_no", shape[0][1], shape[0][2]), *shape[1:]]

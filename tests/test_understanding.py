@@ -7,7 +7,7 @@ import openpyxl
 import pytest
 
 from bench import understanding
-from linebot_app import retrieval
+from linebot_app.understanding import retrieval
 from tests.conftest import BotHarness
 
 U1 = "U" + "5" * 32

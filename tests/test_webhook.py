@@ -8,8 +8,9 @@ import logging
 
 from ulid import ULID
 
-from linebot_app import create_app, facilities
+from linebot_app import create_app
 from linebot_app.config import SIMULATOR_SECRET
+from linebot_app.features import facilities
 from linebot_app.simulator.platform import sign
 from tests.conftest import SECRET, BotHarness, build_harness, fixture_path, text_event
 

@@ -11,12 +11,12 @@ import sys
 import openpyxl
 import pytest
 
-from sheets.dates import parse_date, parse_time, parse_time_range
-from sheets.outbox import Outbox
-from sheets.sample import create_sample_workbook
-from sheets.schema import parse_workbook
-from sheets.store import Store
-from sheets.workbook import WorkbookBackend
+from domain.dates import parse_date, parse_time, parse_time_range
+from domain.schema import parse_workbook
+from storage.local.outbox import Outbox
+from storage.sheets.sample import create_sample_workbook
+from storage.sheets.workbook import WorkbookBackend
+from storage.store import Store
 from tests.conftest import ROOT, BotHarness, build_harness, eventually
 
 U1 = "U" + "1" * 32

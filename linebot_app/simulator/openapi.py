@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from linebot_app.messages import MAX_TEXT_UTF16, utf16_len
+from linebot_app.line.messages import MAX_TEXT_UTF16, utf16_len
 
 REF = "#/components/schemas/"
 

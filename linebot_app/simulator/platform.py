@@ -16,9 +16,9 @@ from typing import Any
 import requests
 from ulid import ULID
 
-from linebot_app.line_client import sdk_model_errors
+from linebot_app.line.client import sdk_model_errors
 from linebot_app.simulator.openapi import SpecChecker, limit_errors
-from sheets.sample import SIM_ORGANIZER_ID
+from storage.sheets.sample import SIM_ORGANIZER_ID
 
 log = logging.getLogger(__name__)
 BOT_USER_ID = "U" + "f" * 28 + "b07f"

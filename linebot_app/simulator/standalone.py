@@ -25,7 +25,7 @@ def create_simulator_app(secret: str, token: str, webhook_url: str, *, any_reply
 
 def run(args: argparse.Namespace) -> int:
     """Serve on loopback with gunicorn threads (one process: the simulator keeps state in memory)."""
-    from linebot_app.serving import run_gunicorn
+    from linebot_app.ops.serving import run_gunicorn
 
     app = create_simulator_app(args.secret, args.token, args.webhook,
                                any_reply_token=args.any_reply_token,

@@ -1,0 +1,1 @@
+"""The bot core: verify, parse, dedup, dispatch; the command table and the flows."""

@@ -1,0 +1,200 @@
+"""The one place that registers commands and conversation flows, and routes text to them."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from domain.dates import fold
+from linebot_app.bot import flows
+from linebot_app.bot.context import Ctx
+from linebot_app.bot.flows import Conversation, Flow, Step
+from linebot_app.features import (
+    admin,
+    checkin,
+    events,
+    facilities,
+    faq,
+    feedback,
+    lottery,
+    registration,
+    surveys,
+)
+from linebot_app.line import messages as m
+from linebot_app.understanding import intents
+
+NO_USER_ID = ("この操作には、ボットを友だち追加して 1 対 1 のトークで話しかけてください。"
+              "(このトークからは、あなたを見分けられないため)")
+
+Handler = Callable[[Ctx, list[str]], list[m.Message]]
+KEPT_ASIDE = "回答中のアンケートは保存しました。こちらが終わると続きに戻ります。"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command: its words (Japanese first, then the English alias) and its handler."""
+
+    names: tuple[str, ...]
+    handler: Handler
+    usage: str
+    admin: bool = False
+    public: bool = False  # answers people LINE gives no userId (public information only)
+
+
+def show_help(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """ヘルプ: every command a user can send."""
+    lines = ["使い方 (英語の別名も使えます)", ""]
+    lines += [f"・{c.usage}" for c in COMMANDS if not c.admin]
+    if ctx.is_admin:
+        lines += ["", "運営者向け:"] + [f"・{c.usage}" for c in COMMANDS if c.admin]
+    lines += ["", "それ以外の言葉は、よくある質問から探してお答えします。"]
+    quick = [m.message_action(w) for w in ("イベント", "予定", "参加登録", "登録確認", "感想")]
+    return [m.text("\n".join(lines), quick)]
+
+
+def reload_sheets(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """再読込: read the spreadsheet again now."""
+    org = ctx.services.store.reload()
+    note = f"\n問題のある行が{len(org.problems)}件あります(check で確認)。" if org.problems else ""
+    return [m.text(f"スプレッドシートを読み込み直しました。イベント{len(org.events)}件、"
+                   f"FAQ{len(org.faq)}件。{note}")]
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("ヘルプ", "使い方", "help"), show_help, "ヘルプ / help: この説明", public=True),
+    Command(("イベント", "イベント一覧", "events"), events.list_events,
+            "イベント / events: 開催予定のイベント", public=True),
+    Command(("詳細", "details"), events.details, "詳細 / details [ID]: イベントの詳細", public=True),
+    Command(("予定", "スケジュール", "schedule"), events.schedule,
+            "予定 / schedule [ID|4/30|今日|明日]: タイムテーブル", public=True),
+    Command(("参加登録", "登録", "申込", "register"), registration.register,
+            "参加登録 / register [ID] [参加|見学] [初心者|経験者]"),
+    Command(("キャンセル", "cancel"), registration.cancel, "キャンセル / cancel [ID]: 登録の取り消し"),
+    Command(("参加する", "accept"), registration.accept,
+            "参加する / accept [ID]: 繰り上げ・参加確認への返事"),
+    Command(("辞退する", "decline"), registration.decline, "辞退する / decline [ID]: 繰り上げの辞退"),
+    Command(("登録確認", "status"), registration.status, "登録確認 / status: 自分の登録と状態"),
+    Command(("感想", "フィードバック", "feedback"), feedback.start,
+            "感想 / feedback [ID]: 満足度と感想を送る"),
+    Command(("出席", "チェックイン", "checkin"), checkin.checkin, "出席 / checkin: 当日の出席登録"),
+    Command(("アンケート", "survey"), surveys.start, "アンケート / survey [ID]: アンケートに答える"),
+    Command(("再開", "resume"), surveys.resume, "再開 / resume: 中断したアンケートの続き"),
+    Command(("回答状況", "responses"), surveys.responses, "回答状況 / responses ID: 回答数と完了率",
+            admin=True),
+    Command(("催促", "nudge"), surveys.nudge, "催促 / nudge ID: 未回答の人にお願いを送る",
+            admin=True),
+    Command(("集計", "stats"), admin.stats, "集計 / stats [ID]: 登録・出席・感想の集計", admin=True),
+    Command(("参加者", "attendees"), admin.attendees, "参加者 / attendees ID: 登録者の一覧",
+            admin=True),
+    Command(("リマインド", "remind"), admin.remind, "リマインド / remind ID: 今すぐリマインド",
+            admin=True),
+    Command(("お知らせ", "announce"), admin.announce, "お知らせ / announce ID 本文: 登録者に送る",
+            admin=True),
+    Command(("部屋割り", "rooms"), admin.assign_rooms, "部屋割り / rooms ID [人数]: 部屋を分ける",
+            admin=True),
+    Command(("抽選", "lottery"), lottery.draw_now, "抽選 / lottery ID: 抽選の時刻なら今すぐ抽選",
+            admin=True),
+    Command(("再読込", "reload"), reload_sheets, "再読込 / reload: シートを読み直す", admin=True),
+)
+# Conversations: each flow's states and the handler for a line typed in each, and fallbacks that
+# mean the same in every state. In every flow a command word runs that command (a survey is kept
+# and offers 「アンケートの続き」) and 再開 repeats the current question.
+SURVEY_STATES: dict[str, Step] = {
+    "ask": surveys.take, "fix": surveys.take, "review": surveys.review,
+    "edit?": surveys.confirm_edit, "quit?": surveys.confirm_quit,
+}
+SURVEY_FALLBACKS: dict[str, Step] = {surveys.QUIT: surveys.ask_quit, surveys.BACK: surveys.back}
+FLOWS: dict[str, Flow] = {
+    "consent": Flow({"asking": registration.consent_answer}, {}, registration.repeat_consent,
+                    keeps_on_command=False),
+    "survey": Flow(SURVEY_STATES, SURVEY_FALLBACKS, surveys.repeat, keeps_on_command=True),
+    "feedback": Flow(SURVEY_STATES, SURVEY_FALLBACKS, surveys.repeat, keeps_on_command=True),
+}
+_BY_NAME = {fold(name): command for command in COMMANDS for name in command.names}
+
+
+def lookup(word: str) -> Command | None:
+    """The command for a word, matched after NFKC, case folding and removing spaces."""
+    return _BY_NAME.get(fold(word))
+
+
+def split(text: str) -> list[str]:
+    """Words of a message, after NFKC (so full-width spaces separate words too)."""
+    return unicodedata.normalize("NFKC", text).split()
+
+
+def starts_with_command(text: str) -> bool:
+    """Whether the message begins with a command word (group chats need this)."""
+    words = split(text)
+    return bool(words) and (lookup(words[0]) is not None or lookup(text) is not None)
+
+
+def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Message]:
+    """Route one message: an open conversation, a command, or the FAQ."""
+    ctx.text = text
+    words = split(text)
+    whole = lookup(text)
+    command = whole or (lookup(words[0]) if words else None)
+    args = words[1:] if whole is None else []
+    conv = (flows.load(ctx) or surveys.restore_interrupted(ctx)) if ctx.user_id else None
+    flow = FLOWS.get(conv.flow) if conv else None
+    if conv and flow:
+        if command is not None:
+            return (flow.repeat(ctx, conv) if command.handler is surveys.resume
+                    else interrupt(ctx, conv, flow, command, args))
+        step = flow.fallbacks.get(fold(text)) or flow.states.get(conv.state)
+        if step is not None:
+            return come_back(ctx, step(ctx, text, conv))
+        flows.end(ctx)  # a state this version does not know: start afresh
+    if command is not None:
+        return run(ctx, command, args)
+    if not addressed or not words:
+        return []
+    return (facilities.by_category(ctx, text) or faq.by_category(ctx, text)
+            or in_own_words(ctx, text))
+
+
+def in_own_words(ctx: Ctx, text: str) -> list[m.Message]:
+    """A sentence that is not a command: the command it asks for, the event's own answer, or
+    the FAQ and facilities (see intents.INTENTS, the table beside this one)."""
+    understood = intents.understand(ctx.org, text, ctx.now())
+    command = lookup(understood.target) if understood.kind == "intent" else None
+    if command is not None:
+        return run(ctx, command, list(understood.args))
+    if understood.kind == "event":
+        return events.fact(ctx, understood.target, list(understood.args))
+    return faq.reply(ctx, understood, text)
+
+
+def interrupt(ctx: Ctx, conv: Conversation, flow: Flow, command: Command, args: list[str]
+              ) -> list[m.Message]:
+    """A command during a conversation runs, and the conversation is kept to continue."""
+    replies = run(ctx, command, args)
+    if not flow.keeps_on_command:
+        return replies  # consent stays pending; only registration asks for it again
+    if flows.load(ctx) != conv:  # the command began another conversation
+        surveys.keep_paused(ctx, conv, interrupted=True)
+        return [m.text(KEPT_ASIDE), *replies][: m.MAX_MESSAGES]
+    return m.with_quick(replies, m.message_action("再開", surveys.CONTINUE))
+
+
+def come_back(ctx: Ctx, replies: list[m.Message]) -> list[m.Message]:
+    """When a conversation has just ended and another waits aside, it comes back at once with
+    its current question, so the next line is not taken as an answer unannounced."""
+    if flows.load(ctx) is not None:
+        return replies
+    back = surveys.restore_interrupted(ctx)
+    flow = FLOWS.get(back.flow) if back else None
+    if back is None or flow is None:
+        return replies
+    return [*replies, *flow.repeat(ctx, back)][: m.MAX_MESSAGES]
+
+
+def run(ctx: Ctx, command: Command, args: list[str]) -> list[m.Message]:
+    """Run a command, refusing admin commands to non-admins and outside 1:1 chats."""
+    if not ctx.user_id and not command.public:
+        return [m.text(NO_USER_ID)]
+    if command.admin and (ctx.chat != "user" or not ctx.is_admin):
+        return [m.text("権限がありません")]
+    return command.handler(ctx, args)

@@ -1,0 +1,72 @@
+"""Conversations as declared state machines: a typed, versioned record per user, and the shape
+of a flow's table (its states, the handler for each, and its fallbacks)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from linebot_app.bot.context import Ctx
+from linebot_app.line import messages as m
+
+VERSION = 1  # bump when Conversation changes shape; older saved records are then dropped
+
+
+@dataclass
+class Conversation:
+    """Where one user is in a flow, saved by State between messages."""
+
+    flow: str  # a key of the flow table in commands.py
+    state: str  # one of that flow's states
+    survey: str = ""  # survey flows: the survey id
+    pos: int = 0  # survey flows: the current question
+    answers: dict[str, str] = field(default_factory=dict)
+    trail: list[int] = field(default_factory=list)  # questions answered, for 戻る
+    context: dict[str, str] = field(default_factory=dict)  # stored with the answers (event_id)
+    then: list[str] = field(default_factory=list)  # consent: the registration to make after it
+    before: str = ""  # the state a confirmation prompt (quit?) returns to
+    interrupted: bool = False  # parked while another conversation runs; comes back by itself
+    version: int = VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as State stores it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Conversation | None:
+        """A saved record, or None when it is missing or of another version."""
+        if not data or data.get("version") != VERSION:
+            return None
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+Step = Callable[[Ctx, str, Conversation], list[m.Message]]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One conversation's table, in the manner of ConversationHandler(states, fallbacks)."""
+
+    states: dict[str, Step]  # state -> the handler for a line typed in it
+    fallbacks: dict[str, Step]  # folded words that mean the same in every state (やめる, 戻る)
+    repeat: Callable[[Ctx, Conversation], list[m.Message]]  # 再開 during the conversation
+    keeps_on_command: bool  # a command word pauses it and offers 「アンケートの続き」
+
+
+def load(ctx: Ctx, key: str | None = None) -> Conversation | None:
+    """The user's open conversation (or one kept under another key)."""
+    return Conversation.from_dict(ctx.services.state.conversation(key or ctx.user_id))
+
+
+def save(ctx: Ctx, conv: Conversation, key: str | None = None, ttl: float | None = None) -> None:
+    """Store the conversation; it expires ttl seconds after this answer (State's default)."""
+    extra = {} if ttl is None else {"ttl": ttl}
+    ctx.services.state.save_conversation(key or ctx.user_id, conv.to_dict(), **extra)
+
+
+def end(ctx: Ctx, key: str | None = None) -> None:
+    """Forget the conversation."""
+    ctx.services.state.end_conversation(key or ctx.user_id)

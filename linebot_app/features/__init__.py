@@ -1,0 +1,1 @@
+"""One module per feature: plain functions, a request in, values out."""

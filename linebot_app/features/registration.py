@@ -1,0 +1,489 @@
+"""Registration as participant or observer, with per-role capacity, waitlist and cancellation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from ulid import ULID
+
+from domain.dates import fold
+from domain.schema import ROLES, Event, Organizer, Registration
+from linebot_app.bot import flows
+from linebot_app.bot.context import Ctx, Services
+from linebot_app.bot.flows import Conversation
+from linebot_app.features import lottery
+from linebot_app.features.events import event_marks, reconfirming, upcoming, when
+from linebot_app.line import messages as m
+from linebot_app.line.delivery import Delivery
+from linebot_app.logs import mask
+from storage.local.seats import (
+    active_of,
+    applicants,
+    confirmed_count,
+    has_room,
+    queue,
+    waitlist_position,
+)
+
+log = logging.getLogger(__name__)
+
+ROLE_WORDS = {"参加": "participant", "参加者": "participant", "participant": "participant",
+              "見学": "observer", "見学者": "observer", "observer": "observer"}
+LEVEL_WORDS = {"初心者": "beginner", "beginner": "beginner", "経験者": "experienced",
+               "experienced": "experienced"}
+ROLE_JA = {"participant": "参加", "observer": "見学"}
+LEVEL_JA = {"beginner": "初心者", "experienced": "経験者", "": "-"}
+YES = {"同意する", "同意", "はい", "agree", "yes"}
+NO = {"同意しない", "いいえ", "disagree", "no"}
+
+
+def parse_args(args: list[str]) -> tuple[str | None, str | None, str | None]:
+    """(event id, role, level) from the words after the command, in any order."""
+    event_id = role = level = None
+    for word in args:
+        key = fold(word)
+        if key in ROLE_WORDS:
+            role = ROLE_WORDS[key]
+        elif key in LEVEL_WORDS:
+            level = LEVEL_WORDS[key]
+        elif event_id is None:
+            event_id = word
+    return event_id, role, level
+
+
+def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """参加登録 [event] [参加|見学] [初心者|経験者]: asks for what is missing, then books a seat."""
+    event_id, role, level = parse_args(args)
+    event = ctx.org.event(event_id) if event_id else _only_open(ctx)
+    mine = active_of(ctx.services.store.registrations(), ctx.user_id, event.id) if event else None
+    refusal = closed_reason(event, ctx) if event else ""
+    if event is None and not _open_events(ctx):
+        return [m.text("現在、受付中のイベントはありません。")]
+    if refusal and (not mine or event.status == "cancelled"):  # said before any consent
+        return [m.text(refusal, [m.message_action("イベント")])]
+    if not ctx.services.state.has_consent(ctx.user_id):
+        return ask_consent(ctx, args)
+    if event is None:
+        return [_ask_event(ctx, event_id)]
+    if mine:
+        return [_registered(ctx, mine, event)]
+    if role is None:
+        return [_ask(f"{event.title}\n参加の形を選んでください。", event.id, ROLE_JA, "")]
+    if level is None:
+        return [_ask("ICTツールの経験を選んでください。", event.id, LEVEL_JA, ROLE_JA[role])]
+    return [book(ctx, event, role, level)]
+
+
+def closed_reason(event: Event, ctx: Ctx) -> str:
+    """Why registration is refused for this event now, or '' when it is open."""
+    now = ctx.now()
+    if event.status == "cancelled":
+        return f"「{event.title}」は中止になりました。"
+    if event.status == "closed":
+        return f"「{event.title}」の受付は終了しました。"
+    if event.starts_at <= now:
+        return f"「{event.title}」はすでに開催済みです。"
+    if event.deadline and event.deadline < now:
+        return f"「{event.title}」の申込締切({event.deadline:%-m月%-d日 %H:%M})を過ぎています。"
+    if _being_drawn(event, ctx):
+        return (f"「{event.title}」の抽選の受付は {event.lottery_at:%-m月%-d日 %H:%M} で締め切り、"
+                "ただいま抽選中です。結果の発表後(数分以内)にもう一度「参加登録」を送ると、"
+                "空きがあれば先着で、なければキャンセル待ちで登録できます。")
+    return ""
+
+
+def _only_open(ctx: Ctx) -> Event | None:
+    """The one event taking registrations, when there is just one (no need to ask which)."""
+    found = _open_events(ctx)
+    return found[0] if len(found) == 1 else None
+
+
+def _open_events(ctx: Ctx) -> list[Event]:
+    return [e for e in upcoming(ctx.org, ctx.now()) if not closed_reason(e, ctx)]
+
+
+def _ask_event(ctx: Ctx, asked: str | None) -> m.Message:
+    open_events = _open_events(ctx)
+    if not open_events:
+        return m.text("現在、受付中のイベントはありません。")
+    head = f"「{asked}」というイベントは見つかりませんでした。\n" if asked else ""
+    lines = [f"{e.id}: {e.title} {when(e)}" for e in open_events]
+    quick = [m.message_action(f"参加登録 {e.id}", e.title) for e in open_events]
+    return m.text(head + "登録するイベントを選んでください。\n" + "\n".join(lines), quick)
+
+
+def _ask(question: str, event_id: str, words: dict[str, str], before: str) -> m.Message:
+    prefix = f"参加登録 {event_id} {before}".strip()
+    quick = [m.message_action(f"{prefix} {ja}", ja) for key, ja in words.items() if key]
+    return m.text(question, quick)
+
+
+def already_registered(reg: Registration, event: Event) -> m.Message:
+    """The reply to a second registration: nothing is added."""
+    return m.text(f"「{event.title}」にはすでに登録済みです ({status_words(reg)})。\n"
+                  "登録内容は「登録確認」で見られます。", [m.message_action("登録確認")])
+
+
+def _registered(ctx: Ctx, reg: Registration, event: Event) -> m.Message:
+    """The reply when the person already has a registration: the first answer again when this
+    same webhook event made it (LINE delivers an event again after a failure), else 'already'."""
+    if reg.id != _reg_id(ctx):
+        return already_registered(reg, event)
+    position = waitlist_position(ctx.services.store.registrations(), reg)
+    return m.text(_booked_text(event, reg, position), [m.message_action("登録確認")])
+
+
+def _reg_id(ctx: Ctx) -> str:
+    """A new registration's id: the webhook event's, so that a redelivery knows what it made."""
+    return f"R{ctx.event_key}" if ctx.event_key else f"R{ULID()}"
+
+
+def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
+    """Take a seat or a place in the waitlist, and say 参加確定 or キャンセル待ち."""
+    name = ctx.services.line.display_name(ctx.user_id)
+    row = _row(ctx, event, role, level, name)
+    if reconfirming(event, ctx.now()):  # registering this close to the day is the answer
+        row["reconfirmed"] = row["created_at"]
+    if taking_applications(event, ctx):
+        booked = ctx.services.store.seats.apply(row)
+    else:
+        booked = ctx.services.store.seats.book(row, event.capacity_for(role),
+                                               offer_deadline(ctx.services, event))
+    if not booked.new:
+        return _registered(ctx, booked.reg, event)
+    log.info("registration %s for %s: %s", mask(ctx.user_id), event.id, booked.reg.status)
+    for other in booked.promoted:
+        tell_promoted(ctx.services, other)
+    return m.text(_booked_text(event, booked.reg, booked.position), [m.message_action("登録確認")])
+
+
+def taking_applications(event: Event, ctx: Ctx) -> bool:
+    """A lottery event before its draw time: registrations are applications."""
+    return event.allocation == "lottery" and event.lottery_at is not None and \
+        ctx.now() < event.lottery_at
+
+
+def _being_drawn(event: Event, ctx: Ctx) -> bool:
+    """Past the draw time while applications still wait for the scheduler to draw them (a
+    minute at most): nobody may take a seat first come before the draw has given them out."""
+    return lottery.drawing(event, ctx.now()) and any(
+        applicants(ctx.services.store.registrations(), event.id, role) for role in ROLES)
+
+
+def _row(ctx: Ctx, event: Event, role: str, level: str, name: str) -> dict[str, Any]:
+    stamp = ctx.stamp()
+    return {"id": _reg_id(ctx), "created_at": stamp, "event_id": event.id,
+            "user_id": ctx.user_id, "display_name": name, "role": role, "level": level,
+            "status": "", "room": "", "updated_at": stamp}
+
+
+def _booked_text(event: Event, reg: Registration, position: int) -> str:
+    head = f"【{event.title}】\n{when(event)}\n{ROLE_JA[reg.role]} / {LEVEL_JA[reg.level]}\n\n"
+    if reg.status == "confirmed":
+        return head + "参加確定です。当日お待ちしています。"
+    if reg.status == "applied":
+        drawn = f"{event.lottery_at:%-m月%-d日 %H:%M}" if event.lottery_at else "抽選のあと"
+        return head + f"抽選に申し込みました。結果は {drawn} にお知らせします。"
+    return head + (f"定員に達しているため、キャンセル待ち({position}番目)で受け付けました。"
+                   "\n繰り上がったらこのトークでお知らせします。")
+
+
+def status_words(reg: Registration, regs: list[Registration] | None = None) -> str:
+    """参加確定 / 抽選待ち / キャンセル待ち(N番目) / キャンセル済み"""
+    if reg.status == "confirmed":
+        return "参加確定"
+    if reg.status == "applied":
+        return "抽選待ち"
+    if reg.status == "offered":
+        return f"繰り上げ({deadline_words(reg.offer_until)}までに「参加する」で確定)"
+    if reg.status == "cancelled":
+        return "キャンセル済み"
+    position = waitlist_position(regs, reg) if regs else 0
+    return f"キャンセル待ち({position}番目)" if position else "キャンセル待ち"
+
+
+def status(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """登録確認: the user's registrations and their statuses."""
+    regs = ctx.services.store.registrations()
+    mine = sorted((r for r in regs if r.user_id == ctx.user_id and r.active),
+                  key=lambda r: r.created_at)
+    if not mine:
+        return [m.text("現在、登録はありません。「イベント」から登録できます。",
+                       [m.message_action("イベント")])]
+    lines = ["現在の登録:"]
+    for reg in mine:
+        event = ctx.org.event(reg.event_id)
+        title = f"{event.title} {when(event)}" if event else reg.event_id
+        flags = "".join(f" 【{x}】" for x in event_marks(ctx, event)) if event else ""
+        said = ("イベント中止" if event and event.status == "cancelled"
+                else status_words(reg, regs))
+        lines.append(f"・{title}{flags}\n　{ROLE_JA.get(reg.role, reg.role)} / "
+                     f"{LEVEL_JA.get(reg.level, reg.level)} / {said}")
+    called_off = {e.id for e in ctx.org.events if e.status == "cancelled"}
+    quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル") for r in mine
+             if r.event_id not in called_off]
+    return [m.text("\n".join(lines), quick)]
+
+
+def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """キャンセル <event>: cancels, and promotes the first waitlisted person of that role."""
+    regs = ctx.services.store.registrations()
+    mine = [r for r in regs if r.user_id == ctx.user_id and r.active]
+    target = next((r for r in mine if args and fold(r.event_id) == fold(args[0])), None)
+    if not mine:
+        return [m.text("キャンセルできる登録はありません。")]
+    if target is None:
+        quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル")
+                 for r in mine]
+        return [m.text("キャンセルする登録を選んでください。", quick)]
+    event = ctx.org.event(target.event_id)
+    done = ctx.services.store.seats.cancel(
+        target.event_id, ctx.user_id, ctx.stamp(), seats_to_give(ctx.services, event, target.role),
+        offer_until=offer_deadline(ctx.services, event))
+    if done.promoted:
+        tell_promoted(ctx.services, done.promoted)
+    title = event.title if event else target.event_id
+    if target.status == "applied":
+        return [m.text(f"「{title}」の抽選の申し込みを取り消しました。")]
+    return [m.text(f"「{title}」の登録をキャンセルしました。")]
+
+
+def tell_promoted(services: Services, reg: Registration) -> None:
+    """Push to the person a freed seat went to: confirmed, or offered until a deadline."""
+    event = services.store.organizer().event(reg.event_id)
+    title = f"「{event.title}」({when(event)})" if event else reg.event_id
+    if reg.status == "offered":
+        body = (f"キャンセルが出たため、{title}に繰り上げで参加できます。\n"
+                f"{deadline_words(reg.offer_until)} までに「参加する」を押してください。"
+                "期限を過ぎると次の方に順番が移ります。")
+        quick = [m.message_action(f"参加する {reg.event_id}", "参加する"),
+                 m.message_action(f"辞退する {reg.event_id}", "辞退する")]
+        services.deliveries.deliver(Delivery(
+            key=f"offer:{reg.id}", event_id=reg.event_id, kind="offer", recipients=[reg.user_id],
+            messages=[m.text(body, quick)], summary="繰り上げのご案内(期限つき)"))
+        return
+    body = f"キャンセルが出たため、{title}の参加が確定しました(キャンセル待ちから繰り上げ)。"
+    quick = None
+    if event and reconfirming(event, services.now()):  # the day is near: ask at once
+        body += "\n参加できますか。「参加する」か「キャンセルする」でお知らせください。"
+        quick = [m.message_action(f"参加する {reg.event_id}", "参加する"),
+                 m.message_action(f"キャンセル {reg.event_id}", "キャンセルする")]
+    services.deliveries.deliver(Delivery(
+        key=f"promote:{reg.id}", event_id=reg.event_id, kind="promotion",
+        recipients=[reg.user_id], messages=[m.text(body, quick)],
+        summary="キャンセル待ちからの繰り上げ"))
+
+
+# ---- offers: a freed seat held for the first person waiting until they answer -------------------
+def seats_to_give(services: Services, event: Event | None, role: str) -> int | None:
+    """The capacity a freed seat is given under: the role's until the event starts; after
+    that 0, so that nobody is promoted (or offered a seat) for an event under way."""
+    if event is None:
+        return None
+    return event.capacity_for(role) if services.now() < event.starts_at else 0
+
+
+def offer_deadline(services: Services, event: Event | None) -> str:
+    """Until when a seat freed now is held for the person offered it: confirm_within from
+    now, rounded up to the minute it is shown with, but never past the event's start ('' when
+    the event promotes at once)."""
+    if event is None or event.confirm_within is None:
+        return ""
+    until = services.clock().astimezone(services.tz) + event.confirm_within
+    if until.second or until.microsecond:
+        until = until.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    start = event.starts_at.replace(tzinfo=services.tz)
+    return min(until, start).isoformat(timespec="minutes")
+
+
+def deadline_words(stamp: str) -> str:
+    """An offer's deadline as people read it: 12月3日 10:00."""
+    try:
+        return f"{dt.datetime.fromisoformat(stamp):%-m月%-d日 %H:%M}"
+    except ValueError:
+        return stamp
+
+
+def _expired(services: Services, reg: Registration) -> bool:
+    try:
+        return dt.datetime.fromisoformat(reg.offer_until) <= services.clock()
+    except ValueError:
+        return False  # an organizer's odd edit: the offer waits for an answer
+
+
+def _mine(ctx: Ctx, args: list[str], status: str) -> Registration | None:
+    """The user's registration with this status: of the event named, or the only one."""
+    found = [r for r in ctx.services.store.registrations()
+             if r.user_id == ctx.user_id and r.status == status]
+    if args:
+        found = [r for r in found if fold(r.event_id) == fold(args[0])]
+    return found[0] if len(found) == 1 else None
+
+
+def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """参加する [event]: take an offered seat before its deadline; to a reconfirmation, say
+    the person comes; otherwise it is a registration."""
+    offered = _mine(ctx, args, "offered")
+    if offered is not None:
+        event = ctx.org.event(offered.event_id)
+        title = event.title if event else offered.event_id
+        if _expired(ctx.services, offered):
+            end_offer(ctx.services, offered, "expired", tell=False)  # this reply tells them
+            return [m.text(f"「{title}」の繰り上げは期限({deadline_words(offered.offer_until)})を"
+                           f"過ぎたため、次の方に順番が移りました。{_again(offered.event_id)}",
+                           [m.message_action(f"参加登録 {offered.event_id}")])]
+        if ctx.services.store.seats.accept(offered.event_id, ctx.user_id, ctx.stamp()):
+            if event and reconfirming(event, ctx.now()):
+                ctx.services.store.update("registrations", offered.id, {"reconfirmed": ctx.stamp()})
+            return [m.text(f"「{title}」の参加が確定しました。当日お待ちしています。",
+                           [m.message_action("登録確認")])]
+    coming = _mine(ctx, args, "confirmed")
+    event = ctx.org.event(coming.event_id) if coming else None
+    if coming is not None and event is not None and event.reconfirm is not None:
+        if not coming.reconfirmed:
+            ctx.services.store.update("registrations", coming.id, {"reconfirmed": ctx.stamp()})
+        return [m.text(f"ありがとうございます。「{event.title}」({when(event)})にご参加と"
+                       "承りました。当日お待ちしています。")]
+    ended = _ended_offer(ctx, args)
+    if ended is not None:
+        old = ctx.org.event(ended.event_id)
+        return [m.text(f"「{old.title if old else ended.event_id}」の繰り上げのご案内は、"
+                       f"{'辞退されたため' if ended.status == 'declined' else '期限を過ぎたため'}"
+                       f"次の方にお譲りしました。{_again(ended.event_id)}",
+                       [m.message_action(f"参加登録 {ended.event_id}")])]
+    return register(ctx, args)
+
+
+def _again(event_id: str) -> str:
+    return f"\nもう一度キャンセル待ちに並ぶ場合は「参加登録 {event_id}」を送ってください。"
+
+
+def _ended_offer(ctx: Ctx, args: list[str]) -> Registration | None:
+    """The user's last registration of the event named (or of any event) when it is an offer
+    that ended and nothing newer is active: a late 参加する answers that offer."""
+    regs = ctx.services.store.registrations()
+    mine = sorted((r for r in regs if r.user_id == ctx.user_id and (
+        not args or fold(r.event_id) == fold(args[0]))), key=lambda r: r.updated_at)
+    last = mine[-1] if mine else None
+    if last is None or last.status not in ("expired", "declined") or \
+            active_of(regs, ctx.user_id, last.event_id):
+        return None
+    return last
+
+
+def decline(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """辞退する [event]: refuse an offered seat; it goes to the next person waiting."""
+    offered = _mine(ctx, args, "offered")
+    if offered is None:
+        return [m.text("辞退できる繰り上げのご案内はありません。登録の取り消しは「キャンセル」です。",
+                       [m.message_action("登録確認")])]
+    event = ctx.org.event(offered.event_id)
+    if end_offer(ctx.services, offered, "declined") is None:
+        return [m.text("このご案内はすでに終わっています。「登録確認」でご確認ください。")]
+    return [m.text(f"「{event.title if event else offered.event_id}」の繰り上げを辞退しました。"
+                   f"ご連絡ありがとうございました。{_again(offered.event_id)}")]
+
+
+def end_offer(services: Services, reg: Registration, ending: str, *, tell: bool = True
+              ) -> Registration | None:
+    """An offer declined or expired: the seat goes to the next person waiting (offered in
+    turn); an expiry is pushed to the person unless they are being answered (tell=False).
+    Returns the registration ended, or None when it was no longer offered."""
+    event = services.store.organizer().event(reg.event_id)
+    done = services.store.seats.cancel(
+        reg.event_id, reg.user_id, services.stamp(), seats_to_give(services, event, reg.role),
+        ending=ending, offer_until=offer_deadline(services, event), only="offered")
+    if done.reg is None:
+        return None
+    log.info("offer %s for %s: %s", reg.id, reg.event_id, ending)
+    if ending == "expired" and tell:
+        title = f"「{event.title}」" if event else reg.event_id
+        services.deliveries.deliver(Delivery(
+            key=f"expired:{reg.id}", event_id=reg.event_id, kind="offer-expired",
+            recipients=[reg.user_id], messages=[m.text(
+                f"{title}の繰り上げは、期限({deadline_words(reg.offer_until)})までにお返事が"
+                f"なかったため、次の方にお譲りしました。{_again(reg.event_id)}",
+                [m.message_action(f"参加登録 {reg.event_id}")])], summary="繰り上げの期限切れ"))
+    if done.promoted:
+        tell_promoted(services, done.promoted)
+    return done.reg
+
+
+def expire_offers(services: Services, regs: list[Registration]) -> int:
+    """The scheduler's part: offers past their deadline end, and the seat moves on."""
+    ended = 0
+    for reg in regs:
+        if reg.status == "offered" and _expired(services, reg) and \
+                end_offer(services, reg, "expired") is not None:
+            ended += 1
+    return ended
+
+
+def ask_consent(ctx: Ctx, then: list[str]) -> list[m.Message]:
+    """Show the privacy notice and wait for 同意する; then make the registration asked for."""
+    notice = ctx.org.settings.get("privacy_notice") or "登録情報はセミナーの運営にのみ使います。"
+    flows.save(ctx, Conversation("consent", "asking", then=list(then)))
+    quick = [m.message_action("同意する"), m.message_action("同意しない")]
+    return [m.text(f"はじめに、個人情報の取り扱いについてご確認ください。\n\n{notice}\n\n"
+                   "同意いただける場合は「同意する」を押してください。", quick)]
+
+
+def repeat_consent(ctx: Ctx, conv: Conversation) -> list[m.Message]:
+    """再開 while the privacy notice waits: show it again."""
+    return ask_consent(ctx, conv.then)
+
+
+def consent_answer(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
+    """The answer to the privacy notice: 同意する records it and goes on with the registration."""
+    key = fold(text)
+    if key in YES:
+        ctx.services.state.give_consent(ctx.user_id)
+        flows.end(ctx)
+        return register(ctx, conv.then)
+    if key in NO:
+        flows.end(ctx)
+        return [m.text("登録を中止しました。同意いただけない場合は登録できません。")]
+    return [m.text("「同意する」か「同意しない」を選んでください。",
+                   [m.message_action("同意する"), m.message_action("同意しない")])]
+
+
+def fill_free_seats(services: Services, org: Organizer, regs: list[Registration]) -> int:
+    """The scheduler's part: a seat freed without a cancellation through the bot (an organizer
+    set a row to cancelled, or raised the capacity) goes to the first person waiting, offered
+    or confirmed as a cancellation would give it, and they are told."""
+    now, filled = services.now(), 0
+    for event in org.events:
+        if event.status == "cancelled" or event.starts_at <= now:
+            continue
+        for role in ROLES:
+            capacity = event.capacity_for(role)
+            if not queue(regs, event.id, role) or \
+                    not has_room(confirmed_count(regs, event.id, role), capacity):
+                continue
+            for reg in services.store.seats.fill(event.id, role, capacity, services.stamp(),
+                                                 offer_deadline(services, event)):
+                tell_promoted(services, reg)
+                filled += 1
+    return filled
+
+
+def tell_organizer_edit(services: Services, before: Registration, after: Registration) -> None:
+    """An organizer changed someone's status in the sheet: cancelled their registration, or
+    confirmed them while they waited; they are told once (by push)."""
+    event = services.store.organizer().event(after.event_id)
+    if event is None or event.starts_at <= services.now():
+        return
+    title = f"「{event.title}」({when(event)})"
+    if after.status == "cancelled" and before.active:
+        body = (f"{title}の登録は、運営者により取り消されました。"
+                "ご不明な点は運営者にお問い合わせください。")
+    elif after.status == "confirmed" and before.status in ("waitlisted", "applied", "offered"):
+        body = f"{title}の参加が確定しました(運営者による変更)。当日お待ちしています。"
+    else:
+        return
+    services.deliveries.deliver(Delivery(
+        key=f"organizer:{after.id}:{after.status}", event_id=after.event_id,
+        kind="organizer-edit", recipients=[after.user_id],
+        messages=[m.text(body, [m.message_action("登録確認")])], summary="運営者による変更"))

@@ -1,0 +1,1 @@
+"""The LINE side: the Messaging API client, message builders, deliveries."""

@@ -1,0 +1,1 @@
+"""Operations: the CLI, check, the scheduler, serving."""

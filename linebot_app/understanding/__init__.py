@@ -1,0 +1,1 @@
+"""Plain sentences: the intent table and FAQ retrieval."""

@@ -1,0 +1,191 @@
+"""Understanding plain sentences: the intent table beside the command table, questions the
+event itself answers, greetings, and the FAQ and facilities by retrieval."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import functools
+import re
+from dataclasses import dataclass, field
+
+from domain.schema import Event, Organizer
+from linebot_app.understanding import retrieval
+
+ANSWER_AT, MAYBE_AT = 0.5, 0.25  # coverage of the query needed to answer, or to suggest
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Folded phrases that mean a command (kind intent) or ask an event's field (kind event).
+    A strict one counts only when every other word of the sentence is about the seminar, so
+    「印鑑登録したい」 is not a registration and 「郵便局はどこ」 is not the venue."""
+
+    kind: str
+    target: str
+    phrases: tuple[str, ...]
+    strict: bool = False
+
+
+# Checked in order: 登録確認 before 参加登録 (both say 登録), キャンセル before 参加登録
+# (参加できなくなった), the event's own facts before イベント and 予定.
+INTENTS: tuple[Intent, ...] = (
+    Intent("intent", "登録確認", (
+        "登録できて", "登録されて", "申し込めて", "申込めて", "申し込みできて", "登録状況",
+        "申込状況", "登録内容", "ちゃんと登録", "登録済み", "登録したか", "申し込んだか",
+        "申し込んでいるか", "申し込めてる", "登録できてる")),
+    Intent("intent", "キャンセル", (
+        "キャンセル", "取り消", "取消", "欠席", "行けなく", "いけなく", "参加できなく",
+        "出られなく", "出席できな", "不参加", "参加やめ", "参加をやめ")),
+    Intent("intent", "参加登録", (
+        "参加したい", "参加します", "参加希望", "申し込みたい", "申込みたい", "申込したい",
+        "申し込みします", "申し込む", "登録したい", "エントリー", "応募", "参加を申し込",
+        "参加申し込み", "参加申込", "参加登録", "もうしこみたい", "もうしこみしたい",
+        "さんかしたい", "申し込みしたい", "参加させて"), strict=True),
+    Intent("event", "online", ("url", "リンク", "招待", "参加用", "zoomの", "ズームの",
+                               "ミーティングid", "入室"), strict=True),
+    Intent("event", "recording", ("録画", "ろくが", "アーカイブ", "見逃し", "録音"),
+           strict=True),
+    Intent("event", "preparation", ("持ち物", "もちもの", "持っていく", "持って行く",
+                                    "持っていけば", "持参するもの", "必要なもの", "必要な物",
+                                    "準備", "用意するもの"), strict=True),
+    Intent("event", "venue", ("会場", "かいじょう", "場所", "どこで", "どこでやる", "どこである",
+                              "開催地", "何階", "どこに行け", "どこへ行け"), strict=True),
+    Intent("event", "time", ("何時から", "何時に", "なんじから", "開始時間", "開始時刻", "始まる",
+                             "はじまる", "何時まで", "何時に終わ", "終わる", "終了時間",
+                             "いつから始", "開始は", "終了は"), strict=True),
+    Intent("event", "lottery", ("抽選", "ちゅうせん", "当選", "落選", "抽選の結果", "結果はいつ",
+                                "結果がいつ", "当たった", "外れた"), strict=True),
+    Intent("intent", "イベント", (
+        "次のイベント", "次のセミナー", "今度のセミナー", "今度のイベント", "次回", "開催予定",
+        "どんなセミナー", "どんなイベント", "セミナーはいつ", "イベントはいつ", "セミナーある",
+        "イベントある", "セミナーの一覧", "イベントの一覧", "研修はいつ", "研修ある",
+        "セミナー一覧", "イベント一覧")),
+    Intent("intent", "予定", ("予定", "流れ", "タイムテーブル", "スケジュール", "プログラム",
+                            "進行", "次第"), strict=True),
+    Intent("intent", "詳細", ("詳細", "詳しく", "くわしく", "について教えて", "の内容",
+                            "どんな内容", "何をする", "何をやる"), strict=True),
+    Intent("intent", "ヘルプ", ("使い方", "つかいかた", "何ができる", "なにができる", "ヘルプ",
+                             "どうやって使う", "操作方法", "コマンド")),
+)
+# Words that keep a strict phrase about the seminar (besides the phrase's own words, dates,
+# numbers and words of an event's title).
+SEMINAR_WORDS = frozenset(
+    "せみなー いべんと 研修 はんずおん 講座 勉強 会 当日 次 今度 今回 次回 やる 行く 開催 参加 "
+    "開く 明日 今日 本日 日 月 時 何 知る 教える 確認 ほしい 欲しい 登録 申し込み 申し込む 申込 "
+    "予定 階 室 部屋 始まる 終わる 開始 終了 時間 持ち物 持つ 持っていく 必要 もの 物 準備 用意 "
+    "録画 見る 見れる 見られる 見逃す 見逃し 配信 公開 url りんく 招待 zoom ずーむ 場所 会場 "
+    "詳細 内容 流れ 進行 たいむてーぶる すけじゅーる ぷろぐらむ 次第 じゃ 自分 僕 私 わたし ぼく "
+    "すみません すいません ちょっと もう 一度 その 方 人 ん お願い おねがい 事前 前 後 あと "
+    "今 ぱそこん pc 用 年 おんらいん うぇぶ web やつ 事前".split())
+GREETINGS = ("こんにちは", "こんばんは", "おはよう", "ありがとう", "よろしく", "はじめまして",
+             "初めまして", "hello", "hi", "thanks", "thankyou", "了解", "りょうかい", "りょ",
+             "わかりました", "分かりました", "おつかれ", "お疲れ", "さようなら", "またね", "どうも",
+             "助かりました", "たすかりました", "承知")
+DATE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日|\d{1,2}[/月]\d{1,2}日?|今日|本日|明日|きょう|あした")
+NOT_SEMINAR = "セミナー"  # FAQ rows of this category never outrank the seminar's own answers
+
+
+@dataclass(frozen=True)
+class Understood:
+    """What a sentence asks for: kind (intent, event, greeting, faq, facility, maybe, none),
+    its target (a command, an event field, a row), arguments and the retrieval hits."""
+
+    kind: str
+    target: str = ""
+    args: tuple[str, ...] = ()
+    hits: tuple[retrieval.Hit, ...] = field(default=(), repr=False)
+
+    @property
+    def label(self) -> str:
+        """intent:予定, event:venue, faq:<question>, facility:<name>, greeting, maybe, none."""
+        return f"{self.kind}:{self.target}" if self.target else self.kind
+
+
+@functools.lru_cache(maxsize=2048)
+def folded(text: str) -> str:
+    """NFKC, lower case, katakana as hiragana, no spaces or punctuation."""
+    return re.sub(r"[\s、。,.!?！？・「」『』()（）]+", "", retrieval.fold(text))
+
+
+def understand(org: Organizer, text: str, now: dt.datetime) -> Understood:
+    """Decide what a sentence that is not a command word asks for."""
+    said = folded(text)
+    if not said:
+        return Understood("none")
+    hits = tuple(retrieval.index_for(org).search(text))
+    if not _named_row(hits):  # a resident's own topic outranks the seminar's phrases
+        for intent in INTENTS:
+            if _says(intent, org, text, said):
+                return Understood(intent.kind, intent.target, _args(org, text, said), hits)
+    if len(said) <= 20 and any(said.startswith(folded(g)) for g in GREETINGS):
+        return Understood("greeting", hits=hits)
+    return _retrieved(hits)
+
+
+def _says(intent: Intent, org: Organizer, text: str, said: str) -> bool:
+    """Whether the sentence holds one of the intent's phrases (and, when strict, nothing off
+    the seminar's topic)."""
+    phrases = [folded(p) for p in intent.phrases]
+    if not any(p in said for p in phrases):
+        return False
+    if not intent.strict:
+        return True
+    titles = "".join(folded(e.title) + folded(e.id) for e in org.events)
+    for word in retrieval.nouns(text):
+        if word in SEMINAR_WORDS or word in titles or word.isdigit():
+            continue
+        if not any(word in p or p in word for p in phrases):
+            return False
+    return True
+
+
+def _named_row(hits: tuple[retrieval.Hit, ...]) -> bool:
+    """Whether the best row is named in the query by one of its own words (keywords, a
+    facility's name) and is not one of the seminar's FAQ rows."""
+    if not hits or hits[0].coverage < ANSWER_AT or not hits[0].named:
+        return False
+    return getattr(hits[0].doc.row, "category", "") != NOT_SEMINAR or hits[0].doc.kind != "faq"
+
+
+def _retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
+    if not hits or hits[0].coverage < MAYBE_AT:
+        return Understood("none", hits=hits)
+    best = hits[0]
+    faq = next((h for h in hits if h.doc.kind == "faq" and h.named), None)
+    if best.doc.kind == "facility" and faq and faq.coverage >= best.coverage:
+        best = faq  # 図書館は何時まで: the FAQ row written for it beats the bare facility
+    if best.coverage < ANSWER_AT:
+        return Understood("maybe", hits=tuple(h for h in hits if h.coverage >= MAYBE_AT))
+    row = best.doc.row
+    return Understood(best.doc.kind, row.question if best.doc.kind == "faq" else row.name,
+                      hits=hits)
+
+
+def _args(org: Organizer, text: str, said: str) -> tuple[str, ...]:
+    """An event named in the sentence (its id, a date, or words of its title)."""
+    ids = [e.id for e in org.events if re.search(rf"(?<![0-9a-z]){re.escape(e.id.lower())}"
+                                                 rf"(?![0-9a-z])", said)]
+    if ids:
+        return (ids[0],)
+    date = DATE.search(retrieval.fold(text))
+    if date:
+        return (date.group(0),)
+    event = titled(org.events, said)
+    return (event.id,) if event else ()
+
+
+GENERIC = re.compile("せみなー|いべんと|はんずおん|研修|講座|勉強会")  # in every title
+
+
+def titled(events: list[Event], said: str, least: int = 3) -> Event | None:
+    """The event whose title shares the longest run of characters with the sentence, words
+    that every seminar's title has left out."""
+    said, best, size = GENERIC.sub("|", said), None, least - 1
+    for event in events:
+        title = GENERIC.sub("#", folded(event.title))
+        match = difflib.SequenceMatcher(None, said, title, autojunk=False).find_longest_match(
+            0, len(said), 0, len(title))
+        if match.size > size:
+            best, size = event, match.size
+    return best

@@ -1,0 +1,1 @@
+"""The web adapter: Flask blueprints that only translate HTTP."""

@@ -1,1 +1,0 @@
-"""Storage: the spreadsheet backends, the read cache and the outbox. Knows nothing of LINE."""

@@ -1,0 +1,1 @@
+"""Every Firestore module: the client, the outbox, seat decisions, the bot state."""

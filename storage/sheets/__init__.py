@@ -1,0 +1,1 @@
+"""The spreadsheet backends: the .xlsx workbook and Google Sheets, and their tools."""

@@ -1,0 +1,460 @@
+"""The Store: one interface over both backends, with a read cache and the outbox flusher."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from domain.schema import COLUMNS, Organizer, Problem, Registration, parse_workbook, read_back
+from storage.ledger import Repairs, compare, sheet_ids, sheet_rows
+from storage.local.outbox import Entry, Outbox
+from storage.local.seats import LockedSeats, Seats
+from storage.sheets import snapshot
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120.0  # a backstop for a holder that hangs; a dead holder frees it at once
+DRAIN_RETRY_SECONDS = 1.0
+BATCH_ROWS = 100  # a flush waits for this many rows...
+GATHER_SECONDS = 3.0  # ...or for the oldest waiting row to be this old (fewer, fuller appends)
+COPY_LAG_SECONDS = 2.0  # a copy read this soon after a write may not hold it yet
+BACKOFF_CAP = 64.0
+READ_RETRY_CAP = 30.0
+
+
+class BackendError(Exception):
+    """The spreadsheet could not be read or written; rows wait in the outbox."""
+
+
+class BackendBusy(BackendError):
+    """The spreadsheet may not be written just now (for example, open in Excel)."""
+
+
+@dataclass
+class SheetChanges:
+    """Everything waiting for one worksheet: rows to add and rows to change by id."""
+
+    sheet: str
+    appends: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    verify: bool = False  # an earlier try may have landed: check ids before appending
+
+    def keys(self) -> list[str]:
+        """Every column the change writes, in first-seen order (the sheet's own first)."""
+        keys = list(COLUMNS.get(self.sheet, ()))
+        for values in [*self.appends, *(fields for _, fields in self.updates)]:
+            keys += [k for k in values if k not in keys]
+        return keys
+
+
+class Keeper(Protocol):
+    """Where the last good copy of the sheets is kept (storage.sheets.snapshot.FileSnapshot, or
+    storage.firestore.client.FirestoreSnapshot)."""
+
+    def describe(self) -> str: ...
+    def save(self, sheets_json: str, read_at: float) -> None: ...
+    def load(self) -> tuple[dict[str, list[list[Any]]], float] | None: ...
+
+
+class Backend(Protocol):
+    """What a storage backend provides."""
+
+    def describe(self) -> str: ...
+    def version(self) -> object | None: ...
+    def read(self) -> dict[str, list[list[Any]]]: ...
+    def write(self, changes: Sequence[SheetChanges]) -> None: ...
+
+
+class Store:
+    """Cached reads of the organizer sheets; writes that go through the outbox."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        outbox: Outbox,
+        *,
+        cache_seconds: float = 60.0,
+        check_seconds: float = 1.0,
+        flush_interval: float = 1.0,
+        backoff_cap: float = BACKOFF_CAP,
+        clock: Callable[[], float] = time.time,
+        snapshot: Keeper | None = None,
+    ) -> None:
+        self.backend = backend
+        self.outbox = outbox
+        self.cache_seconds = cache_seconds
+        self.check_seconds = check_seconds
+        self.flush_interval = flush_interval
+        self.backoff_cap = backoff_cap
+        self.clock = clock
+        self._org: Organizer | None = None
+        self._token: object | None = None
+        self._loaded_at = 0.0
+        self._checked_at = 0.0
+        self._recheck_at = float("inf")  # read again then: the copy was too new to compare
+        self.snapshot = snapshot
+        self._snapshot_text = ""
+        self.from_snapshot = False  # answering from the last good copy saved in DATA_DIR
+        self._read_failures = 0
+        self._retry_at = 0.0
+        self._refreshing = threading.Lock()
+        self._failures = 0
+        self._last_try = 0.0
+        self._merging = threading.RLock()  # a reload listener may ask for the view too
+        self._merges: dict[str, _Merge] = {}
+        self.on_reload: list[Callable[[Organizer], None]] = []  # called with each new copy
+        # called with (before, after) when an organizer changed a registration's status by hand
+        self.on_status_edit: list[Callable[[Registration, Registration], None]] = []
+        self.seats: Seats = LockedSeats(self)  # FirestoreSeats when instances share state
+
+    # ---- reads -------------------------------------------------------------------------
+    def organizer(self) -> Organizer:
+        """The parsed sheets, from the cache while it is fresh."""
+        if self._org is None:
+            if self.clock() >= self._retry_at:  # a cold start while the sheet fails: not on
+                self._refresh(wait=True)         # every request, but at the retry schedule
+        elif self._stale() and not self._refreshing.locked():
+            # keep answering from the current copy while a thread reads the new one
+            threading.Thread(target=self._refresh, args=(False,), daemon=True).start()
+        if self._org is None:
+            return Organizer(problems=[Problem("-", 0, "", "スプレッドシートを読めません")])
+        return self._org
+
+    def settle(self) -> None:
+        """Before a seat decision: when someone other than the bot saved the sheets since the
+        copy was read (seen where the backend has a cheap change token: the workbook's time and
+        size), read them first, so that an organizer's edit counts at once. The bot's own saves
+        need no read: what they wrote is in the outbox, which every decision counts."""
+        token = self.backend.version()
+        if token is None or self._org is None or token == self._token or \
+                _token_key(token) == self.outbox.written_version():
+            return
+        self._refresh(wait=True, force=True)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a copy of the sheets has been read."""
+        return self._org is not None
+
+    def reload(self) -> Organizer:
+        """Read the spreadsheet now, whatever the cache says."""
+        self._refresh(wait=True, force=True)
+        return self.organizer()
+
+    def _stale(self) -> bool:
+        now = self.clock()
+        if now - self._checked_at < self.check_seconds or now < self._retry_at:
+            return False
+        self._checked_at = now
+        token = self.backend.version()
+        if token is None:
+            return now - self._loaded_at >= self.cache_seconds
+        return token != self._token or now >= self._recheck_at
+
+    def _refresh(self, wait: bool, force: bool = False) -> None:
+        if not self._refreshing.acquire(blocking=wait):
+            return  # another thread is reading; keep answering from the last copy
+        try:
+            if wait and not force and self._org is not None:
+                return  # loaded by the thread we waited for
+            started = self.clock()
+            token = self.backend.version()
+            raw = self.backend.read()
+            org = parse_workbook(raw)
+            unsettled = self._repair(raw, org, started)  # before anyone counts seats from it
+            self._recheck_at = started + COPY_LAG_SECONDS + self.check_seconds if unsettled \
+                else float("inf")
+            self._org, self._token, self._loaded_at = org, token, started
+            self._checked_at = started
+            self._keep(raw, started)
+        except BackendError as err:
+            if not self._read_failed(err):
+                return
+        finally:
+            self._refreshing.release()
+        self._announce(self._org)
+
+    def _keep(self, raw: dict[str, list[list[Any]]], read_at: float) -> None:
+        """Save the copy just read as the last good one, when it differs from the saved one."""
+        if self.from_snapshot:
+            log.info("the sheets can be read again: no longer answering from the saved copy")
+        self.from_snapshot, self._read_failures, self._retry_at = False, 0, 0.0
+        if self.snapshot is None:
+            return
+        text = snapshot.dumps(raw)
+        if text != self._snapshot_text:
+            try:
+                self.snapshot.save(text, read_at)
+            except (OSError, *self.outbox.errors) as err:  # the next read saves it again
+                log.warning("could not save the last good copy of the sheets: %s", err)
+                return
+            self._snapshot_text = text
+
+    def _read_failed(self, err: BackendError) -> bool:
+        """Keep the copy in memory; with none yet (a cold start), answer from the snapshot
+        (True then). Reading is tried again after 1, 2, 4 ... 30 s."""
+        self._read_failures += 1
+        self._retry_at = self.clock() + min(READ_RETRY_CAP, 2.0 ** (self._read_failures - 1))
+        if self._org is not None:
+            log.warning("keeping the last good copy of the sheets: %s", err)
+            return False
+        saved = self.snapshot.load() if self.snapshot else None
+        if saved is None:
+            log.warning("the sheets cannot be read and no copy of them is kept: %s", err)
+            return False
+        raw, read_at = saved
+        self._org, self._token, self._loaded_at = parse_workbook(raw), None, read_at
+        self.from_snapshot = True
+        log.warning("the sheets cannot be read (%s); answering from the copy saved in %s, read "
+                    "%.0f s ago, until they can", err, self.snapshot.describe(),
+                    self.clock() - read_at)
+        return True
+
+    def _repair(self, raw: dict[str, list[list[Any]]], org: Organizer, read_at: float) -> bool:
+        """Write again the rows the bot wrote that this copy lacks or has wrong (see
+        storage.ledger); their entries then count in every merge built from this copy. True
+        when rows written just before the read could not be compared yet."""
+        unsettled = self.outbox.written_since(read_at - COPY_LAG_SECONDS)
+        if not self.outbox.repairs_here():
+            return unsettled  # another instance compares (Firestore: the lease holder)
+        for repairs in ledger_repairs(self.outbox, raw, org, read_at):  # no lock held here
+            edited = self._status_edits(repairs)
+            if repairs.lost or repairs.adopt or repairs.matched:
+                self.outbox.repair(repairs)  # the write lock, only when there is work
+            self._tell(edited)
+            if repairs.lost or repairs.stuck:
+                log.warning("the sheet lost rows the bot wrote; writing them again: %s",
+                            repairs.summary())
+            elif repairs.adopt:
+                log.info("kept organizer edits: %s", repairs.summary())
+        return unsettled
+
+    def _status_edits(self, repairs: Repairs) -> list[tuple[Registration, Registration]]:
+        """(before, after) of each registration whose status an organizer changed, as the copy
+        in use had it (none on the first read: nothing to compare with)."""
+        if repairs.sheet != "registrations" or not repairs.adopt or self._org is None:
+            return []
+        before = {r.id: r for r in self.registrations()}
+        return [(before[row_id], dataclasses.replace(before[row_id], status=str(fields["status"])))
+                for row_id, fields in repairs.adopt
+                if row_id in before and str(fields.get("status", before[row_id].status))
+                != before[row_id].status]
+
+    def _tell(self, edited: list[tuple[Registration, Registration]]) -> None:
+        for pair in edited:
+            for listener in self.on_status_edit:
+                try:
+                    listener(*pair)
+                except Exception:  # a listener's bug must not stop the sheets being read
+                    log.exception("a listener of organizer edits failed")
+
+    def _announce(self, org: Organizer) -> None:
+        """Tell the listeners (e.g. the FAQ index) about a new copy; their failure is logged."""
+        for listener in self.on_reload:
+            try:
+                listener(org)
+            except Exception:  # a listener's bug must not stop the sheets being read
+                log.exception("a listener of sheet reloads failed")
+
+    def rows(self, sheet: str) -> list[dict[str, Any]]:
+        """A bot sheet's rows (registrations, feedback, attendance) merged with the outbox.
+
+        The merge is kept between calls; each call reads only entries queued since the last.
+        """
+        with self._merging:
+            return list(self._merged(sheet).rows.values())
+
+    def registrations(self) -> list[Registration]:
+        """Registrations in the sheet merged with those still in (or just out of) the outbox."""
+        with self._merging:
+            return list(self._merged("registrations").rows.values())
+
+    def _merged(self, sheet: str) -> _Merge:
+        org = self.organizer()
+        merge = self._merges.get(sheet)
+        if merge is None or merge.base is not org:
+            start = self.outbox.first_unseen(self._loaded_at - COPY_LAG_SECONDS) - 1
+            merge = _Merge(org, _base_rows(org, sheet), start)
+            self._merges[sheet] = merge
+        overlay = _overlay_registration if sheet == "registrations" else _overlay
+        for entry in self.outbox.after(merge.seq, sheet):
+            overlay(merge.rows, entry)
+            merge.seq = entry.seq
+        return merge
+
+    # ---- writes ------------------------------------------------------------------------
+    def add(self, sheet: str, row: dict[str, Any]) -> None:
+        """Accept a new row: durable in the outbox at once, in the sheet at the next flush."""
+        columns = COLUMNS.get(sheet) or tuple(row)  # answers_<survey>: the row's own keys
+        self.outbox.add(sheet, {k: row.get(k, "") for k in columns}, ledger=read_back(sheet))
+
+    def update(self, sheet: str, row_id: str, fields: dict[str, Any]) -> None:
+        """Accept new values for the row with this id."""
+        self.outbox.update(sheet, row_id, fields, ledger=read_back(sheet))
+
+    def flush(self, *, now: bool = False) -> int:
+        """Write what waits in the outbox, if no other flusher is at it and one is due (now:
+        whatever the backoff schedule says)."""
+        if not self.outbox.take_lease(LEASE_SECONDS, ignore_schedule=now):
+            return 0
+        next_in = self.flush_interval
+        try:
+            written = self._write_pending()
+            self._failures = 0
+            return written
+        except BackendBusy as err:
+            log.info("writes wait: %s", err)
+            next_in = 2.0
+        except BackendError as err:
+            self._failures += 1
+            next_in = min(self.backoff_cap, 2.0 ** self._failures) * random.uniform(0.5, 1.0)
+            log.warning("writes wait %.1fs after a backend error: %s", next_in, err)
+        finally:
+            self.outbox.release_lease(next_in)
+        return 0
+
+    def flush_if_due(self) -> int:
+        """Flush when rows wait, this process has not tried within the flush interval, and
+        either a batch's worth waits or the oldest row has waited GATHER_SECONDS."""
+        now = self.clock()
+        if now - self._last_try < self.flush_interval:
+            return 0
+        self._last_try = now  # looked: the outbox is not asked again within the interval
+        if not self.outbox.has_pending():
+            return 0
+        count, oldest = self.outbox.health()
+        if count < BATCH_ROWS and oldest < GATHER_SECONDS:
+            return 0
+        return self.flush()
+
+    def run_flusher(self, stop: threading.Event, every: float = 1.0) -> None:
+        """Flush until stop is set, then once more (for the background thread)."""
+        while not stop.wait(every):
+            try:
+                self.flush_if_due()
+            except Exception:  # the thread must outlive any one failure
+                log.exception("flusher failed; it will try again")
+
+    def drain(self, seconds: float = 8.0) -> bool:
+        """Flush until nothing waits or the time is up (at shutdown), ignoring the backoff
+        schedule: after a failure the next try comes a second later. True when empty; with a
+        shared outbox, stops when another instance holds the lease."""
+        deadline = time.monotonic() + seconds
+        while self.outbox.has_pending():
+            if self.flush(now=True):
+                continue
+            if self.outbox.held_elsewhere():
+                break  # another instance flushes what waits (the outbox is shared)
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.outbox.has_pending():
+                break
+            time.sleep(min(DRAIN_RETRY_SECONDS, left))
+        return not self.outbox.has_pending()
+
+    def close(self) -> None:
+        """Let another instance flush at once, and stop following the outbox (at exit)."""
+        try:
+            self.outbox.give_up_lease()
+        except self.outbox.errors as err:  # the lease then runs out by itself
+            log.warning("could not give up the flush lease: %s", type(err).__name__)
+        self.outbox.close()
+
+    def start_flusher(self, every: float = 1.0) -> threading.Event:
+        """Start the background flusher; set the returned event to stop it."""
+        stop = threading.Event()
+        threading.Thread(target=self.run_flusher, args=(stop, every), daemon=True,
+                         name="outbox-flusher").start()
+        return stop
+
+    def _write_pending(self) -> int:
+        pending = self.outbox.pending()
+        if not pending:
+            return 0
+        seqs = [e.seq for e in pending]
+        changes = group_changes(pending)
+        self.outbox.mark_attempt(seqs)
+        self.backend.write(changes)
+        token = self.backend.version()
+        if token is not None:
+            self.outbox.note_written(_token_key(token))
+        self.outbox.mark_done(seqs)
+        if random.random() < 0.01:
+            self.outbox.purge()
+        return len(pending)
+
+
+def _token_key(token: object) -> float:
+    """A change token as a number the outbox can keep (exact below 2**53)."""
+    return float(hash(token) & ((1 << 52) - 1))
+
+
+def ledger_repairs(outbox: Outbox, raw: dict[str, list[list[Any]]], org: Organizer,
+                   read_at: float) -> list[Repairs]:
+    """For each sheet the ledger knows, what a copy read at read_at lacks of the rows the bot
+    wrote; rows written too recently for that copy to hold them are not compared."""
+    settled = outbox.first_unseen(read_at - COPY_LAG_SECONDS)
+    found = []
+    for sheet in outbox.ledger_sheets():
+        ids = sheet_ids(raw, sheet)
+        if ids is not None:
+            found.append(compare(sheet, ids, sheet_rows(org, sheet), outbox.ledger(sheet, settled)))
+    return found
+
+
+def group_changes(entries: Sequence[Entry]) -> list[SheetChanges]:
+    """Group queued entries by worksheet, keeping their order."""
+    by_sheet: dict[str, SheetChanges] = {}
+    for entry in entries:
+        changes = by_sheet.setdefault(entry.sheet, SheetChanges(entry.sheet))
+        changes.verify = changes.verify or entry.attempts > 0
+        if entry.op == "append":
+            changes.appends.append(entry.payload)
+        else:
+            changes.updates.append((entry.row_id, entry.payload))
+    return list(by_sheet.values())
+
+
+@dataclass
+class _Merge:
+    """One bot sheet as the cached copy had it, plus the outbox entries applied since.
+
+    Registrations are kept as Registration objects, other sheets as dicts, by id.
+    """
+
+    base: Organizer
+    rows: dict[str, Any]
+    seq: int
+
+
+def _base_rows(org: Organizer, sheet: str) -> dict[str, Any]:
+    if sheet == "registrations":
+        return {r.id: r for r in org.registrations}
+    return {r["id"]: dict(r) for r in org.bot_rows.get(sheet, []) if r.get("id")}
+
+
+_REG_FIELDS = {f.name for f in dataclasses.fields(Registration)}
+
+
+def _values(entry: Entry) -> dict[str, str]:
+    return {k: "" if v is None else str(v) for k, v in entry.payload.items()}
+
+
+def _overlay(merged: dict[str, Any], entry: Entry) -> None:
+    if entry.op == "append":
+        merged[entry.row_id] = _values(entry)
+    elif entry.row_id in merged:
+        merged[entry.row_id] = {**merged[entry.row_id], **_values(entry)}
+
+
+def _overlay_registration(merged: dict[str, Any], entry: Entry) -> None:
+    values = {k: v for k, v in _values(entry).items() if k in _REG_FIELDS}
+    if entry.op == "append":
+        merged[entry.row_id] = Registration(**values)
+    elif entry.row_id in merged:
+        merged[entry.row_id] = dataclasses.replace(merged[entry.row_id], **values)
