@@ -84,7 +84,7 @@ def simulator(port: int, bot_port: int, secret: str, token: str, log: Path,
 def gunicorn(app: str, port: int, env: dict[str, str], log: Path, workers: int = 2,
              threads: int = 8) -> subprocess.Popen:
     """An app under gunicorn with our config file (flusher hooks), on loopback."""
-    args = [str(BIN / "gunicorn"), "-c", str(ROOT / "linebot_app" / "gunicorn_conf.py"),
+    args = [str(BIN / "gunicorn"), "-c", str(ROOT / "linebot_app" / "ops" / "gunicorn_conf.py"),
             "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
             app]
     return start(args, env, f"http://127.0.0.1:{port}/healthz", log)

@@ -268,7 +268,7 @@ def test_a_damaged_database_in_data_dir_stops_the_start_with_its_path_and_the_fi
         stale.unlink()
     damaged.write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 64)  # a torn, garbled file
     before, files = damaged.read_bytes(), sorted(damaged.parent.iterdir())
-    args = [str(procs.BIN / "gunicorn"), "-c", str(procs.ROOT / "linebot_app" / "gunicorn_conf.py"),
+    args = [str(procs.BIN / "gunicorn"), "-c", str(procs.ROOT / "linebot_app" / "ops" / "gunicorn_conf.py"),
             "-w", "2", "-b", f"127.0.0.1:{stack['port']}", "linebot_app:create_app()"]
     log = Path(stack["tmp"]) / "refused.log"
     with log.open("w") as out:

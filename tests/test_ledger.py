@@ -15,13 +15,14 @@ from typing import Any
 import openpyxl
 import pytest
 
+from domain.schema import parse_workbook
 from storage.firestore.client import Firestore
 from storage.firestore.outbox import FirestoreOutbox
 from storage.ledger import MAX_REWRITES, LedgerRow, compare
 from storage.local.outbox import Outbox
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.workbook import WorkbookBackend
-from storage.store import Store
+from storage.store import Store, ledger_repairs
 from tests.conftest import ROOT, TODAY, eventually, make_settings
 
 
@@ -137,6 +138,32 @@ def test_an_organizer_edit_is_kept_and_an_old_value_is_written_again(book) -> No
     assert store.flush() == 0  # the kept edit is not undone at the next read
     clock.tick(700)  # and another instance, later, reads it in the ledger
     assert _another(store, clock).ledger("registrations", 10**9)["R0001"].fields["room"] == "A"
+
+
+def test_a_repair_leaves_alone_a_row_the_bot_wrote_again_after_the_comparison(book) -> None:
+    store, path, clock = book
+    _write(store, clock, [_reg(1)])
+    old_copy = path.read_bytes()
+    store.update("registrations", "R0001",
+                 {"status": "cancelled", "updated_at": "2026-12-01T11:00:00.000+09:00"})
+    store.flush()
+    clock.tick()
+    path.write_bytes(old_copy)  # an old copy says confirmed again
+    clock.tick()
+    raw = WorkbookBackend(path).read()
+    (found,) = [r for r in ledger_repairs(store.outbox, raw, parse_workbook(raw), clock())
+                if r.sheet == "registrations"]
+    assert found.rewrite == [("R0001", {"status": "cancelled",
+                                        "updated_at": "2026-12-01T11:00:00.000+09:00"})]
+    store.update("registrations", "R0001",  # the bot registers them again meanwhile
+                 {"status": "confirmed", "updated_at": "2026-12-01T12:00:00.000+09:00"})
+    store.outbox.repair(found)  # the comparison's finding is out of date for R0001
+    store.flush()
+    (row,) = _sheet(path)
+    assert (row["status"], row["updated_at"]) == ("confirmed", "2026-12-01T12:00:00.000+09:00")
+    clock.tick()
+    store.reload()
+    assert [(r.id, r.status) for r in store.registrations()] == [("R0001", "confirmed")]
 
 
 def test_several_organizer_edits_in_one_read_are_all_kept(book) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,16 +22,21 @@ FAQS = [Faq(tuple(k.split(",")), q, a, c, u) for k, q, a, c, u in FAQ]
 
 
 @given(st.text())
-def test_command_parsing_never_crashes(typed: str) -> None:
+def test_command_parsing_gives_words_and_known_values(typed: str) -> None:
     words = split(typed)
-    lookup(typed)
-    if words:
-        lookup(words[0])
-        parse_args(words[1:])
+    assert all(w and not any(c.isspace() for c in w) for w in words)
+    assert "".join(words) == "".join(unicodedata.normalize("NFKC", typed).split())
+    found = lookup(typed)
+    assert found is None or found is lookup(found.names[0])
+    event_id, role, level = parse_args(words[1:])
+    assert role in (None, "participant", "observer") and level in (None, "beginner", "experienced")
+    assert event_id is None or event_id in words[1:]
     try:
-        check(Question("s", 1, "k", "?", "rating"), typed)
-    except Invalid:
-        pass
+        rating = check(Question("s", 1, "k", "?", "rating"), typed)
+    except Invalid as err:
+        assert str(err)  # a refusal always says why
+    else:
+        assert rating in {"1", "2", "3", "4", "5"}
 
 
 @given(st.one_of(st.text(), st.integers(), st.floats(allow_nan=True), st.none()))

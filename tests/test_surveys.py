@@ -140,10 +140,27 @@ def test_skip_if_skips_the_follow_up_questions(bot: BotHarness) -> None:
     assert "ご担当者のお名前" in bot.line.last_texts()[-1]
 
 
-def test_back_goes_one_question_back(bot: BotHarness) -> None:
+def test_back_goes_one_question_back_each_time(bot: BotHarness) -> None:
     bot.say("アンケート telemed", user=U1)
-    _answer_all(bot, U1, TELEMED[:2])
-    assert "都道府県" in bot.say("戻る", user=U1)[0]
+    _answer_all(bot, U1, TELEMED[:3])
+    assert bot.say("戻る", user=U1)[0].startswith("(3/11) 所在地の市区町村は?")
+    assert bot.say("戻る", user=U1)[0].startswith("(2/11) 所在地の都道府県は?")
+    assert bot.say("戻る", user=U1)[0].startswith("(1/11) 医療機関の名前")
+    assert bot.say("戻る", user=U1)[0].startswith("(1/11) 医療機関の名前")  # nothing before it
+    assert bot.say("三田市民病院", user=U1)[0].startswith("(2/11) 所在地の都道府県は?")
+
+
+def test_a_paused_survey_resumed_after_a_fresh_answer_does_not_overwrite_it(bot: BotHarness
+                                                                           ) -> None:
+    bot.say("アンケート telemed", user=U1)
+    _answer_all(bot, U1, TELEMED[:3] + ["やめる", "はい"])
+    bot.say("アンケート telemed", user=U1)  # a fresh start, answered to the end
+    _answer_all(bot, U1, TELEMED + ["送信"])
+    assert "続きから" in bot.say("再開", user=U1)[0]  # the paused one is still there
+    _answer_all(bot, U1, TELEMED[3:-2] + ["佐藤", "sato@example.jp"])
+    assert bot.say("送信", user=U1) == ["このアンケートの回答はすでに受け付けています。"]
+    (row,) = _rows(bot, "answers_telemed")
+    assert (row["contact_name"], row["contact_email"]) == ("田中", "tanaka@example.jp")
 
 
 def test_fix_from_the_summary_then_send(bot: BotHarness) -> None:

@@ -3,10 +3,14 @@ the FAQ and facilities by retrieval, and the floor on the labelled queries."""
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import openpyxl
 import pytest
 
 from bench import understanding
+from domain.schema import Faq
 from linebot_app.understanding import retrieval
 from tests.conftest import BotHarness
 
@@ -18,11 +22,26 @@ def _quick(bot: BotHarness) -> list[str]:
     return [i["action"]["label"] for i in last.get("quickReply", {}).get("items", [])]
 
 
-def test_the_labelled_queries_keep_their_floor() -> None:
+UNDERSTOOD = Path(__file__).parent / "data" / "understood.tsv"
+
+
+def _understood() -> list[tuple[str, str]]:
+    """The labelled queries the bot got right when this list was last grown (add, never drop)."""
+    with UNDERSTOOD.open(encoding="utf-8") as f:
+        return [(r["query"], r["expected"]) for r in csv.DictReader(f, delimiter="\t")]
+
+
+def test_every_query_understood_before_is_still_understood() -> None:
+    label, pinned = understanding.ours(understanding.sample_org()), _understood()
+    assert len(pinned) >= 202 and set(pinned) <= set(understanding.queries())
+    lost = [(q, want, got) for q, want in pinned
+            if (got := label(q)) != want and not (want == "none" and got in understanding.UNSURE)]
+    assert lost == []
+
+
+def test_the_labelled_queries_keep_their_rates() -> None:
     org, cases = understanding.sample_org(), understanding.queries()
-    assert len(cases) >= 150
     scores = understanding.score(understanding.ours(org), cases)
-    assert scores.hit1 >= 0.90, scores
     assert scores.confident_wrong <= 0.03, scores
     assert scores.intents >= 0.95, scores
 
@@ -118,3 +137,12 @@ def test_a_new_faq_row_is_found_after_the_sheet_changes(bot: BotHarness) -> None
 def test_the_commonest_resident_questions_are_not_misrouted(bot: BotHarness, typed: str,
                                                             row: str) -> None:
     assert bot.say(typed, user=U1)[0].startswith(row)
+
+
+def test_sounds_shared_by_a_quarter_of_a_large_faq_find_nothing() -> None:
+    rows = [Faq(("粗大ごみ",), "粗大ごみを出すには?", "電話で申し込みます。", "ごみ")] + [
+        Faq((f"証明書{n}",), f"申請書{n}の書き方は?", "市役所の窓口で申請してください。", "手続き")
+        for n in range(400)]
+    index = retrieval.Index([retrieval.faq_doc(f) for f in rows])
+    assert index.search("しんせいしょのかきかた") == []  # its sounds are in nearly every row
+    assert [h.doc.row.question for h in index.search("そだいごみ")] == ["粗大ごみを出すには?"]
