@@ -172,3 +172,59 @@ def test_every_rich_menu_tap_mid_survey_keeps_the_answers(live, page) -> None:
     assert (row["institution"], row["prefecture"], row["municipality"], row["postal_code"],
             row["phone"], row["contact_name"]) == (
         "みなと北診療所", "兵庫県", "みなと市", "650-0002", "078-222-3333", "山田")
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(live) -> Iterator[object]:
+    """The simulator in a phone-sized window (390×844, touch)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        tab = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+        tab.set_default_timeout(15000)
+        yield tab
+        browser.close()
+
+
+def _on_screen(page, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+
+
+def _still_in_place(page) -> None:
+    """Nothing scrolled the page: the input box and the quick replies are on the screen."""
+    assert page.evaluate("window.scrollY") == 0
+    assert _on_screen(page, "#composer") and _on_screen(page, "#quick")
+
+
+def test_at_phone_width_a_registration_takes_no_scrolling(live, phone) -> None:
+    url, _ = live
+    page = phone
+    page.goto(f"{url}/simulator")
+    assert _on_screen(page, ".chat-head") and _on_screen(page, "#messages")  # the chat first
+    page.locator("[data-testid=user-select] option", has_text="職員D").wait_for(state="attached")
+    page.select_option("[data-testid=user-select]", label="職員D")
+    page.locator(".chat-head", has_text="職員D").wait_for()
+    page.fill("#text", "イベント")
+    page.click("#send", no_wait_after=True)
+    page.locator("[data-testid=carousel]").wait_for()
+    _still_in_place(page)
+    page.locator("[data-testid=flex-button]", has_text="参加登録").first.click()
+    for tap in ("同意する", "参加", "初心者"):
+        button = page.locator("[data-testid=quick-reply]", has_text=tap).first
+        button.wait_for()
+        _still_in_place(page)
+        assert _on_screen(page, f"[data-testid=quick-reply]:has-text('{tap}')")
+        button.click()
+    page.locator("[data-testid=bot-text]", has_text="参加確定").wait_for()
+    page.wait_for_function("() => { const m = document.getElementById('messages');"
+                           " return m.scrollTop + m.clientHeight >= m.scrollHeight - 2; }")
+    _still_in_place(page)
+    scrolled = page.evaluate("(() => { const m = document.getElementById('messages');"
+                             " return [m.scrollHeight, m.clientHeight, m.scrollTop]; })()")
+    assert scrolled[0] > scrolled[1] and scrolled[2] > 0  # the chat scrolled in place
+    assert _on_screen(page, "[data-testid=bot-text]:has-text('参加確定')")

@@ -20,6 +20,7 @@ async function api(path, body) {
 async function loadUsers() {
   const users = await api("users");
   const list = $("users");
+  const picker = $("user-select");  // the same list, in the chat's head at phone width
   users.forEach((u, i) => {
     const li = el("li", "", u.name);
     li.dataset.userId = u.userId;
@@ -27,13 +28,21 @@ async function loadUsers() {
     li.appendChild(el("span", "note", u.note));
     li.addEventListener("click", () => selectUser(u, li));
     list.appendChild(li);
+    const option = el("option", "", u.name);
+    option.value = String(i);
+    picker.appendChild(option);
     if (i === 0) selectUser(u, li);
+  });
+  picker.addEventListener("change", () => {
+    const i = Number(picker.value);
+    selectUser(users[i], list.children[i]);
   });
 }
 
 function selectUser(user, li) {
   document.querySelectorAll(".users li").forEach((x) => x.classList.remove("active"));
   li.classList.add("active");
+  $("user-select").value = String(Array.prototype.indexOf.call(li.parentNode.children, li));
   state.user = user.userId;
   state.after = 0;
   $("messages").innerHTML = "";
