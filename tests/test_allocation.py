@@ -4,6 +4,7 @@ Bad cells are skipped and reported by `check`; workbooks without the columns rea
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -20,10 +21,12 @@ import pytest
 
 from domain.dates import Unreadable, parse_duration
 from domain.schema import COLUMNS, OPTIONAL_COLUMNS, parse_workbook
+from domain.seats import APPLICATIONS, DRAWING, FIRST_COME, phase
 from storage.sheets.sample import create_sample_workbook
 from tests.conftest import (
     ADMIN,
     HANDLER_ERRORS,
+    JST,
     ROOT,
     TODAY,
     BotHarness,
@@ -279,7 +282,7 @@ def test_a_draw_of_40_applicants_for_10_seats(lottery_bot: BotHarness) -> None:
     draw = bot.store.seats.drawn("E2", "participant")
     assert sorted(draw.order) == sorted(ids) and draw.winners == 10
     assert {regs[i].status for i in draw.order[:10]} == {"confirmed"}
-    from storage.local.seats import queue
+    from domain.seats import queue
     assert [r.id for r in queue(regs.values(), "E2", "participant")] == list(draw.order[10:])
     sent = len(bot.line.pushes) + len(bot.line.multicasts)
     assert _tick(bot).draws == 0 and len(bot.line.pushes) + len(bot.line.multicasts) == sent
@@ -318,6 +321,32 @@ def test_after_the_draw_new_registrations_are_first_come(lottery_bot: BotHarness
     assert "キャンセル待ち(1番目)" in bot.say("参加登録 E2 参加 初心者", user=U3)[0]
 
 
+def test_the_three_phases_meet_at_the_draw_time_and_the_start() -> None:
+    (event,) = parse_workbook({"events": [EVENTS, _event(allocation="抽選",
+                                                         lottery_at="2026/12/20 12:00")]}).events
+    draw_at, tick = event.lottery_at, dt.timedelta(microseconds=1)
+    assert phase(event, draw_at - tick) == APPLICATIONS
+    assert phase(event, draw_at) == DRAWING
+    assert phase(event, draw_at, waiting=False) == FIRST_COME  # drawn: first come again
+    assert phase(event, event.starts_at - tick) == DRAWING
+    assert phase(event, event.starts_at) == FIRST_COME
+    assert phase(dataclasses.replace(event, status="cancelled"), draw_at) == FIRST_COME
+    assert phase(dataclasses.replace(event, allocation="first_come"), draw_at - tick) == FIRST_COME
+
+
+def test_at_the_draw_time_to_the_second_registration_waits_for_the_draw(lottery_bot: BotHarness
+                                                                          ) -> None:
+    bot = lottery_bot
+    _apply(bot, 3)
+    bot.clock.now = dt.datetime(2026, 12, 20, 11, 59, 59, tzinfo=JST)
+    assert "抽選に申し込みました" in bot.say("参加登録 E2 参加 初心者", user=U1)[0]
+    assert _tick(bot).draws == 0
+    bot.clock.now = dt.datetime(2026, 12, 20, 12, 0, tzinfo=JST)
+    assert "ただいま抽選中です" in bot.say("参加登録 E2 参加 初心者", user=U2)[0]
+    assert _tick(bot).draws == 1  # the scheduler draws at the same instant registration stops
+    assert {_regs(bot)[i].status for i in _regs(bot)} == {"confirmed"}
+
+
 def test_between_the_draw_time_and_the_draw_nobody_takes_a_seat_first(lottery_bot: BotHarness
                                                                        ) -> None:
     bot = lottery_bot
@@ -337,7 +366,7 @@ def test_the_draw_uses_a_cryptographic_source_and_the_order_it_records(lottery_b
     import random
     import secrets
 
-    from storage.local.seats import draw_order
+    from domain.seats import draw_order
 
     services = lottery_bot.app.extensions["seminar_bot"].services
     assert isinstance(services.rng, secrets.SystemRandom)
@@ -357,7 +386,7 @@ def test_every_applicant_has_the_same_chance() -> None:
     import random
     from collections import Counter
 
-    from storage.local.seats import draw_order
+    from domain.seats import draw_order
 
     orders = Counter(draw_order("abcd", random.Random(seed)) for seed in range(24_000))
     assert set(orders) == set(itertools.permutations("abcd"))
@@ -373,7 +402,7 @@ def test_every_applicant_has_the_same_chance() -> None:
 # ---- offers: a freed seat held for the first person waiting -----------------------------------
 def _drawn(bot: BotHarness, count: int = 14) -> tuple[list[Any], list[Any]]:
     """count applications drawn for E2's 10 seats: (winners, the waitlist in order)."""
-    from storage.local.seats import queue
+    from domain.seats import queue
 
     _apply(bot, count)
     bot.clock.advance(**DRAW_AT)

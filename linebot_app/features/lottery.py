@@ -1,37 +1,26 @@
-"""The lottery: at an event's lottery_at the scheduler draws once per role (storage.local.seats.Draw),
+"""The lottery: at an event's lottery_at the scheduler draws once per role (domain.seats.Draw),
 and each applicant is told by one push: 当選, or 落選 with their place in the waitlist."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 
 from domain.schema import ROLES, Event, Organizer, Registration
+from domain.seats import APPLICATIONS, DRAWING, Draw, applicants, phase, waitlist_position
 from linebot_app.bot.context import Ctx, Services
 from linebot_app.features.events import when
 from linebot_app.line import messages as m
 from linebot_app.line.delivery import Delivery
-from storage.local.seats import Draw, applicants, waitlist_position
 
 log = logging.getLogger(__name__)
-
-
-def drawing(event: Event, now: dt.datetime) -> bool:
-    """A lottery event whose draw time has come and that has not started."""
-    return event.allocation == "lottery" and event.lottery_at is not None and \
-        event.status != "cancelled" and event.lottery_at <= now < event.starts_at
 
 
 def due(org: Organizer, regs: list[Registration], services: Services) -> list[Event]:
     """Lottery events with a draw to make, finish or announce."""
     now = services.now()
-    found = []
-    for event in (e for e in org.events if drawing(e, now)):
-        if any(applicants(regs, event.id, role) or _unannounced(services, event, role, regs)
-               for role in ROLES):
-            found.append(event)
-    return found
+    return [e for e in org.events if phase(e, now) == DRAWING and any(
+        applicants(regs, e.id, role) or _unannounced(services, e, role, regs) for role in ROLES)]
 
 
 def _closed(event: Event) -> str:
@@ -96,8 +85,9 @@ def draw_now(ctx: Ctx, args: list[str]) -> list[m.Message]:
                        else f"イベント「{args[0]}」はありません。")]
     if event.allocation != "lottery" or event.lottery_at is None:
         return [m.text(f"「{event.title}」は抽選のイベントではありません(events の allocation)。")]
-    if not drawing(event, ctx.now()):
-        if ctx.now() < event.lottery_at:
+    stage = phase(event, ctx.now())
+    if stage != DRAWING:
+        if stage == APPLICATIONS:
             return [m.text(f"「{event.title}」の抽選は {event.lottery_at:%-m月%-d日 %H:%M} です。"
                            "その時刻になると自動で行います。")]
         return [m.text(f"「{event.title}」は抽選できません(中止または開催済み)。")]

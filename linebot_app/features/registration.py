@@ -10,22 +10,24 @@ from ulid import ULID
 
 from domain.dates import fold
 from domain.schema import ROLES, Event, Organizer, Registration
-from linebot_app.bot import flows
-from linebot_app.bot.context import Ctx, Services
-from linebot_app.bot.flows import Conversation
-from linebot_app.features import lottery
-from linebot_app.features.events import event_marks, reconfirming, upcoming, when
-from linebot_app.line import messages as m
-from linebot_app.line.delivery import Delivery
-from linebot_app.logs import mask
-from storage.local.seats import (
+from domain.seats import (
+    APPLICATIONS,
+    DRAWING,
     active_of,
     applicants,
     confirmed_count,
     has_room,
+    phase,
     queue,
     waitlist_position,
 )
+from linebot_app.bot import flows
+from linebot_app.bot.context import Ctx, Services
+from linebot_app.bot.flows import Conversation
+from linebot_app.features.events import event_marks, reconfirming, upcoming, when
+from linebot_app.line import messages as m
+from linebot_app.line.delivery import Delivery
+from linebot_app.logs import mask
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,7 @@ def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
     row = _row(ctx, event, role, level, name)
     if reconfirming(event, ctx.now()):  # registering this close to the day is the answer
         row["reconfirmed"] = row["created_at"]
-    if taking_applications(event, ctx):
+    if phase(event, ctx.now()) == APPLICATIONS:
         booked = ctx.services.store.seats.apply(row)
     else:
         booked = ctx.services.store.seats.book(row, event.capacity_for(role),
@@ -159,16 +161,10 @@ def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
     return m.text(_booked_text(event, booked.reg, booked.position), [m.message_action("登録確認")])
 
 
-def taking_applications(event: Event, ctx: Ctx) -> bool:
-    """A lottery event before its draw time: registrations are applications."""
-    return event.allocation == "lottery" and event.lottery_at is not None and \
-        ctx.now() < event.lottery_at
-
-
 def _being_drawn(event: Event, ctx: Ctx) -> bool:
     """Past the draw time while applications still wait for the scheduler to draw them (a
     minute at most): nobody may take a seat first come before the draw has given them out."""
-    return lottery.drawing(event, ctx.now()) and any(
+    return phase(event, ctx.now()) == DRAWING and any(
         applicants(ctx.services.store.registrations(), event.id, role) for role in ROLES)
 
 

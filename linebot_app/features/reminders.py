@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 from domain.dates import Unreadable, parse_duration
 from domain.schema import Event, Organizer, Registration
+from domain.seats import waitlist_position
 from linebot_app.features.events import reconfirming, when
 from linebot_app.line import messages as m
 from linebot_app.line.delivery import Delivery
-from storage.local.seats import waitlist_position
 
 DEFAULT_OFFSETS = "7d, 1d, 2h"
 FOLLOW_UP = dt.timedelta(days=30)  # after-event messages go out within this time of the end

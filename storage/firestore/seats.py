@@ -23,9 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from domain.schema import SEATED, Organizer, Registration
-from storage.firestore.client import Contended, conflicts, doc_id
-from storage.firestore.outbox import FirestoreOutbox
-from storage.local.seats import (
+from domain.seats import (
     Booked,
     Cancelled,
     Draw,
@@ -34,6 +32,8 @@ from storage.local.seats import (
     promote,
     promotion_fields,
 )
+from storage.firestore.client import Contended, conflicts, doc_id
+from storage.firestore.outbox import FirestoreOutbox
 
 log = logging.getLogger(__name__)
 TRIES = 60  # a step that keeps losing races gives up (Contended) rather than spin
