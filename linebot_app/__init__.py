@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
 
 from linebot_app.config import Settings
 from linebot_app.logs import TRACE, trace_from
 
+if TYPE_CHECKING:  # types only: building the app imports these, importing this module does not
+    from linebot_app.bot.context import Line
+    from linebot_app.bot.core import ErrorHook
+    from storage.store import Store
+
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(
-    settings: Settings | None = None, *, store: Any = None, line: Any = None, clock: Any = None,
-    on_error: Any = None,
+    settings: Settings | None = None, *, store: Store | None = None, line: Line | None = None,
+    clock: Callable[[], dt.datetime] | None = None, on_error: ErrorHook | None = None,
 ) -> Flask:
     """Build the app; tests pass fakes (and an on_error that fails them), production nothing."""
     from linebot_app.bot.context import Services, system_now
@@ -34,12 +41,10 @@ def create_app(
     store = store or build_store(settings)
     line = line or LineClient(settings.channel_access_token, settings.line_api_base_url)
     state = build_state(settings)
-    if hasattr(store, "on_reload"):
-        store.on_reload.append(retrieval.follow)  # the FAQ index follows the sheet
+    store.on_reload.append(retrieval.follow)  # the FAQ index follows the sheet
     services = Services(store, state, line, settings.tzinfo, clock or system_now)
-    if hasattr(store, "on_status_edit"):  # people are told what an organizer changed by hand
-        store.on_status_edit.append(
-            lambda before, after: registration.tell_organizer_edit(services, before, after))
+    store.on_status_edit.append(  # people are told what an organizer changed by hand
+        lambda before, after: registration.tell_organizer_edit(services, before, after))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["seminar_settings"] = settings
@@ -75,7 +80,7 @@ def _trace() -> None:
     TRACE.set(trace_from(request.headers.get("X-Cloud-Trace-Context"), os.urandom(16).hex()))
 
 
-def _flush_after(store: Any) -> Any:
+def _flush_after(store: Store) -> Callable[[Response], Response]:
     def after(response: Response) -> Response:
         response.call_on_close(store.flush_if_due)
         return response

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from linebot_app.config import ConfigError, Settings
-from storage.local.outbox import Outbox
-from storage.local.state import BotState, State
+from storage.local.outbox import SqliteOutbox
+from storage.local.state import SqliteState
 from storage.sheets.snapshot import FileSnapshot
 from storage.sheets.workbook import WorkbookBackend
+from storage.state import BotState
 from storage.store import Backend, BackendError, Store
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def build_outbox(settings: Settings, clock: Callable[[], float] = time.time) -> 
         from storage.firestore.outbox import FirestoreOutbox
 
         return FirestoreOutbox(Firestore(settings.firestore), clock=clock)
-    return Outbox(settings.data_dir / "outbox.sqlite3", clock=clock)
+    return SqliteOutbox(settings.data_dir / "outbox.sqlite3", clock=clock)
 
 
 def build_store(settings: Settings, **options: Any) -> Store:
@@ -57,7 +58,7 @@ def build_state(settings: Settings) -> BotState:
         from storage.firestore.state import FirestoreState
 
         return FirestoreState(Firestore(settings.firestore))
-    return State(settings.data_dir / "bot.sqlite3")
+    return SqliteState(settings.data_dir / "bot.sqlite3")
 
 
 def quota_taker(settings: Settings, outbox: Any) -> Callable[[str], bool]:

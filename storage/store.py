@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from domain.schema import COLUMNS, Organizer, Problem, Registration, parse_workbook, read_back
 from domain.seats import Seats
 from storage.ledger import Repairs, compare, sheet_ids, sheet_rows
-from storage.local.outbox import Entry, Outbox
 from storage.local.seats import LockedSeats
+from storage.outbox import Entry, Outbox
 from storage.sheets import snapshot
 
 log = logging.getLogger(__name__)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import importlib
+import inspect
 import json
 import os
 import re
@@ -237,3 +239,37 @@ def test_no_package_folder_holds_more_than_15_modules() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def _members(protocol: type) -> dict[str, inspect.Signature]:
+    """A protocol's methods (its own and its bases'), with their signatures."""
+    found = {}
+    for klass in reversed(protocol.__mro__):
+        if klass is object or klass.__name__ in ("Protocol", "Generic"):
+            continue
+        found |= {name: inspect.signature(value) for name, value in vars(klass).items()
+                  if callable(value) and not name.startswith("_")}
+    return found
+
+
+@pytest.mark.parametrize(("protocol", "implementations"), [
+    ("storage.outbox.Outbox", ["storage.local.outbox.SqliteOutbox",
+                               "storage.firestore.outbox.FirestoreOutbox"]),
+    ("storage.state.BotState", ["storage.local.state.SqliteState",
+                                "storage.firestore.state.FirestoreState"]),
+])
+def test_both_backends_implement_each_storage_protocol(protocol: str,
+                                                       implementations: list[str]) -> None:
+    def load(path: str) -> type:
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    wanted = _members(load(protocol))
+    assert len(wanted) >= 20
+    for implementation in map(load, implementations):
+        missing = [name for name in wanted if not hasattr(implementation, name)]
+        assert missing == [], implementation
+        differ = [name for name, signature in wanted.items()
+                  if list(inspect.signature(getattr(implementation, name)).parameters)
+                  != list(signature.parameters)]
+        assert differ == [], implementation

@@ -12,8 +12,8 @@ import requests
 
 from bench import procs
 from linebot_app.simulator.platform import sign
-from storage.local.outbox import Outbox
-from storage.local.state import State
+from storage.local.outbox import SqliteOutbox
+from storage.local.state import SqliteState
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.workbook import WorkbookBackend
 from storage.store import Store
@@ -52,7 +52,7 @@ def _burst(url: str) -> list[int]:
 
 
 def _statuses(workbook: Path, data_dir: Path) -> list[str]:
-    store = Store(WorkbookBackend(workbook), Outbox(data_dir / "outbox.sqlite3"))
+    store = Store(WorkbookBackend(workbook), SqliteOutbox(data_dir / "outbox.sqlite3"))
     return [r.status for r in store.registrations() if r.event_id == "E2"]
 
 
@@ -72,7 +72,7 @@ def test_threads_never_exceed_capacity(tmp_path) -> None:
 def test_gunicorn_worker_processes_never_exceed_capacity(tmp_path) -> None:
     workbook, data_dir = tmp_path / "seminar.xlsx", tmp_path / "var"
     _ten_seats(workbook)
-    state = State(data_dir / "bot.sqlite3")
+    state = SqliteState(data_dir / "bot.sqlite3")
     for user in USERS:
         state.give_consent(user)
     bot_port, sim_port = procs.free_port(), procs.free_port()

@@ -8,6 +8,7 @@ import openpyxl
 import pytest
 
 from linebot_app.bot.commands import COMMANDS, lookup
+from linebot_app.bot.flows import Conversation, Flow, State
 from tests.conftest import ADMIN, BotHarness, follow_event
 
 U1 = "U" + "1" * 32
@@ -319,3 +320,17 @@ def test_quick_reply_actions_send_commands_that_work(bot: BotHarness) -> None:
             for i in items] == [("action", "message", w, w) for w in HELP_SHORTCUTS]
     for text, answer in HELP_SHORTCUTS.items():
         assert answer in bot.say(text)[0], text
+
+
+def test_a_state_no_flow_declares_cannot_be_written() -> None:
+    conv = Conversation("survey", State.ASK)
+    conv.state = "review"  # a declared state, by its value
+    assert conv.state is State.REVIEW
+    with pytest.raises(ValueError):
+        conv.state = "reveiw"
+    with pytest.raises(ValueError):
+        Conversation("survey", "reveiw")
+    with pytest.raises(ValueError):
+        conv.before = "qiut?"
+    with pytest.raises(ValueError, match="reveiw"):
+        Flow({"reveiw": lambda ctx, text, c: []}, {}, lambda ctx, c: [], keeps_on_command=True)

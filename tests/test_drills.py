@@ -22,7 +22,7 @@ from domain.rows import cell_text
 from domain.schema import COLUMNS
 from linebot_app.config import Settings
 from linebot_app.simulator.platform import sign
-from storage.local.state import State
+from storage.local.state import SqliteState
 from storage.sheets.workbook import WorkbookBackend
 from tests.conftest import (
     ADMIN,
@@ -43,7 +43,7 @@ USERS = [f"U{n:032x}" for n in range(1, 401)]
 def _processes(tmp_path: Path, settings: Settings, send_delay_ms: float = 0.0,
                **env: str) -> Iterator[dict]:
     """A standalone simulator, 400 consented users, and the environment for the bot."""
-    state = State(settings.data_dir / "bot.sqlite3")
+    state = SqliteState(settings.data_dir / "bot.sqlite3")
     for user in USERS:
         state.give_consent(user)
     bot_port, sim_port = procs.free_port(), procs.free_port()

@@ -207,7 +207,7 @@ def test_a_claim_an_instance_never_finished_is_taken_once_it_runs_out(
         tmp_path: Path, firestore_env: dict[str, str]) -> None:
     from storage.firestore.client import Firestore
     from storage.firestore.state import CLAIM_SECONDS, FirestoreState
-    from storage.local.state import EventBusy
+    from storage.state import EventBusy
 
     now = [1_800_000_000.0]
     config = make_settings(tmp_path, **firestore_env).firestore

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from linebot_app.config import Settings
-from storage.local.outbox import Outbox
+from storage.local.outbox import SqliteOutbox
 from storage.sheets.google import EmulatorCredentials, gspread_client, open_backend
 from storage.sheets.sample import FAQ, SIM_ORGANIZER_ID
 from storage.store import BackendError
@@ -307,7 +307,7 @@ def test_google_settings_need_a_spreadsheet_id() -> None:
 
 
 def test_quota_limiter_is_shared_through_the_outbox(tmp_path) -> None:
-    first, second = Outbox(tmp_path / "o.sqlite3"), Outbox(tmp_path / "o.sqlite3")
+    first, second = SqliteOutbox(tmp_path / "o.sqlite3"), SqliteOutbox(tmp_path / "o.sqlite3")
     taken = [first.take_quota("write", 3, 60) for _ in range(2)]
     taken += [second.take_quota("write", 3, 60) for _ in range(2)]
     assert taken == [True, True, True, False]

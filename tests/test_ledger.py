@@ -19,7 +19,7 @@ from domain.schema import parse_workbook
 from storage.firestore.client import Firestore
 from storage.firestore.outbox import FirestoreOutbox
 from storage.ledger import MAX_REWRITES, LedgerRow, compare
-from storage.local.outbox import Outbox
+from storage.local.outbox import SqliteOutbox
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.workbook import WorkbookBackend
 from storage.store import Store, ledger_repairs
@@ -45,7 +45,7 @@ def book(request, tmp_path) -> Iterator[tuple[Store, Path, Clock]]:
     path = create_sample_workbook(tmp_path / "seminar.xlsx", TODAY)
     clock = Clock()
     if request.param == "sqlite":
-        outbox = Outbox(tmp_path / "var" / "outbox.sqlite3", clock=clock)
+        outbox = SqliteOutbox(tmp_path / "var" / "outbox.sqlite3", clock=clock)
     else:
         env = request.getfixturevalue("firestore_env")
         outbox = FirestoreOutbox(Firestore(make_settings(tmp_path, **env).firestore), clock=clock)
@@ -70,7 +70,7 @@ def _another(store: Store, clock: Clock) -> Any:
     """The same outbox as another process sees it."""
     if isinstance(store.outbox, FirestoreOutbox):
         return FirestoreOutbox(store.outbox.fs, clock=clock)
-    return Outbox(store.outbox.path, clock=clock)
+    return SqliteOutbox(store.outbox.path, clock=clock)
 
 
 def _write(store: Store, clock: Clock, rows: list[dict[str, Any]]) -> None:

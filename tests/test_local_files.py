@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from storage.local.outbox import Outbox
+from storage.local.outbox import SqliteOutbox
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.snapshot import FileSnapshot
 from storage.sheets.workbook import WorkbookBackend
@@ -52,7 +52,7 @@ def test_a_damaged_outbox_is_named_by_check_and_left_where_it_is(tmp_path) -> No
 
 
 def _store(tmp_path: Path, book: Path) -> Store:
-    outbox = Outbox(tmp_path / "var" / "outbox.sqlite3")
+    outbox = SqliteOutbox(tmp_path / "var" / "outbox.sqlite3")
     return Store(WorkbookBackend(book), outbox, flush_interval=0,
                  snapshot=FileSnapshot(tmp_path / "var" / "sheets-snapshot.json"))
 

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 
 from domain.schema import COLUMNS, Registration
-from storage.local.outbox import Outbox
+from storage.local.outbox import SqliteOutbox
 from storage.sheets.workbook import WorkbookBackend
 from storage.store import Store
 from tests.conftest import STORES, eventually, make_settings, make_store
@@ -257,7 +257,7 @@ def test_an_organizers_save_counts_at_the_next_booking_and_the_bots_own_save_cos
     settings = make_settings(tmp_path)
     backend = CountingBackend(settings.workbook_path)
     clock = Clock()
-    stores = [Store(backend, Outbox(settings.data_dir / "outbox.sqlite3", clock=clock),
+    stores = [Store(backend, SqliteOutbox(settings.data_dir / "outbox.sqlite3", clock=clock),
                     flush_interval=0, snapshot=None, check_seconds=3600, clock=clock)
               for _ in range(2)]  # two workers of one machine
     STORES.extend(stores)

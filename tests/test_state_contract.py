@@ -11,7 +11,8 @@ import pytest
 
 from storage.firestore.client import Firestore
 from storage.firestore.state import FirestoreState
-from storage.local.state import DEDUP_KEEP_SECONDS, BotState, JobRecord, Plan, State
+from storage.local.state import SqliteState
+from storage.state import DEDUP_KEEP_SECONDS, BotState, JobRecord, Plan
 from tests.conftest import make_settings
 
 U1, U2 = "U" + "1" * 32, "U" + "2" * 32
@@ -30,7 +31,7 @@ def states(request, tmp_path: Path) -> Iterator[tuple[Callable[[], BotState], Cl
     """A maker of state objects sharing one storage (each one an instance), and their clock."""
     clock = Clock()
     if request.param == "sqlite":
-        yield (lambda: State(tmp_path / "bot.sqlite3", clock=clock)), clock
+        yield (lambda: SqliteState(tmp_path / "bot.sqlite3", clock=clock)), clock
         return
     config = make_settings(tmp_path, **request.getfixturevalue("firestore_env")).firestore
     yield (lambda: FirestoreState(Firestore(config), clock=clock)), clock

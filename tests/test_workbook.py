@@ -13,7 +13,7 @@ import pytest
 
 from domain.dates import parse_date, parse_time, parse_time_range
 from domain.schema import parse_workbook
-from storage.local.outbox import Outbox
+from storage.local.outbox import SqliteOutbox
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.workbook import WorkbookBackend
 from storage.store import Store
@@ -202,11 +202,11 @@ def test_a_save_keeps_the_workbook_mode_and_owner(bot: BotHarness, mode: int) ->
 def test_rows_survive_a_crash_before_the_flush(tmp_path) -> None:
     path = tmp_path / "wb.xlsx"
     create_sample_workbook(path)
-    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    outbox = SqliteOutbox(tmp_path / "outbox.sqlite3")
     outbox.add("registrations", {"id": "R1", "event_id": "E2", "user_id": U1,
                                  "role": "participant", "status": "confirmed"})
     del outbox  # the process dies here; a new one finds the row and writes it
-    store = Store(WorkbookBackend(path), Outbox(tmp_path / "outbox.sqlite3"), flush_interval=0)
+    store = Store(WorkbookBackend(path), SqliteOutbox(tmp_path / "outbox.sqlite3"), flush_interval=0)
     assert store.flush() == 1
     assert [r.id for r in store.reload().registrations] == ["R1"]
 
@@ -214,7 +214,7 @@ def test_rows_survive_a_crash_before_the_flush(tmp_path) -> None:
 def test_a_row_already_in_the_sheet_is_not_written_twice(tmp_path) -> None:
     path = tmp_path / "wb.xlsx"
     create_sample_workbook(path)
-    store = Store(WorkbookBackend(path), Outbox(tmp_path / "o.sqlite3"), flush_interval=0)
+    store = Store(WorkbookBackend(path), SqliteOutbox(tmp_path / "o.sqlite3"), flush_interval=0)
     row = {"id": "R1", "event_id": "E2", "user_id": U1, "role": "participant",
            "status": "confirmed"}
     store.add("registrations", row)

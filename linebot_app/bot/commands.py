@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from domain.dates import fold
 from linebot_app.bot import flows
 from linebot_app.bot.context import Ctx
-from linebot_app.bot.flows import Conversation, Flow, Step
+from linebot_app.bot.flows import Conversation, Flow, State, Step
 from linebot_app.features import (
     admin,
     checkin,
@@ -100,13 +100,13 @@ COMMANDS: tuple[Command, ...] = (
 # Conversations: each flow's states and the handler for a line typed in each, and fallbacks that
 # mean the same in every state. In every flow a command word runs that command (a survey is kept
 # and offers 「アンケートの続き」) and 再開 repeats the current question.
-SURVEY_STATES: dict[str, Step] = {
-    "ask": surveys.take, "fix": surveys.take, "review": surveys.review,
-    "edit?": surveys.confirm_edit, "quit?": surveys.confirm_quit,
+SURVEY_STATES: dict[State, Step] = {
+    State.ASK: surveys.take, State.FIX: surveys.take, State.REVIEW: surveys.review,
+    State.EDIT: surveys.confirm_edit, State.QUIT: surveys.confirm_quit,
 }
 SURVEY_FALLBACKS: dict[str, Step] = {surveys.QUIT: surveys.ask_quit, surveys.BACK: surveys.back}
 FLOWS: dict[str, Flow] = {
-    "consent": Flow({"asking": registration.consent_answer}, {}, registration.repeat_consent,
+    "consent": Flow({State.ASKING: registration.consent_answer}, {}, registration.repeat_consent,
                     keeps_on_command=False),
     "survey": Flow(SURVEY_STATES, SURVEY_FALLBACKS, surveys.repeat, keeps_on_command=True),
     "feedback": Flow(SURVEY_STATES, SURVEY_FALLBACKS, surveys.repeat, keeps_on_command=True),

@@ -13,13 +13,14 @@ from typing import Protocol
 from domain.schema import USER_ID, Organizer
 from linebot_app.line.delivery import Deliverer
 from linebot_app.line.messages import Message
-from storage.local.state import BotState
+from storage.state import BotState
 from storage.store import Store
 
 
 class Line(Protocol):
-    """The Messaging API calls features may make (LineClient, or a recording fake)."""
+    """The Messaging API calls the bot makes (LineClient, or a recording fake)."""
 
+    def reply(self, reply_token: str, messages: list[Message]) -> bool: ...
     def push(self, to: str, messages: list[Message], key: str) -> bool: ...
     def multicast(self, to: list[str], messages: list[Message], key: str) -> bool: ...
     def display_name(self, user_id: str) -> str: ...

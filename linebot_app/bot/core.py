@@ -30,7 +30,7 @@ from linebot_app.bot.context import Ctx, Services
 from linebot_app.features import facilities
 from linebot_app.line import messages as m
 from linebot_app.logs import mask
-from storage.local.state import EventBusy
+from storage.state import EventBusy
 
 log = logging.getLogger(__name__)
 HINT = "テキストで話しかけてください。「ヘルプ」で使い方を表示します。"

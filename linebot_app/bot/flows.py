@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from linebot_app.bot.context import Ctx
@@ -14,12 +15,23 @@ from linebot_app.line import messages as m
 VERSION = 1  # bump when Conversation changes shape; older saved records are then dropped
 
 
+class State(StrEnum):
+    """Every state a flow may be in; a conversation can hold no other (a typo raises at once)."""
+
+    ASKING = "asking"  # consent: waiting for 同意する / 同意しない
+    ASK = "ask"  # a survey question
+    FIX = "fix"  # a question asked again from the summary (修正 N)
+    REVIEW = "review"  # the summary: 送信, or 修正 N
+    EDIT = "edit?"  # 前回の回答を修正しますか
+    QUIT = "quit?"  # 中断しますか
+
+
 @dataclass
 class Conversation:
-    """Where one user is in a flow, saved by State between messages."""
+    """Where one user is in a flow, saved by the bot state between messages."""
 
     flow: str  # a key of the flow table in commands.py
-    state: str  # one of that flow's states
+    state: State  # one of that flow's states
     survey: str = ""  # survey flows: the survey id
     pos: int = 0  # survey flows: the current question
     answers: dict[str, str] = field(default_factory=dict)
@@ -29,6 +41,11 @@ class Conversation:
     before: str = ""  # the state a confirmation prompt (quit?) returns to
     interrupted: bool = False  # parked while another conversation runs; comes back by itself
     version: int = VERSION
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "state" or (name == "before" and value):
+            value = State(value)  # ValueError for a state no flow declares
+        super().__setattr__(name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as State stores it."""
@@ -40,7 +57,10 @@ class Conversation:
         if not data or data.get("version") != VERSION:
             return None
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (TypeError, ValueError):  # a record this version cannot read is dropped
+            return None
 
 
 Step = Callable[[Ctx, str, Conversation], list[m.Message]]
@@ -50,15 +70,25 @@ Step = Callable[[Ctx, str, Conversation], list[m.Message]]
 class Flow:
     """One conversation's table, in the manner of ConversationHandler(states, fallbacks)."""
 
-    states: dict[str, Step]  # state -> the handler for a line typed in it
+    states: dict[State, Step]  # state -> the handler for a line typed in it
     fallbacks: dict[str, Step]  # folded words that mean the same in every state (やめる, 戻る)
     repeat: Callable[[Ctx, Conversation], list[m.Message]]  # 再開 during the conversation
     keeps_on_command: bool  # a command word pauses it and offers 「アンケートの続き」
 
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.states if name not in set(State)]
+        if unknown:
+            raise ValueError(f"a flow names states that State does not declare: {unknown}")
+
 
 def load(ctx: Ctx, key: str | None = None) -> Conversation | None:
-    """The user's open conversation (or one kept under another key)."""
-    return Conversation.from_dict(ctx.services.state.conversation(key or ctx.user_id))
+    """The user's open conversation (or one kept under another key); a record this version
+    cannot read (another shape, a state no flow has) is forgotten, and the user starts afresh."""
+    saved = ctx.services.state.conversation(key or ctx.user_id)
+    conv = Conversation.from_dict(saved)
+    if saved and conv is None:
+        end(ctx, key)
+    return conv
 
 
 def save(ctx: Ctx, conv: Conversation, key: str | None = None, ttl: float | None = None) -> None:

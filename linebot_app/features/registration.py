@@ -23,7 +23,7 @@ from domain.seats import (
 )
 from linebot_app.bot import flows
 from linebot_app.bot.context import Ctx, Services
-from linebot_app.bot.flows import Conversation
+from linebot_app.bot.flows import Conversation, State
 from linebot_app.features.events import event_marks, reconfirming, upcoming, when
 from linebot_app.line import messages as m
 from linebot_app.line.delivery import Delivery
@@ -420,7 +420,7 @@ def expire_offers(services: Services, regs: list[Registration]) -> int:
 def ask_consent(ctx: Ctx, then: list[str]) -> list[m.Message]:
     """Show the privacy notice and wait for 同意する; then make the registration asked for."""
     notice = ctx.org.settings.get("privacy_notice") or "登録情報はセミナーの運営にのみ使います。"
-    flows.save(ctx, Conversation("consent", "asking", then=list(then)))
+    flows.save(ctx, Conversation("consent", State.ASKING, then=list(then)))
     quick = [m.message_action("同意する"), m.message_action("同意しない")]
     return [m.text(f"はじめに、個人情報の取り扱いについてご確認ください。\n\n{notice}\n\n"
                    "同意いただける場合は「同意する」を押してください。", quick)]

@@ -18,7 +18,7 @@ from domain.dates import fold
 from domain.surveys import Question, Survey
 from linebot_app.bot import flows
 from linebot_app.bot.context import Ctx, admin_ids
-from linebot_app.bot.flows import Conversation
+from linebot_app.bot.flows import Conversation, State
 from linebot_app.features import answers
 from linebot_app.line import messages as m
 from linebot_app.line.delivery import Delivery, Job
@@ -101,10 +101,10 @@ def begin(ctx: Ctx, survey: Survey, context: dict[str, str], intro: str,
     earlier = ctx.services.state.survey_row(progress, ctx.user_id)
     if earlier and not survey.editable:
         return [m.text(f"「{survey.title}」の回答はすでに受け付けています。ありがとうございました。")]
-    conv = Conversation(flow, "ask", survey=survey.id, context=context)
+    conv = Conversation(flow, State.ASK, survey=survey.id, context=context)
     ctx.services.state.survey_started(progress, ctx.user_id)
     if earlier:
-        conv.answers, conv.state = _earlier_answers(ctx, survey, earlier), "edit?"
+        conv.answers, conv.state = _earlier_answers(ctx, survey, earlier), State.EDIT
         flows.save(ctx, conv)
         return [m.text(intro), EDIT_PROMPT]
     return [m.text(intro), *_step(ctx, survey, conv)]
@@ -149,10 +149,10 @@ def repeat(ctx: Ctx, conv: Conversation) -> list[m.Message]:
     survey = find(ctx, conv.survey)
     if survey is None:
         return _gone(ctx)
-    if conv.state == "fix":
+    if conv.state == State.FIX:
         return [question_message(survey, conv.pos)]
-    if conv.state in ("edit?", "quit?"):
-        return [EDIT_PROMPT if conv.state == "edit?" else QUIT_PROMPT]
+    if conv.state in (State.EDIT, State.QUIT):
+        return [EDIT_PROMPT if conv.state == State.EDIT else QUIT_PROMPT]
     return [m.text(f"「{survey.title}」の続きです。"), *_step(ctx, survey, conv)]
 
 
@@ -160,8 +160,8 @@ def keep_paused(ctx: Ctx, conv: Conversation, interrupted: bool = False) -> None
     """Keep a survey aside for 24 h; one another conversation interrupted comes back by itself
     once that conversation ends, and one left with やめる waits for 再開."""
     kept = Conversation(**{**conv.to_dict(), "interrupted": interrupted})
-    if kept.state == "quit?":
-        kept.state = kept.before or "ask"
+    if kept.state == State.QUIT:
+        kept.state = kept.before or State.ASK
     flows.save(ctx, kept, _paused_key(ctx.user_id), ttl=PAUSE_SECONDS)
 
 
@@ -190,9 +190,9 @@ def _step(ctx: Ctx, survey: Survey, conv: Conversation) -> list[m.Message]:
     """Save the conversation and ask the current question (or show the summary)."""
     conv.pos = _next_pos(survey, conv.pos, conv.answers)
     if conv.pos >= len(survey.questions):
-        conv.state = "review"
+        conv.state = State.REVIEW
     flows.save(ctx, conv)
-    if conv.state == "review":
+    if conv.state == State.REVIEW:
         return [summary(survey, conv.answers)]
     return [question_message(survey, conv.pos)]
 
@@ -239,8 +239,8 @@ def ask_quit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     """やめる: ask to confirm; nothing is put aside yet."""
     if find(ctx, conv.survey) is None:
         return _gone(ctx)
-    if conv.state != "quit?":
-        conv.before, conv.state = conv.state, "quit?"
+    if conv.state != State.QUIT:
+        conv.before, conv.state = conv.state, State.QUIT
     flows.save(ctx, conv)
     return [QUIT_PROMPT]
 
@@ -251,7 +251,7 @@ def confirm_quit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     if survey is None:
         return _gone(ctx)
     if fold(text) not in answers.YES:
-        conv.state = conv.before or "ask"
+        conv.state = conv.before or State.ASK
         flows.save(ctx, conv)
         return repeat(ctx, conv)
     keep_paused(ctx, conv)
@@ -265,7 +265,7 @@ def back(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     survey = find(ctx, conv.survey)
     if survey is None:
         return _gone(ctx)
-    conv.pos, conv.state = (conv.trail.pop() if conv.trail else 0), "ask"
+    conv.pos, conv.state = (conv.trail.pop() if conv.trail else 0), State.ASK
     return _step(ctx, survey, conv)
 
 
@@ -276,7 +276,7 @@ def confirm_edit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
         return _gone(ctx)
     if fold(text) not in answers.YES:
         return [EDIT_PROMPT]
-    conv.state = "ask"
+    conv.state = State.ASK
     return _step(ctx, survey, conv)
 
 
@@ -293,7 +293,7 @@ def review(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     number = (answers.whole_number(answers.normalized(key[len(FIX):])) if key.startswith(FIX)
               else None)
     if number is not None and 1 <= number <= len(survey.questions):
-        conv.pos, conv.state = number - 1, "fix"
+        conv.pos, conv.state = number - 1, State.FIX
         flows.save(ctx, conv)
         return [question_message(survey, conv.pos)]
     return [summary(survey, conv.answers)]
@@ -311,7 +311,7 @@ def take(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     except answers.Invalid as err:
         return [m.text(f"もう一度お願いします: {err}"), question_message(survey, conv.pos)]
     conv.answers[q.key] = value
-    if conv.state == "fix":
+    if conv.state == State.FIX:
         return _after_fix(ctx, survey, conv)
     conv.trail.append(conv.pos)
     conv.pos += 1
@@ -328,7 +328,7 @@ def _after_fix(ctx: Ctx, survey: Survey, conv: Conversation) -> list[m.Message]:
     """Back to the summary, unless the fix opened questions that still need an answer."""
     pos = _unasked(survey, conv.answers)
     if pos is None:
-        conv.state = "review"
+        conv.state = State.REVIEW
         return _step(ctx, survey, conv)
     conv.pos = pos  # stay in fix: each newly relevant question, then the summary
     flows.save(ctx, conv)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from linebot_app.line.client import retry_key
 from linebot_app.line.messages import Message
 from linebot_app.line.messages import text as text_message
-from storage.local.state import BotState, JobRecord, Plan
+from storage.state import DeliveryLog, JobRecord, Plan
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # LINE's multicast limit
@@ -54,7 +54,7 @@ class Job:
 class Deliverer:
     """Plans deliveries on the request path; a worker thread (or a cron round) sends them."""
 
-    def __init__(self, state: BotState, line: Pusher, record: Callable[[dict[str, Any]], None],
+    def __init__(self, state: DeliveryLog, line: Pusher, record: Callable[[dict[str, Any]], None],
                  stamp: Callable[[], str]) -> None:
         self.state, self.line, self.record, self.stamp = state, line, record, stamp
         self.wake = threading.Event()

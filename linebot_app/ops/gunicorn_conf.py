@@ -60,6 +60,6 @@ def worker_exit(server: Any, worker: Any) -> None:
     depth, _ = store.outbox.health()
     if depth:
         log.warning("%d rows still wait in %s; they are written after the next start", depth,
-                    store.outbox.path)
+                    store.outbox.describe())
     else:
-        log.info("0 rows wait in %s: everything is in the sheet", store.outbox.path)
+        log.info("0 rows wait in %s: everything is in the sheet", store.outbox.describe())

@@ -6,7 +6,7 @@ spreadsheet. Each instance follows the rows still waiting through a Firestore li
 merged view of the bot's sheets holds every instance's rows within moments, and nothing is
 polled while the bot is idle.
 
-The interface is storage.local.outbox.Outbox's: seqs are this process's own numbers, given in the order
+The interface is storage.outbox.Outbox: seqs are this process's own numbers, given in the order
 in which it learnt of each entry.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from storage.firestore.client import Firestore, conflicts, errors
 from storage.ledger import LedgerRow, Repairs
-from storage.local.outbox import Entry
+from storage.outbox import Entry
 from storage.store import BackendBusy
 
 log = logging.getLogger(__name__)
@@ -287,6 +287,10 @@ class FirestoreOutbox:
                         self._insert(entry_id, data, commit=snap.create_time)
                 if snap is not None or self.clock() - self._unknown[entry_id] > UNKNOWN_SECONDS:
                     del self._unknown[entry_id]
+
+    def describe(self) -> str:
+        """The Firestore database and namespace."""
+        return self.path
 
     def health(self) -> tuple[int, float]:
         """(number of entries waiting, age in seconds of the oldest one)."""

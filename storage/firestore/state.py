@@ -1,10 +1,11 @@
 """The bot's own state in Firestore, shared by every instance (STATE_BACKEND=firestore).
 
-The same interface as storage.local.state.State. Each decision that must hold across instances is
-a write with a precondition: a webhook id, a delivery key, a check-in and a survey start are
-documents created only if absent; a chunk, a job and the event versions change only if nobody
-changed them since they were read. What cannot change back (a consent, a planned key) is
-remembered in the process, so that the minute round and repeated questions read nothing.
+storage.state.BotState, as storage.local.state.SqliteState keeps it on one machine. Each
+decision that must hold across instances is a write with a precondition: a webhook id, a
+delivery key, a check-in and a survey start are documents created only if absent; a chunk, a
+job and the event versions change only if nobody changed them since they were read. What
+cannot change back (a consent, a planned key) is remembered in the process, so that the minute
+round and repeated questions read nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from storage.firestore.client import Firestore, conflicts, errors
-from storage.local.state import (
+from storage.state import (
     CONVERSATION_SECONDS,
     DEDUP_KEEP_SECONDS,
     PURGE_CHANCE,

@@ -9,12 +9,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from storage.ledger import LedgerRow, Repairs
 from storage.local.sqlite import LocalDB
+from storage.outbox import Entry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -45,22 +45,9 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('lease_until', 0), ('next_flush'
 """
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One queued change: an appended row, or new values for a row found by id."""
-
-    seq: int
-    sheet: str
-    op: str
-    row_id: str
-    payload: dict[str, Any]
-    created: float
-    done_at: float | None
-    attempts: int = 0
-
-
-class Outbox:
-    """The outbox: every accepted row is committed here before the user is answered."""
+class SqliteOutbox:
+    """The outbox in SQLite (one machine): every accepted row is committed here before the user
+    is answered."""
 
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)  # local storage failing
 
@@ -282,6 +269,10 @@ class Outbox:
         """What note_written recorded last, by any process of this machine (-1: nothing)."""
         return self._conn().execute(
             "SELECT value FROM meta WHERE key = 'written_version'").fetchone()[0]
+
+    def describe(self) -> str:
+        """The outbox's file."""
+        return str(self.path)
 
     def health(self) -> tuple[int, float]:
         """(number of pending entries, age in seconds of the oldest one)."""

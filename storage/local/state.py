@@ -1,9 +1,5 @@
-"""The bot's own state: handled webhook ids, conversations, consents, deliveries, check-ins,
-survey progress and the last seen version of each event.
-
-BotState is the one interface features see. State keeps it in SQLite in DATA_DIR (one machine);
-storage.firestore.state.FirestoreState keeps it in Firestore (several instances).
-"""
+"""The bot's own state in SQLite in DATA_DIR (one machine): storage.state.BotState's SQLite
+implementation."""
 
 from __future__ import annotations
 
@@ -13,11 +9,16 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from storage.local.sqlite import LocalDB
+from storage.state import (
+    CONVERSATION_SECONDS,
+    DEDUP_KEEP_SECONDS,
+    PURGE_CHANCE,
+    Plan,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS handled (event_id TEXT PRIMARY KEY, at REAL NOT NULL);
@@ -48,74 +49,7 @@ CREATE TABLE IF NOT EXISTS event_versions (
     event_id TEXT PRIMARY KEY, fields TEXT NOT NULL, version INTEGER NOT NULL,
     changed TEXT NOT NULL DEFAULT '[]', at REAL NOT NULL);
 """
-DEDUP_KEEP_SECONDS = 8 * 86400  # LINE redelivers for a while; we keep ids for more than 7 days
-CONVERSATION_SECONDS = 30 * 60
-PURGE_CHANCE = 0.001  # about one webhook in a thousand also clears out old rows
-
-
-class EventBusy(Exception):
-    """Another instance is handling this webhook event now: LINE should deliver it again later
-    (skipped then if it was handled, handled if that instance failed)."""
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """A delivery someone asked for: they are told when all its chunks are sent."""
-
-    id: str
-    notify: str
-    label: str
-    total: int
-    keys: list[str]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a delivery plan adds: chunks to send and, maybe, the job they belong to."""
-
-    chunks: list[dict[str, Any]] = field(default_factory=list)
-    job: JobRecord | None = None
-    total: int = 0  # people the chunks reach
-
-
-class BotState(Protocol):
-    """The bot's own state, whichever implementation keeps it."""
-
-    errors: tuple[type[BaseException], ...]  # what its calls raise when storage fails
-    poll_seconds: float  # how often the delivery worker looks for other processes' plans
-
-    def claim_event(self, event_id: str) -> bool: ...
-    def finish_event(self, event_id: str) -> None: ...
-    def unclaim_event(self, event_id: str) -> None: ...
-    def forget_old_events(self) -> None: ...
-    def conversation(self, user_id: str) -> dict[str, Any] | None: ...
-    def save_conversation(self, user_id: str, data: dict[str, Any],
-                          ttl: float = ...) -> None: ...
-    def end_conversation(self, user_id: str) -> None: ...
-    def check_in(self, event_id: str, user_id: str, at: str) -> tuple[bool, str]: ...
-    def plan(self, keys: list[str], build: Callable[[set[str]], Plan]) -> Plan: ...
-    def finished_jobs(self) -> list[tuple[str, str, str, int]]: ...
-    def claim_job(self, job: str) -> bool: ...
-    def reopen_job(self, job: str) -> None: ...
-    def pending_chunks(self, key: str | None = None) -> list[dict[str, Any]]: ...
-    def claim_chunk(self, key: str, n: int, seconds: float) -> bool: ...
-    def finish_chunk(self, key: str, n: int, sent: bool, retry_in: float = 0.0) -> None: ...
-    def survey_started(self, survey_id: str, user_id: str) -> None: ...
-    def survey_row(self, survey_id: str, user_id: str) -> str | None: ...
-    def survey_completed(self, survey_id: str, user_id: str, row_id: str) -> None: ...
-    def survey_counts(self, survey_id: str) -> tuple[int, int, float | None]: ...
-    def known_users(self) -> list[str]: ...
-    def has_consent(self, user_id: str) -> bool: ...
-    def give_consent(self, user_id: str) -> None: ...
-    def event_version(self, event_id: str) -> tuple[dict[str, Any], int] | None: ...
-    def remember_event(self, event_id: str, fields: dict[str, Any], version: int,
-                       changed: list[str]) -> None: ...
-    def event_changes(self, event_id: str) -> list[str]: ...
-    def probe(self) -> None: ...
-    def close(self) -> None: ...
-
-
-class State:
+class SqliteState:
     """Small SQLite-backed state shared by every worker process on the machine."""
 
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
