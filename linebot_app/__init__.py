@@ -29,7 +29,7 @@ def create_app(
     """Build the app; tests pass fakes (and an on_error that fails them), production nothing."""
     from linebot_app.bot.context import Services, system_now
     from linebot_app.bot.core import Bot, log_error
-    from linebot_app.features import registration
+    from linebot_app.features import offers
     from linebot_app.line.client import LineClient
     from linebot_app.understanding import retrieval
     from linebot_app.web import health, tasks, webhook
@@ -44,7 +44,7 @@ def create_app(
     store.on_reload.append(retrieval.follow)  # the FAQ index follows the sheet
     services = Services(store, state, line, settings.tzinfo, clock or system_now)
     store.on_status_edit.append(  # people are told what an organizer changed by hand
-        lambda before, after: registration.tell_organizer_edit(services, before, after))
+        lambda before, after: offers.tell_organizer_edit(services, before, after))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["seminar_settings"] = settings

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from linebot_app.config import ConfigError, Settings
+from storage.backend import Backend, BackendError
 from storage.local.outbox import SqliteOutbox
 from storage.local.state import SqliteState
 from storage.sheets.snapshot import FileSnapshot
 from storage.sheets.workbook import WorkbookBackend
 from storage.state import BotState
-from storage.store import Backend, BackendError, Store
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 QUOTA_MARGIN = 5  # stay a few calls under Google's per-minute quota

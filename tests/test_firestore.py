@@ -15,7 +15,7 @@ import pytest
 
 from linebot_app.simulator.platform import sign
 from linebot_app.wiring import build_store
-from storage.store import BackendError
+from storage.backend import BackendError
 from tests.conftest import (
     SECRET,
     BotHarness,
@@ -343,7 +343,7 @@ def test_the_copy_in_firestore_is_rewritten_only_when_the_sheets_change(
 
 def test_a_new_lease_holder_checks_the_sheet_before_writing_rows_it_still_thinks_wait(
         tmp_path: Path, emu: Emu, firestore_env: dict[str, str]) -> None:
-    from storage.firestore.outbox import LEASE_SECONDS
+    from storage.firestore.records import LEASE_SECONDS
 
     now = [1_800_000_000.0]
     settings = make_settings(tmp_path, **google_env(emu), **firestore_env)

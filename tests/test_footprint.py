@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from storage.backend import BackendError
 from storage.sheets import workbook
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.workbook import WorkbookBackend, read_here
-from storage.store import BackendError
 
 ROOT = Path(__file__).resolve().parent.parent
 

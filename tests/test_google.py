@@ -15,10 +15,10 @@ import pytest
 import requests
 
 from linebot_app.config import Settings
+from storage.backend import BackendError
 from storage.local.outbox import SqliteOutbox
 from storage.sheets.google import EmulatorCredentials, gspread_client, open_backend
 from storage.sheets.sample import FAQ, SIM_ORGANIZER_ID
-from storage.store import BackendError
 from tests.conftest import (
     ADMIN,
     ROOT,
@@ -133,7 +133,7 @@ def test_backoff_grows_with_jitter_and_is_capped(tmp_path, emu: Emu, caplog) -> 
     store.add("registrations", _reg(1))
     emu.faults(error_seconds=600)
     for _ in range(9):
-        with caplog.at_level(logging.WARNING, logger="storage.store"):
+        with caplog.at_level(logging.WARNING, logger="storage.flusher"):
             assert store.flush() == 0
         assert not store.outbox.take_lease(1)  # the wait it announced holds the next flush back
         store.outbox.release_lease(0)

@@ -226,7 +226,7 @@ def _set_capacity(path: Path, event: str, capacity: int) -> None:
 def test_lowering_capacity_confirms_nobody_new_until_the_role_is_below_it(
         instances, monkeypatch) -> None:
     make, path, _ = instances
-    monkeypatch.setattr("storage.firestore.seats.random.choice", max)  # seats 10, 9, 8 ...
+    monkeypatch.setattr("storage.firestore.seat_docs.random.choice", max)  # seats 10, 9, 8 ...
     a, b = make(), make()
     a.reload()
     for n in range(1, 6):

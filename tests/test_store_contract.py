@@ -143,7 +143,7 @@ def test_a_row_written_before_a_lost_outcome_is_not_written_again(backed: Backed
 @pytest.mark.parametrize("state", ["sqlite", "firestore"])
 def test_rows_gather_until_a_batch_waits_or_the_oldest_has_waited(tmp_path, request,
                                                                   state: str) -> None:
-    from storage.store import BATCH_ROWS, GATHER_SECONDS
+    from storage.flusher import BATCH_ROWS, GATHER_SECONDS
 
     env = request.getfixturevalue("firestore_env") if state == "firestore" else {}
     now = [1_800_000_000.0]

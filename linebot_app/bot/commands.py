@@ -18,6 +18,7 @@ from linebot_app.features import (
     faq,
     feedback,
     lottery,
+    offers,
     registration,
     surveys,
 )
@@ -73,7 +74,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("キャンセル", "cancel"), registration.cancel, "キャンセル / cancel [ID]: 登録の取り消し"),
     Command(("参加する", "accept"), registration.accept,
             "参加する / accept [ID]: 繰り上げ・参加確認への返事"),
-    Command(("辞退する", "decline"), registration.decline, "辞退する / decline [ID]: 繰り上げの辞退"),
+    Command(("辞退する", "decline"), offers.decline, "辞退する / decline [ID]: 繰り上げの辞退"),
     Command(("登録確認", "status"), registration.status, "登録確認 / status: 自分の登録と状態"),
     Command(("感想", "フィードバック", "feedback"), feedback.start,
             "感想 / feedback [ID]: 満足度と感想を送る"),

@@ -9,7 +9,7 @@ from typing import Any
 from domain.schema import parse_workbook
 from linebot_app.config import Settings
 from linebot_app.line.client import LineClient, LineError
-from storage.store import Backend, BackendError
+from storage.backend import Backend, BackendError
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,8 @@ def _print_problems(problems: list[str]) -> int:
 def check(args: argparse.Namespace) -> int:
     """Print every problem in the configuration and the sheets; non-zero if any."""
     from linebot_app.wiring import build_backend, build_outbox
+    from storage.backend import BackendError
     from storage.local.sqlite import LocalStorageError, check_local_files
-    from storage.store import BackendError
 
     settings = _settings()
     if settings is None:
@@ -158,9 +158,9 @@ def init_sheet(args: argparse.Namespace) -> int:
     """Create what the Google spreadsheet lacks; with --from, copy the organizer sheets."""
     from domain.schema import admin_id_problems
     from linebot_app.wiring import build_outbox, quota_taker
+    from storage.backend import BackendError
     from storage.sheets.google import open_backend
     from storage.sheets.init_sheet import initialize
-    from storage.store import BackendError
 
     settings = _settings(SHEETS_BACKEND="google")
     if settings is None:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from linebot_app.bot.context import Services
-from linebot_app.features import lottery, notices, registration, reminders
+from linebot_app.features import lottery, notices, offers, reminders
 
 log = logging.getLogger(__name__)
 _one_round = threading.Lock()  # rounds in one process never overlap
@@ -42,10 +42,10 @@ def tick(services: Services) -> Round:
             record()
         draws = sum(len(lottery.run(services, event))
                     for event in lottery.due(org, regs, services))
-        expired = registration.expire_offers(services, regs)
+        expired = offers.expire_offers(services, regs)
         if draws or expired:
             regs = services.store.registrations()
-        filled = registration.fill_free_seats(services, org, regs)
+        filled = offers.fill_free_seats(services, org, regs)
         due = list(reminders.due(org, regs, services.now()))
         deliveries.plan(due)
         sent = deliveries.work()  # in the round: on Cloud Run a cron request has the CPU

@@ -16,68 +16,32 @@ import bisect
 import json
 import logging
 import os
-import random
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from storage.firestore.client import Firestore, conflicts, errors
-from storage.ledger import LedgerRow, Repairs
+from storage.backend import BackendBusy
+from storage.firestore.client import Firestore, errors
+from storage.firestore.lease import FlushLease
+from storage.firestore.ledger import FirestoreLedger
+from storage.firestore.records import (
+    ENTRIES,
+    FORGET_SECONDS,
+    LEDGER,
+    Known,
+    LedgerKnown,
+)
 from storage.outbox import Entry
-from storage.store import BackendBusy
 
 log = logging.getLogger(__name__)
-ENTRIES, LEDGER = "entries", "ledger"
-LEASE_SECONDS = 15.0  # no pid to look at across machines: a dead holder frees it after this
-LEDGER_DAYS = 60  # the ledger compared with the sheet holds the rows written in this time
-LEDGER_OVERLAP = 60.0  # a ledger read again asks for documents written since its last read,
-# less this margin for clocks that differ between instances and for commits still under way
-FORGET_SECONDS = 600.0  # written entries kept in memory this long (copies are read each minute)
 BATCH = 400  # writes per commit
 UNKNOWN_SECONDS = 120.0  # an entry whose commit failed and is not there by then never landed
 REOPEN_SECONDS = 2.0  # the listener's stream is reopened at most this often after a failure
-QUOTA_TRIES = 20  # instances counting the same minute at once try again
 
 
-@dataclass
-class _Known:
-    """One entry as this process knows it."""
-
-    seq: int
-    id: str
-    sheet: str
-    op: str
-    row_id: str
-    payload: dict[str, Any]
-    created: float
-    attempts: int
-    done_at: float | None = None  # when it was written (None: it waits)
-    commit: Any = None  # when its batch was committed (a datetime), when known
-    ledger: bool = False  # it wrote the ledger too
-    repair: bool = False  # a repair wrote it
-    written_at: Any = None  # when this process's flush marked it written (a commit time)
-
-    @property
-    def pending(self) -> bool:
-        return self.done_at is None
-
-
-@dataclass
-class _LedgerKnown:
-    """One ledger document as the lease holder knows it."""
-
-    fields: dict[str, Any]
-    entry: str  # the entry of the bot's last write to the row
-    whole: bool
-    rewrites: int
-    updated: Any  # the document's update time: a precondition for repairs
-    written: float = 0.0  # when the bot last wrote the row (the writer's clock)
-
-
-class FirestoreOutbox:
+class FirestoreOutbox(FlushLease, FirestoreLedger):
     """The outbox, the ledger, the flush lease and the quota, in Firestore."""
 
     def __init__(self, fs: Firestore, clock: Callable[[], float] = time.time) -> None:
@@ -86,8 +50,8 @@ class FirestoreOutbox:
         self.path = fs.describe()
         self.errors = errors()
         self._lock = threading.RLock()
-        self._known: dict[str, _Known] = {}
-        self._order: list[_Known] = []  # by seq
+        self._known: dict[str, Known] = {}
+        self._order: list[Known] = []  # by seq
         self._waiting: set[str] = set()  # ids of the entries that wait, as this process knows
         self._seq = 0
         self._watch: Any = None
@@ -97,7 +61,7 @@ class FirestoreOutbox:
         self._lease_lock = threading.RLock()  # one thread at a time reads or writes it
         self._flushing = threading.Lock()  # held from take_lease to release_lease
         self._attempting: set[str] = set()
-        self._ledger: dict[tuple[str, str], _LedgerKnown] | None = None
+        self._ledger: dict[tuple[str, str], LedgerKnown] | None = None
         self._ledger_at = 0.0  # when it was last read
         self._ledger_fresh = False  # another holder may have changed it since
         self.on_adopt: list[Callable[[str, dict[str, Any]], None]] = []  # organizer edits kept
@@ -162,14 +126,14 @@ class FirestoreOutbox:
                     self._written(known)  # written by the lease holder (maybe this process)
         self._heard_once.set()
 
-    def _written(self, known: _Known, commit: Any = None) -> None:
+    def _written(self, known: Known, commit: Any = None) -> None:
         self._waiting.discard(known.id)
         known.done_at = known.done_at or self.clock()
         known.written_at = commit
 
-    def _insert(self, entry_id: str, data: dict[str, Any], commit: Any) -> _Known:
+    def _insert(self, entry_id: str, data: dict[str, Any], commit: Any) -> Known:
         self._seq += 1
-        known = _Known(self._seq, entry_id, data["sheet"], data["op"], data["row_id"],
+        known = Known(self._seq, entry_id, data["sheet"], data["op"], data["row_id"],
                        json.loads(data["payload"]), float(data["created"]),
                        int(data.get("attempts") or 0), data.get("done_at"), commit,
                        bool(data.get("ledger")), bool(data.get("repair")))
@@ -346,267 +310,6 @@ class FirestoreOutbox:
                 batch.delete(snap.reference)
             batch.commit(**self.fs.call)
 
-    # ---- the lease ----------------------------------------------------------------------------------
-    def take_lease(self, seconds: float, *, ignore_schedule: bool = False) -> bool:
-        """Claim the right to flush: one flusher across instances and, within this process,
-        one thread (until release_lease); at most once per interval unless ignore_schedule."""
-        if not self._flushing.acquire(blocking=False):
-            return False  # another thread of this process is flushing
-        try:
-            taken = self._own_lease(seconds, ignore_schedule)
-        except BaseException:
-            self._flushing.release()
-            raise
-        if not taken:
-            self._flushing.release()
-        return taken
-
-    def _own_lease(self, seconds: float, ignore_schedule: bool) -> bool:
-        """Hold the lease document: the holder keeps it while it renews it; a holder that stops
-        (kill -9) frees it LEASE_SECONDS after its last renewal. A lease held elsewhere is not
-        read again before it may have ended."""
-        with self._lease_lock:
-            return self._own_lease_locked(seconds, ignore_schedule)
-
-    def _own_lease_locked(self, seconds: float, ignore_schedule: bool) -> bool:
-        now, me = self.clock(), self.instance()
-        if self.held_elsewhere():
-            return False
-        lease = self._lease
-        if not (lease.get("holder") == me and lease.get("until", 0) > now):
-            snap = self.fs.doc("meta", "lease").get(**self.fs.call)
-            lease = self._lease = {**(snap.to_dict() or {}), "updated": snap.update_time}
-        mine = lease.get("holder") == me
-        if lease.get("until", 0) > now and not mine:
-            return False
-        if not ignore_schedule and lease.get("next_flush", 0) > now:
-            return False
-        taken = {"holder": me, "until": now + min(seconds, LEASE_SECONDS),
-                 "next_flush": lease.get("next_flush", 0), "attempting": lease.get("attempting", [])}
-        if not self._lease_write_locked(taken, exists=lease.get("updated") is not None):
-            return False
-        if not mine:
-            log.info("took the flush lease (last held by %s)", lease.get("holder") or "nobody")
-            self._take_over(taken["attempting"])
-        return True
-
-    def _take_over(self, attempting: list[str]) -> None:
-        """A new holder: every entry that waits is read, and each counts as one the last holder
-        may have written (its listener may not have heard yet what was written), so that the
-        first flush checks the sheet's ids before it appends anything."""
-        from google.cloud.firestore import FieldFilter
-
-        waiting = self.fs.col(ENTRIES).where(filter=FieldFilter("pending", "==", True)).get(
-            **self.fs.call)
-        with self._lock:
-            for snap in sorted(waiting, key=lambda s: (s.create_time, s.id)):
-                if snap.id not in self._known:
-                    self._insert(snap.id, snap.to_dict(), commit=snap.create_time)
-            self._attempting = set(attempting) | self._waiting
-            self._ledger_fresh = False  # what the last holder wrote is read when compared
-
-    def release_lease(self, next_flush_in: float) -> None:
-        """End this flush: keep the lease (renewed) and say when the next flush may start."""
-        try:
-            now = self.clock()
-            self._lease_write({"until": now + LEASE_SECONDS, "next_flush": now + next_flush_in})
-        finally:
-            self._flushing.release()
-
-    def note_written(self, version: float) -> None:
-        """The backend's change token after this instance's last write: kept in memory, since
-        instances that share Firestore write to Google Sheets, which has no such token."""
-        self._written_version = version
-
-    def written_version(self) -> float:
-        """What note_written recorded last in this process (-1: nothing)."""
-        return self._written_version
-
-    def give_up_lease(self) -> None:
-        """Let another instance take the lease at once (at shutdown)."""
-        if self.holds_lease():
-            self._lease_write({"until": 0.0, "holder": ""})
-
-    def holds_lease(self) -> bool:
-        """Whether this process holds the lease, as it last wrote it."""
-        return self._lease.get("holder") == self.instance() and \
-            self._lease.get("until", 0) > self.clock()
-
-    def repairs_here(self) -> bool:
-        """Only the lease holder compares the sheet with the ledger; a lease nobody holds
-        (the bot was idle) is taken for it."""
-        return self.holds_lease() or self._own_lease(LEASE_SECONDS, ignore_schedule=True)
-
-    def held_elsewhere(self) -> bool:
-        """Whether another instance holds the lease (it flushes what waits here too)."""
-        lease = self._lease
-        return lease.get("until", 0) > self.clock() and lease.get("holder") not in (
-            "", None, self.instance())
-
-    def _lease_write(self, fields: dict[str, Any], exists: bool = True) -> bool:
-        """Write the lease if nobody else has since this process last read or wrote it (one
-        thread at a time: the document's update time is the precondition)."""
-        with self._lease_lock:
-            return self._lease_write_locked(fields, exists)
-
-    def _lease_write_locked(self, fields: dict[str, Any], exists: bool) -> bool:
-        ref, known = self.fs.doc("meta", "lease"), self._lease.get("updated")
-        batch = self.fs.batch()
-        if exists and known is not None:
-            batch.update(ref, fields, option=self.fs.option(last_update_time=known))
-        else:
-            batch.create(ref, fields)
-        try:
-            results = batch.commit(**self.fs.call)
-        except conflicts() as err:
-            log.info("the flush lease changed hands: %s", type(err).__name__)
-            self._lease = {}
-            return False
-        self._lease = {**self._lease, **fields, "updated": results[0].update_time}
-        return True
-
-    # ---- the quota ----------------------------------------------------------------------------------
-    def take_quota(self, kind: str, limit: int, window: float) -> bool:
-        """Count one API call of this kind, across instances, if fewer than limit were made in
-        the window."""
-        ref = self.fs.doc("meta", f"quota-{kind}")
-        for _ in range(QUOTA_TRIES):
-            now = self.clock()
-            snap = ref.get(**self.fs.call)
-            calls = [t for t in (snap.get("calls") if snap.exists else []) if t > now - window]
-            if len(calls) >= limit:
-                return False
-            batch = self.fs.batch()
-            if snap.exists:
-                batch.update(ref, {"calls": [*calls, now]},
-                             option=self.fs.option(last_update_time=snap.update_time))
-            else:
-                batch.create(ref, {"calls": [now]})
-            try:
-                batch.commit(**self.fs.call)
-                return True
-            except conflicts():
-                time.sleep(random.uniform(0.005, 0.05))
-        return False
-
-    # ---- the ledger ----------------------------------------------------------------------------------
-    def ledger_sheets(self) -> list[str]:
-        """The sheets the ledger knows rows of (read in full when this process first needs it)."""
-        return sorted({sheet for sheet, _ in self._ledger_rows()})
-
-    def ledger_ids(self, sheet: str) -> set[str]:
-        """The ids of the rows of one sheet the ledger holds."""
-        return {row_id for name, row_id in self._ledger_rows() if name == sheet}
-
-    def ledger(self, sheet: str, settled_before: int) -> dict[str, LedgerRow]:
-        """The ledger rows of one sheet whose last write has a seq below settled_before."""
-        rows = self._ledger_rows()
-        with self._lock:
-            found = {}
-            recent = self.clock() - FORGET_SECONDS
-            for (name, row_id), mine in rows.items():
-                known = self._known.get(mine.entry)
-                # an entry this process does not know is long written (forgotten), or so new
-                # that the listener has not reported it yet: then it is not compared yet
-                seq = known.seq if known else (0 if mine.written < recent else settled_before)
-                if name == sheet and seq < settled_before:
-                    found[row_id] = LedgerRow(dict(mine.fields), seq, mine.whole, mine.rewrites)
-            return found
-
-    def _ledger_rows(self) -> dict[tuple[str, str], _LedgerKnown]:
-        """The ledger: read whole when first needed, then only the documents written since
-        (when this process took the lease over from another)."""
-        with self._lock:
-            if self._ledger is not None and self._ledger_fresh:
-                return self._ledger
-        from google.cloud.firestore import FieldFilter
-
-        started = self.clock()
-        since = self._ledger_at - LEDGER_OVERLAP if self._ledger is not None \
-            else started - LEDGER_DAYS * 86400
-        docs = self.fs.col(LEDGER).where(filter=FieldFilter("written", ">=", since)).get(
-            **self.fs.call)
-        with self._lock:
-            rows = self._ledger if self._ledger is not None else {}
-            for d in docs:
-                rows[(d.get("sheet"), d.get("row_id"))] = _LedgerKnown(
-                    dict(d.get("fields") or {}), d.get("entry"), bool(d.get("whole")),
-                    int(d.get("rewrites") or 0), d.update_time, float(d.get("written") or 0))
-            self._ledger, self._ledger_at, self._ledger_fresh = rows, started, True
-            for known in self._order:  # entries committed after the documents were read
-                self._fold(known)
-            return rows
-
-    def _fold(self, known: _Known) -> None:
-        """Apply an entry to the ledger this process keeps, as the entry's batch did, unless
-        the ledger copy is already newer than that batch."""
-        key = (known.sheet, known.row_id)
-        mine = self._ledger.get(key) if self._ledger is not None else None
-        if self._ledger is None or not known.ledger or known.commit is None or (
-                mine and mine.updated >= known.commit):
-            return
-        if mine is None:
-            mine = self._ledger[key] = _LedgerKnown({}, known.id, False, 0, known.commit,
-                                                    known.created)
-        mine.fields = {**mine.fields, **known.payload}
-        mine.entry, mine.whole = known.id, mine.whole or known.op == "append"
-        mine.written = known.created
-        mine.rewrites, mine.updated = (mine.rewrites + 1 if known.repair else 0), known.commit
-
-    def repair(self, repairs: Repairs) -> None:
-        """Queue the writes a comparison asked for and keep organizer edits, in one batch that
-        fails when another instance wrote one of these rows since; a row this process knows
-        was written again since the comparison is left alone."""
-        rows = self._ledger_rows()
-        sheet = repairs.sheet
-
-        def unchanged(item: tuple[str, Any] | str) -> bool:
-            row_id = item if isinstance(item, str) else item[0]
-            mine = rows.get((sheet, row_id))
-            known = self._known.get(mine.entry) if mine else None
-            return mine is not None and (known.seq if known else 0) == repairs.seqs.get(row_id)
-
-        adopt = list(filter(unchanged, repairs.adopt))
-        for row_id, fields in adopt:  # seats follow an organizer's status edit first
-            for listener in self.on_adopt:
-                listener(sheet, {**rows[(sheet, row_id)].fields, **fields})
-        staged = [self.stage(sheet, op, row_id, fields, ledger=True, repair=True)
-                  for op, found in (("append", repairs.restore), ("update", repairs.rewrite))
-                  for row_id, fields in filter(unchanged, found)]
-        for item in staged:
-            item.precondition = rows[(sheet, item.row_id)]
-        batch = self.fs.batch()
-        kept = {row_id: {**rows[(sheet, row_id)].fields, **fields} for row_id, fields in adopt}
-        for row_id, fields in kept.items():
-            self._ledger_update(batch, sheet, row_id, {"fields": fields})
-        matched = list(filter(unchanged, repairs.matched))
-        for row_id in matched:
-            self._ledger_update(batch, sheet, row_id, {"rewrites": 0})
-        try:
-            commit = self.commit(staged, batch)
-        except conflicts() as err:  # compared again at the next read
-            log.info("ledger repair deferred: another instance wrote a row (%s)",
-                     type(err).__name__)
-            with self._lock:
-                self._ledger_fresh = False
-            return
-        self._repaired(rows, sheet, kept, matched, commit)
-
-    def _repaired(self, rows: dict[tuple[str, str], _LedgerKnown], sheet: str,
-                  kept: dict[str, dict[str, Any]], matched: list[str], commit: Any) -> None:
-        """What this process knows of the ledger follows a committed repair."""
-        with self._lock:
-            for row_id in [*kept, *matched]:
-                mine = rows[(sheet, row_id)]
-                mine.fields = kept.get(row_id, mine.fields)
-                mine.rewrites = 0 if row_id in matched else mine.rewrites
-                mine.updated = commit
-
-    def _ledger_update(self, batch: Any, sheet: str, row_id: str, fields: dict[str, Any]) -> None:
-        mine = self._ledger_rows()[(sheet, row_id)]
-        batch.update(self.fs.doc(LEDGER, sheet, row_id), {**fields, "written": self.clock()},
-                     option=self.fs.option(last_update_time=mine.updated))
-
 
 class Staged:
     """One entry, and its ledger write, before they are committed."""
@@ -618,7 +321,7 @@ class Staged:
         self.id = f"{int(now * 1000):013d}-{os.urandom(6).hex()}"
         self.ledger, self.repair = ledger, repair
         self.payload = payload
-        self.precondition: _LedgerKnown | None = None
+        self.precondition: LedgerKnown | None = None
         self.data = {"sheet": sheet, "op": op, "row_id": row_id, "created": now,
                      "payload": json.dumps(payload, ensure_ascii=False, default=str),
                      "attempts": int(repair and op == "append"),  # it may be there: check ids
@@ -681,6 +384,6 @@ def _no_answer(why: str) -> Exception:
     return DeadlineExceeded(why)
 
 
-def _entry(known: _Known, extra_attempts: int = 0) -> Entry:
+def _entry(known: Known, extra_attempts: int = 0) -> Entry:
     return Entry(known.seq, known.sheet, known.op, known.row_id, known.payload, known.created,
                  known.done_at, known.attempts + extra_attempts)

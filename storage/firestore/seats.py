@@ -15,14 +15,12 @@ all, and a step that lost a race is tried again with what it learnt.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from domain.schema import SEATED, Organizer, Registration
+from domain.schema import Registration
 from domain.seats import (
     Booked,
     Cancelled,
@@ -32,14 +30,15 @@ from domain.seats import (
     promote,
     promotion_fields,
 )
-from storage.firestore.client import Contended, conflicts, doc_id
+from storage.firestore.client import Contended, conflicts
 from storage.firestore.outbox import FirestoreOutbox
+from storage.firestore.seat_docs import TRIES, person_doc, seat_doc
+from storage.firestore.sync import SheetSync
 
 log = logging.getLogger(__name__)
-TRIES = 60  # a step that keeps losing races gives up (Contended) rather than spin
 
 
-class FirestoreSeats:
+class FirestoreSeats(SheetSync):
     """Seat decisions as Firestore documents (see the module's doc)."""
 
     def __init__(self, outbox: FirestoreOutbox, view: Callable[[], list[Registration]]) -> None:
@@ -50,31 +49,6 @@ class FirestoreSeats:
         self._capacity: dict[tuple[str, str], int] = {}  # capacities seen (compacted for)
         self._announced: dict[tuple[str, str], Draw] = {}  # draws done and told: final
         outbox.on_adopt.append(self.organizer_edit)
-
-    # ---- documents ---------------------------------------------------------------------------
-    def _event(self, event_id: str) -> Any:
-        return self.fs.doc("events", event_id)
-
-    def _person(self, event_id: str, user_id: str) -> Any:
-        return self._event(event_id).collection("people").document(doc_id(user_id))
-
-    def _seat(self, event_id: str, role: str, n: int) -> Any:
-        return self._event(event_id).collection("seats").document(f"{role}-{n}")
-
-    def _queue(self, event_id: str, role: str) -> Any:
-        return self._event(event_id).collection(f"waitlist-{role}")
-
-    def _place(self, reg: Registration) -> Any:
-        return self._queue(reg.event_id, reg.role).document(
-            doc_id(reg.queue or reg.created_at, reg.id))
-
-    @staticmethod
-    def _reg(person: Any, **changes: Any) -> Registration:
-        return replace(Registration(**person.get("row")),
-                       **{"status": person.get("status"), **changes})
-
-    def _if_same(self, snap: Any) -> Any:
-        return self.fs.option(last_update_time=snap.update_time)
 
     # ---- booking ------------------------------------------------------------------------------
     def book(self, row: dict[str, Any], capacity: int | None, offer_until: str = "") -> Booked:
@@ -119,9 +93,9 @@ class FirestoreSeats:
         """The person, their seat (or place in the queue; seat 0: neither, an application)
         and the row, in one batch."""
         batch = self.fs.batch()
-        batch.create(self._person(reg.event_id, reg.user_id), _person_doc(reg, seat))
+        batch.create(self._person(reg.event_id, reg.user_id), person_doc(reg, seat))
         if seat:
-            batch.create(self._seat(reg.event_id, reg.role, seat), _seat_doc(reg))
+            batch.create(self._seat(reg.event_id, reg.role, seat), seat_doc(reg))
         elif seat is None:
             batch.create(self._place(reg), {"reg": reg.id, "user": reg.user_id})
         self.outbox.commit([self.outbox.stage("registrations", "append", reg.id,
@@ -150,32 +124,6 @@ class FirestoreSeats:
             FieldPath.document_id(), "<=", self._place(reg))).count().get(**self.fs.call)
         return Booked(reg, new=True, position=int(ahead[0][0].value), promoted=others)
 
-    def _free_seat(self, event_id: str, role: str, capacity: int | None) -> int | None:
-        """A seat number not known to be taken (0: no limit), or None when all are."""
-        if capacity is None:
-            return 0
-        taken = self._taken.setdefault((event_id, role), set())
-        free = [n for n in range(1, capacity + 1) if n not in taken]
-        if not free and capacity and self._seats_taken(event_id, role) < capacity:
-            taken.clear()
-            taken |= self._seat_numbers(event_id, role)  # a seat came free: which one
-            free = [n for n in range(1, capacity + 1) if n not in taken]
-        return random.choice(free) if free else None  # a random one: fewer instances collide
-
-    def _seats_query(self, event_id: str, role: str) -> Any:
-        from google.cloud.firestore import FieldFilter
-
-        return self._event(event_id).collection("seats").where(
-            filter=FieldFilter("role", "==", role))
-
-    def _seats_taken(self, event_id: str, role: str) -> int:
-        found = self._seats_query(event_id, role).count().get(**self.fs.call)
-        return int(found[0][0].value)
-
-    def _seat_numbers(self, event_id: str, role: str) -> set[int]:
-        return {int(s.id.rsplit("-", 1)[1])
-                for s in self._seats_query(event_id, role).select([]).get(**self.fs.call)}
-
     # ---- the queue ----------------------------------------------------------------------------
     def _head(self, event_id: str, role: str) -> Any:
         """The first person waiting (their place document), or None."""
@@ -202,7 +150,7 @@ class FirestoreSeats:
             try:
                 until = "" if head.get("reg") == booking else offer_until
                 reg = self._promote(batch, staged, event_id, role, head, seat, stamp, until)
-                batch.create(self._seat(event_id, role, seat), _seat_doc(reg))
+                batch.create(self._seat(event_id, role, seat), seat_doc(reg))
                 self.outbox.commit(staged, batch)
             except conflicts():
                 self._taken.setdefault((event_id, role), set()).add(seat)
@@ -220,7 +168,7 @@ class FirestoreSeats:
             raise _lost_race()
         reg = promote(self._reg(person), stamp, offer_until)
         batch.delete(head.reference, option=self._if_same(head))
-        batch.update(ref, _person_doc(reg, seat), option=self._if_same(person))
+        batch.update(ref, person_doc(reg, seat), option=self._if_same(person))
         staged.append(self.outbox.stage("registrations", "update", reg.id,
                                         promotion_fields(reg), ledger=True))
         log.info("seat %s-%d of an event went to the first person waiting", role, seat)
@@ -280,9 +228,9 @@ class FirestoreSeats:
         promoted = self._promote(batch, staged, reg.event_id, reg.role, head, seat, stamp,
                                  offer_until)
         if mine is None:
-            batch.create(seat_ref, _seat_doc(promoted))
+            batch.create(seat_ref, seat_doc(promoted))
         else:
-            batch.update(seat_ref, _seat_doc(promoted), option=mine)
+            batch.update(seat_ref, seat_doc(promoted), option=mine)
         return promoted
 
     def _move_over(self, batch: Any, event_id: str, role: str, capacity: int, into: Any,
@@ -330,7 +278,7 @@ class FirestoreSeats:
                 return None
             reg = self._reg(person, status="confirmed", updated_at=stamp)
             batch = self.fs.batch()
-            batch.update(ref, _person_doc(reg, person.get("seat")), option=self._if_same(person))
+            batch.update(ref, person_doc(reg, person.get("seat")), option=self._if_same(person))
             try:
                 self.outbox.commit([self.outbox.stage("registrations", "update", reg.id, {
                     "status": "confirmed", "updated_at": stamp}, ledger=True)], batch)
@@ -411,9 +359,9 @@ class FirestoreSeats:
             else:
                 reg = replace(reg, status="confirmed")
                 if seat:
-                    batch.create(self._seat(reg.event_id, reg.role, seat), _seat_doc(reg))
+                    batch.create(self._seat(reg.event_id, reg.role, seat), seat_doc(reg))
                 fields = {"status": reg.status, "updated_at": stamp}
-            batch.update(person.reference, _person_doc(reg, seat), option=self._if_same(person))
+            batch.update(person.reference, person_doc(reg, seat), option=self._if_same(person))
             try:
                 self.outbox.commit([self.outbox.stage("registrations", "update", reg.id, fields,
                                                       ledger=True)], batch)
@@ -431,121 +379,6 @@ class FirestoreSeats:
         self.outbox.commit([self.outbox.stage("lottery", "update", draw.id,
                                               {"notified_at": stamp}, ledger=True)], batch)
         self._announced[(draw.event_id, draw.role)] = replace(draw, notified_at=stamp)
-
-    # ---- rows the bot did not decide (organizers, or rows from before Firestore) --------------
-    def _ensure_seeded(self, event_id: str) -> None:
-        """Before the first decision on an event: a document for every active registration the
-        sheet already has, so that they hold their seats."""
-        if event_id in self._seeded:
-            return
-        ref = self._event(event_id)
-        snap = ref.get(**self.fs.call)
-        if not (snap.exists and snap.get("seeded")):
-            self.sync([r for r in self.view() if r.event_id == event_id])
-            ref.set({"seeded": True}, merge=True, **self.fs.call)
-        self._seeded.add(event_id)
-
-    def sync(self, regs: list[Registration]) -> None:
-        """Give each active registration without a person document one, in order of
-        registration: confirmed ones the lowest free seat (beyond capacity when none is free:
-        an organizer decided so), waitlisted ones a place in the queue."""
-        todo = sorted((r for r in regs if r.active and r.id not in self._synced),
-                      key=lambda r: (r.created_at, r.id))
-        refs = [self._person(r.event_id, r.user_id) for r in todo]
-        found = {s.reference.path for s in self.fs.client().get_all(refs, **self.fs.call)
-                 if s.exists} if refs else set()
-        self._taken.clear()  # counted afresh for these
-        for reg, ref in zip(todo, refs, strict=True):
-            settled = ref.path in found
-            for _ in range(TRIES if not settled else 0):
-                if self._settle(reg, None):
-                    break
-            self._synced.add(reg.id)
-
-    def sync_sheet(self, org: Organizer) -> None:
-        """On the lease holder, after each read: rows organizers typed into registrations for
-        events still ahead get their documents (rows the bot wrote are in its ledger)."""
-        if not self.outbox.repairs_here():
-            return
-        soon = dt.date.today() - dt.timedelta(days=1)
-        ahead = {e.id for e in org.events if e.date >= soon}
-        for event in (e for e in org.events if e.id in ahead):
-            for role in ("participant", "observer"):
-                capacity = event.capacity_for(role)
-                if capacity is not None and self._capacity.get((event.id, role)) != capacity:
-                    self.compact(event.id, role, capacity)
-                    self._capacity[(event.id, role)] = capacity
-        mine = self.outbox.ledger_ids("registrations")
-        merged = {r.id: r for r in self.view()}
-        self.sync([merged.get(r.id, r) for r in org.registrations
-                   if r.event_id in ahead and r.id not in mine])
-
-    def organizer_edit(self, sheet: str, fields: dict[str, Any]) -> None:
-        """An organizer changed a registration's status in the sheet: its documents follow."""
-        if sheet != "registrations" or not fields.get("event_id") or not fields.get("user_id"):
-            return
-        reg = Registration(**{k: str(v) for k, v in fields.items()
-                              if k in Registration.__dataclass_fields__})
-        ref = self._person(reg.event_id, reg.user_id)
-        for _ in range(TRIES):
-            person = ref.get(**self.fs.call)
-            if person.exists and person.get("reg") != reg.id:
-                return  # the person holds another registration of the event
-            if person.exists and person.get("status") == reg.status:
-                return
-            if not person.exists and not reg.active:
-                return
-            if self._settle(reg, person if person.exists else None):
-                return
-        log.warning("seats did not follow an organizer's edit of a registration")
-
-    def _settle(self, reg: Registration, person: Any) -> bool:
-        """Make the documents say what reg says: leave the old seat or place, take a new one
-        (the lowest free seat number). False when a race was lost."""
-        batch, ref = self.fs.batch(), self._person(reg.event_id, reg.user_id)
-        if person is not None:
-            old_seat = person.get("seat")
-            if person.get("status") in SEATED and old_seat:
-                batch.delete(self._seat(reg.event_id, reg.role, old_seat))
-            elif person.get("status") == "waitlisted":
-                batch.delete(self._place(self._reg(person)))
-        seat = self._lowest_free(reg) if reg.seated else None
-        if seat:
-            batch.create(self._seat(reg.event_id, reg.role, seat), _seat_doc(reg))
-        elif reg.status == "waitlisted":
-            batch.create(self._place(reg), {"reg": reg.id, "user": reg.user_id})
-        if not reg.active:
-            batch.delete(ref, option=self._if_same(person))
-        elif person is not None:
-            batch.update(ref, _person_doc(reg, seat), option=self._if_same(person))
-        else:
-            batch.create(ref, _person_doc(reg, seat))
-        try:
-            batch.commit(**self.fs.call)
-        except conflicts():
-            if seat:
-                self._taken.setdefault((reg.event_id, reg.role), set()).add(seat)
-            return person is None and ref.get(**self.fs.call).exists
-        return True
-
-    def _lowest_free(self, reg: Registration) -> int:
-        key = (reg.event_id, reg.role)
-        if key not in self._taken:
-            self._taken[key] = self._seat_numbers(reg.event_id, reg.role)
-        n = 1
-        while n in self._taken[key]:
-            n += 1
-        self._taken[key].add(n)
-        return n
-
-
-def _person_doc(reg: Registration, seat: int | None) -> dict[str, Any]:
-    return {"reg": reg.id, "role": reg.role, "status": reg.status, "seat": seat or None,
-            "row": dataclasses.asdict(reg)}
-
-
-def _seat_doc(reg: Registration) -> dict[str, Any]:
-    return {"reg": reg.id, "user": reg.user_id, "role": reg.role}
 
 
 def _lost_race() -> Exception:

@@ -19,8 +19,8 @@ from gspread.exceptions import APIError
 from gspread.utils import rowcol_to_a1
 
 from domain.schema import COLUMNS, READ_SHEETS, cell_text
+from storage.backend import BackendBusy, BackendError, SheetChanges
 from storage.config import GoogleConfig
-from storage.store import BackendBusy, BackendError, SheetChanges
 
 log = logging.getLogger(__name__)
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)

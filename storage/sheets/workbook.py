@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domain.schema import cell_text
+from storage.backend import BackendBusy, BackendError, SheetChanges
 from storage.sheets import snapshot
-from storage.store import BackendBusy, BackendError, SheetChanges
 
 if TYPE_CHECKING:
     import openpyxl
