@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from domain.schema import Faq, Organizer, parse_workbook
+from domain.schema import Faq, Workbook, parse_workbook
 from linebot_app.understanding import intents, retrieval
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.workbook import WorkbookBackend
@@ -41,7 +41,7 @@ def queries() -> list[tuple[str, str]]:
         return [(r["query"], r["expected"]) for r in csv.DictReader(f, delimiter="\t")]
 
 
-def sample_org() -> Organizer:
+def sample_org() -> Workbook:
     """The template workbook's sheets, as the bot reads them."""
     with tempfile.TemporaryDirectory() as tmp:
         path = create_sample_workbook(Path(tmp) / "sample.xlsx", TODAY)
@@ -59,12 +59,12 @@ def score(label: Callable[[str], str], cases: list[tuple[str, str]]) -> Scores:
                   len(answerable), len(cases))
 
 
-def ours(org: Organizer) -> Callable[[str], str]:
+def ours(org: Workbook) -> Callable[[str], str]:
     """The bot's understanding, as a label."""
     return lambda q: intents.understand(org, q, NOW).label
 
 
-def keywords(org: Organizer) -> Callable[[str], str]:
+def keywords(org: Workbook) -> Callable[[str], str]:
     """The baseline: the FAQ row whose keywords appear most in the message, else none."""
     def label(q: str) -> str:
         said = intents.folded(q)
@@ -74,7 +74,7 @@ def keywords(org: Organizer) -> Callable[[str], str]:
     return label
 
 
-def big_faq(org: Organizer, rows: int = 500) -> list[Faq]:
+def big_faq(org: Workbook, rows: int = 500) -> list[Faq]:
     """A 500-row FAQ: the sample's rows, then numbered variants on other topics."""
     made = list(org.faq)
     n = 0
@@ -86,7 +86,7 @@ def big_faq(org: Organizer, rows: int = 500) -> list[Faq]:
     return made
 
 
-def latency(org: Organizer, cases: list[tuple[str, str]]) -> tuple[float, float, float]:
+def latency(org: Workbook, cases: list[tuple[str, str]]) -> tuple[float, float, float]:
     """(build seconds, p50 ms, p99 ms) of understanding a sentence with a 500-row FAQ: the
     intents, the event's facts and retrieval, as the webhook runs them."""
     big = dataclasses.replace(org, faq=big_faq(org))

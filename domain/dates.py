@@ -35,7 +35,7 @@ def shown(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def fold(text: str) -> str:
+def word_key(text: str) -> str:
     """NFKC-normalise, lower-case and strip white space inside and around."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
 
@@ -52,7 +52,7 @@ def parse_date(value: object) -> dt.date:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool) and 1 < value < 200000:
         return (_EXCEL_EPOCH + dt.timedelta(days=float(value))).date()
-    text = _strip_weekday(fold(str(value or "")))
+    text = _strip_weekday(word_key(str(value or "")))
     for pattern in _DATE_PATTERNS:
         match = pattern.match(text)
         if match:
@@ -92,7 +92,7 @@ def parse_time(value: object) -> dt.time:
     if isinstance(value, float) and 0 <= value < 1:
         minutes = round(value * 24 * 60)
         return dt.time(minutes // 60 % 24, minutes % 60)
-    text = fold(str(value if value is not None else ""))
+    text = word_key(str(value if value is not None else ""))
     for pattern in _TIME_PATTERNS:
         match = pattern.match(text)
         if match:
@@ -124,7 +124,7 @@ def parse_time_range(value: object) -> tuple[dt.time, dt.time | None]:
 def parse_duration(value: object) -> dt.timedelta:
     """Read a length of time typed as 24h, 2d, 30m, 24時間, 2日 or 30分, or parts of them
     (1日12時間); a trailing 前 (before) is allowed."""
-    text = fold(str(value or "")).removesuffix("前").removesuffix("before")
+    text = word_key(str(value or "")).removesuffix("前").removesuffix("before")
     parts = _DURATION_PART.findall(text)
     seconds = sum(int(n) * _DURATION_SECONDS[unit] for n, unit in parts)
     if not parts or "".join(n + unit for n, unit in parts) != text or seconds <= 0:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from domain.dates import Unreadable, fold
+from domain.dates import Unreadable, word_key
 
 FALSE_WORDS = {"false", "no", "0", "いいえ", "無効", "×", "off", "n"}
 T = TypeVar("T")
@@ -121,7 +121,7 @@ def rows_as_dicts(
     if not rows:
         problems.append(Problem(sheet, 1, "", "ヘッダー行がありません"))
         return
-    header = [fold(cell_text(h)) for h in rows[0]]
+    header = [word_key(cell_text(h)) for h in rows[0]]
     missing = [c for c in columns if c not in header]
     for column in (c for c in missing if c not in optional_columns):
         problems.append(Problem(sheet, 1, column, "ヘッダーに列がありません"))

@@ -11,12 +11,12 @@ from typing import Any
 
 from domain.dates import (
     Unreadable,
-    fold,
     parse_date,
     parse_datetime,
     parse_duration,
     parse_time,
     parse_time_range,
+    word_key,
 )
 from domain.rows import FALSE_WORDS, Cells, Problem, cell_text, optional, parse_rows, rows_as_dicts
 from domain.surveys import QUESTION_COLUMNS, SURVEY_COLUMNS, Survey, parse_surveys
@@ -185,8 +185,9 @@ class Registration:
 
 
 @dataclass
-class Organizer:
-    """Everything parsed from the sheets, and the problems found on the way."""
+class Workbook:
+    """The organizer's workbook as the bot reads it: every sheet parsed (the .xlsx file or the
+    Google spreadsheet alike), and the problems found on the way."""
 
     events: list[Event] = field(default_factory=list)
     schedule: list[ScheduleItem] = field(default_factory=list)
@@ -200,13 +201,13 @@ class Organizer:
 
     def event(self, event_id: str) -> Event | None:
         """The event with this id (compared after folding width and case)."""
-        key = fold(event_id)
-        return next((e for e in self.events if fold(e.id) == key), None)
+        key = word_key(event_id)
+        return next((e for e in self.events if word_key(e.id) == key), None)
 
 
 def parse_count(value: Any) -> int | None:
     """A capacity cell: blank is unlimited, otherwise a whole number of 0 or more."""
-    text = fold(cell_text(value)).removesuffix("名").removesuffix("人")
+    text = word_key(cell_text(value)).removesuffix("名").removesuffix("人")
     if not text:
         return None
     try:
@@ -223,7 +224,7 @@ def build_event(row: dict[str, Any]) -> Event:
     cells = Cells(row)
     start, end_from_start = cells.read("start", optional(parse_time_range)) or (None, None)
     end = cells.read("end", optional(parse_time)) or end_from_start
-    status = cells.one_of("status", fold(cells.text("status")) or "open", EVENT_STATUSES)
+    status = cells.one_of("status", word_key(cells.text("status")) or "open", EVENT_STATUSES)
     date = cells.read("date", parse_date)
     allocation, lottery_at = _allocation(cells, date)
     return cells.build(
@@ -244,7 +245,7 @@ def build_event(row: dict[str, Any]) -> Event:
 def _allocation(cells: Cells, day: dt.date | None) -> tuple[str, dt.datetime | None]:
     """How seats are given (first come, or a draw) and when the draw is; a lottery without a
     readable draw time, or with one not before the event's date, is a bad row."""
-    typed = fold(cells.text("allocation"))
+    typed = word_key(cells.text("allocation"))
     allocation = cells.one_of("allocation", ALLOCATION_WORDS.get(typed, typed) or "first_come",
                               ALLOCATIONS)
     lottery_at = cells.read("lottery_at", optional(lambda v: parse_datetime(v, LOTTERY_TIME)))
@@ -269,7 +270,7 @@ def build_schedule(row: dict[str, Any]) -> ScheduleItem:
 def build_faq(row: dict[str, Any]) -> Faq | None:
     """Parse one FAQ row; a disabled row gives None."""
     cells = Cells(row)
-    if fold(cells.text("enabled")) in FALSE_WORDS:
+    if word_key(cells.text("enabled")) in FALSE_WORDS:
         return None
     words = cells.text("keywords").replace("、", ",").replace("，", ",")
     return cells.build(
@@ -281,7 +282,7 @@ def build_faq(row: dict[str, Any]) -> Faq | None:
 
 def _coordinate(name: str, low: float, high: float) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
-        text = fold(cell_text(value))
+        text = word_key(cell_text(value))
         try:
             number = float(text)
         except ValueError:
@@ -337,15 +338,15 @@ def _parse(raw: dict[str, Sequence[Sequence[Any]]], sheet: str,
                       OPTIONAL_COLUMNS.get(sheet, ()))
 
 
-def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
-    """Turn the raw rows of every sheet into an Organizer, collecting problems."""
+def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Workbook:
+    """Turn the raw rows of every sheet into a Workbook, collecting problems."""
     problems: list[Problem] = []
     for sheet in READ_SHEETS:
         if sheet not in raw and sheet not in OPTIONAL_SHEETS:
             problems.append(Problem(sheet, 0, "", "シートがありません"))
-    org = Organizer(problems=problems)
+    org = Workbook(problems=problems)
     org.events = _unique_events(_parse(raw, "events", build_event, problems), problems)
-    known = {fold(e.id) for e in org.events}
+    known = {word_key(e.id) for e in org.events}
     org.schedule = _known_schedule(_parse(raw, "schedule", build_schedule, problems), known,
                                    problems)
     org.faq = [f for _, f in _parse(raw, "faq", build_faq, problems)]
@@ -360,7 +361,7 @@ def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Organizer:
     org.surveys = parse_surveys(_sheet(raw, "surveys"), _sheet(raw, "questions"), problems)
     for sheet, rows in raw.items():
         if sheet.startswith("answers_") and rows:
-            header = [fold(cell_text(h)) for h in rows[0]]
+            header = [word_key(cell_text(h)) for h in rows[0]]
             org.bot_rows[sheet] = [{k: cell_text(v) for k, v in zip(header, r, strict=False) if k}
                                    for r in rows[1:] if any(cell_text(v) for v in r)]
     return org
@@ -370,10 +371,10 @@ def _unique_events(events: list[tuple[int, Event]], problems: list[Problem]) -> 
     seen: set[str] = set()
     unique = []
     for number, event in events:
-        if fold(event.id) in seen:
+        if word_key(event.id) in seen:
             problems.append(Problem("events", number, "id", f"id が重複しています: {event.id}"))
             continue
-        seen.add(fold(event.id))
+        seen.add(word_key(event.id))
         unique.append(event)
     return unique
 
@@ -383,7 +384,7 @@ def _known_schedule(
 ) -> list[ScheduleItem]:
     kept = []
     for number, item in items:
-        if fold(item.event_id) in known:
+        if word_key(item.event_id) in known:
             kept.append(item)
         else:
             problems.append(Problem("schedule", number, "event_id",
@@ -394,7 +395,7 @@ def _known_schedule(
 def _settings(rows: Sequence[Sequence[Any]], problems: list[Problem]) -> dict[str, str]:
     settings: dict[str, str] = {}
     for number, row in rows_as_dicts("settings", COLUMNS["settings"], rows, problems):
-        key = fold(cell_text(row.get("key")))
+        key = word_key(cell_text(row.get("key")))
         checks = SETTING_CHECKS.get(key)
         if checks:
             problems.extend(Problem("settings", number, "value", message)
@@ -406,7 +407,7 @@ def _settings(rows: Sequence[Sequence[Any]], problems: list[Problem]) -> dict[st
 
 def feedback_audience_problems(value: str) -> list[str]:
     """feedback_audience is registrants (the default, also when blank) or anyone."""
-    if fold(value) in ("", "registrants", "anyone"):
+    if word_key(value) in ("", "registrants", "anyone"):
         return []
     return [f"feedback_audience の「{value}」は registrants (参加登録した人だけ) か anyone "
             "(誰でも) で指定してください。registrants として扱います"]

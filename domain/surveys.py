@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.dates import Unreadable, fold, parse_date
+from domain.dates import Unreadable, parse_date, word_key
 from domain.rows import FALSE_WORDS, Cells, Problem, cell_text, optional, parse_rows
 
 SURVEY_COLUMNS = ("id", "title", "intro", "outro", "audience", "opens", "closes", "enabled")
@@ -65,14 +65,14 @@ class Survey:
 
 
 def _flag(value: Any, default: bool) -> bool:
-    text = fold(cell_text(value))
+    text = word_key(cell_text(value))
     if not text:
         return default
     return text in TRUE_WORDS or text not in FALSE_WORDS and default
 
 
 def _number(value: Any) -> float | None:
-    text = fold(cell_text(value))
+    text = word_key(cell_text(value))
     if not text:
         return None
     try:
@@ -106,7 +106,7 @@ def _pattern(value: Any) -> str:
 
 
 def _kind(value: Any) -> str:
-    kind = fold(cell_text(value)) or "text"
+    kind = word_key(cell_text(value)) or "text"
     if kind not in TYPES:
         raise Unreadable(f"「{kind}」は不明な種類です ({', '.join(TYPES)})")
     return kind

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.dates import fold
+from domain.dates import word_key
 from domain.rows import cell_text
-from domain.schema import ORGANIZER_EDITABLE, Organizer
+from domain.schema import ORGANIZER_EDITABLE, Workbook
 
 MAX_REWRITES = 3  # a row still different after this many rewrites is reported, not rewritten
 
@@ -66,14 +66,14 @@ def sheet_ids(raw: dict[str, Sequence[Sequence[Any]]], sheet: str) -> set[str] |
     rows = raw.get(sheet)
     if not rows:
         return None
-    header = [fold(cell_text(h)) for h in rows[0]]
+    header = [word_key(cell_text(h)) for h in rows[0]]
     if "id" not in header:
         return None
     at = header.index("id")
     return {cell_text(r[at]) for r in rows[1:] if at < len(r) and cell_text(r[at])}
 
 
-def sheet_rows(org: Organizer, sheet: str) -> dict[str, dict[str, str]]:
+def sheet_rows(org: Workbook, sheet: str) -> dict[str, dict[str, str]]:
     """The parsed rows of a bot sheet, by id, as text."""
     if sheet == "registrations":
         return {r.id: dataclasses.asdict(r) for r in org.registrations}

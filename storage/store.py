@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from domain.schema import Organizer, Problem, Registration, parse_workbook
+from domain.schema import Problem, Registration, Workbook, parse_workbook
 from domain.seats import Seats
 from storage.backend import Backend, BackendError, Keeper
 from storage.flusher import BACKOFF_CAP, Flusher, token_key
@@ -48,7 +48,7 @@ class Store(Flusher):
         self.flush_interval = flush_interval
         self.backoff_cap = backoff_cap
         self.clock = clock
-        self._org: Organizer | None = None
+        self._org: Workbook | None = None
         self._token: object | None = None
         self._loaded_at = 0.0
         self._checked_at = 0.0
@@ -63,13 +63,13 @@ class Store(Flusher):
         self._last_try = 0.0
         self._merging = threading.RLock()  # a reload listener may ask for the view too
         self._merges: dict[str, _Merge] = {}
-        self.on_reload: list[Callable[[Organizer], None]] = []  # called with each new copy
+        self.on_reload: list[Callable[[Workbook], None]] = []  # called with each new copy
         # called with (before, after) when an organizer changed a registration's status by hand
         self.on_status_edit: list[Callable[[Registration, Registration], None]] = []
         self.seats: Seats = LockedSeats(self)  # FirestoreSeats when instances share state
 
     # ---- reads -------------------------------------------------------------------------
-    def organizer(self) -> Organizer:
+    def workbook(self) -> Workbook:
         """The parsed sheets, from the cache while it is fresh."""
         if self._org is None:
             if self.clock() >= self._retry_at:  # a cold start while the sheet fails: not on
@@ -78,7 +78,7 @@ class Store(Flusher):
             # keep answering from the current copy while a thread reads the new one
             threading.Thread(target=self._refresh, args=(False,), daemon=True).start()
         if self._org is None:
-            return Organizer(problems=[Problem("-", 0, "", "スプレッドシートを読めません")])
+            return Workbook(problems=[Problem("-", 0, "", "スプレッドシートを読めません")])
         return self._org
 
     def settle(self) -> None:
@@ -97,10 +97,10 @@ class Store(Flusher):
         """Whether a copy of the sheets has been read."""
         return self._org is not None
 
-    def reload(self) -> Organizer:
+    def reload(self) -> Workbook:
         """Read the spreadsheet now, whatever the cache says."""
         self._refresh(wait=True, force=True)
-        return self.organizer()
+        return self.workbook()
 
     def _stale(self) -> bool:
         now = self.clock()
@@ -171,7 +171,7 @@ class Store(Flusher):
                     self.clock() - read_at)
         return True
 
-    def _repair(self, raw: dict[str, list[list[Any]]], org: Organizer, read_at: float) -> bool:
+    def _repair(self, raw: dict[str, list[list[Any]]], org: Workbook, read_at: float) -> bool:
         """Write again the rows the bot wrote that this copy lacks or has wrong (see
         storage.ledger); their entries then count in every merge built from this copy. True
         when rows written just before the read could not be compared yet."""
@@ -209,7 +209,7 @@ class Store(Flusher):
                 except Exception:  # a listener's bug must not stop the sheets being read
                     log.exception("a listener of organizer edits failed")
 
-    def _announce(self, org: Organizer) -> None:
+    def _announce(self, org: Workbook) -> None:
         """Tell the listeners (e.g. the FAQ index) about a new copy; their failure is logged."""
         for listener in self.on_reload:
             try:
@@ -231,7 +231,7 @@ class Store(Flusher):
             return list(self._merged("registrations").rows.values())
 
     def _merged(self, sheet: str) -> _Merge:
-        org = self.organizer()
+        org = self.workbook()
         merge = self._merges.get(sheet)
         if merge is None or merge.base is not org:
             start = self.outbox.first_unseen(self._loaded_at - COPY_LAG_SECONDS) - 1
@@ -243,7 +243,7 @@ class Store(Flusher):
             merge.seq = entry.seq
         return merge
 
-def ledger_repairs(outbox: Outbox, raw: dict[str, list[list[Any]]], org: Organizer,
+def ledger_repairs(outbox: Outbox, raw: dict[str, list[list[Any]]], org: Workbook,
                    read_at: float) -> list[Repairs]:
     """For each sheet the ledger knows, what a copy read at read_at lacks of the rows the bot
     wrote; rows written too recently for that copy to hold them are not compared."""
@@ -263,12 +263,12 @@ class _Merge:
     Registrations are kept as Registration objects, other sheets as dicts, by id.
     """
 
-    base: Organizer
+    base: Workbook
     rows: dict[str, Any]
     seq: int
 
 
-def _base_rows(org: Organizer, sheet: str) -> dict[str, Any]:
+def _base_rows(org: Workbook, sheet: str) -> dict[str, Any]:
     if sheet == "registrations":
         return {r.id: r for r in org.registrations}
     return {r["id"]: dict(r) for r in org.bot_rows.get(sheet, []) if r.get("id")}

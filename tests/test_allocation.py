@@ -554,7 +554,7 @@ store = make_store(settings)
 app = create_app(settings, store=store, line=RecordingLine(),
                  clock=Clock(dt.datetime(2026, 12, 20, 12, 1, tzinfo=JST)))
 services = app.extensions["seminar_bot"].services
-event = store.organizer().event("E2")
+event = store.workbook().event("E2")
 print("ready", flush=True)
 sys.stdin.readline()
 print(json.dumps([list(d.order) for d in lottery.run(services, event)]), flush=True)

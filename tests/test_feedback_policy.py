@@ -42,6 +42,6 @@ def test_organizers_can_open_feedback_to_anyone(bot: BotHarness) -> None:
 
 def test_check_reports_a_feedback_audience_it_cannot_read(bot: BotHarness) -> None:
     bot.setting("feedback_audience", "誰でも")
-    problems = [str(p) for p in bot.store.organizer().problems]
+    problems = [str(p) for p in bot.store.workbook().problems]
     assert any("feedback_audience の「誰でも」は registrants" in p for p in problems), problems
     assert "参加登録した方にお願いしています" in bot.say("感想 E1", user=GUEST)[0]

@@ -316,7 +316,7 @@ def test_a_cold_instance_answers_from_the_copy_another_instance_kept(
     cold = build_store(settings, snapshot=FirestoreSnapshot(warm.outbox.fs))
     with pytest.raises(BackendError):
         cold.backend.read()
-    org = cold.organizer()
+    org = cold.workbook()
     assert cold.from_snapshot and org.events == good.events and org.faq == good.faq
 
 

@@ -44,7 +44,7 @@ def on_error(error, event):
 
 line = Line()
 app = create_app(line=line, on_error=on_error)
-app.extensions["seminar_bot"].services.store.organizer()  # as post_worker_init does
+app.extensions["seminar_bot"].services.store.workbook()  # as post_worker_init does
 client = app.test_client()
 
 def say(n, text):

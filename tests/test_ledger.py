@@ -219,7 +219,7 @@ def test_rows_written_just_before_a_read_are_compared_at_a_later_read(book) -> N
     store.reload()
     assert store.flush() == 0
     clock.tick()
-    store.organizer()  # the file has not changed, yet the copy is read again
+    store.workbook()  # the file has not changed, yet the copy is read again
     eventually(store.outbox.has_pending, timeout=5, every=0.05)
     assert store.flush() == 1
     assert [r["id"] for r in _sheet(path)] == ["R0001"]

@@ -66,7 +66,7 @@ def test_a_cold_start_with_an_unreadable_workbook_answers_from_the_last_good_cop
     book.write_bytes(b"PK\x03\x04 half a zip")  # a torn save
     with caplog.at_level(logging.WARNING, "storage.store"):
         cold = _store(tmp_path, book)  # a new process
-        org = cold.organizer()
+        org = cold.workbook()
     assert cold.from_snapshot and org.events == good.events and org.faq == good.faq
     assert org.settings == good.settings and org.schedule == good.schedule
     assert "answering from the copy saved in" in caplog.text

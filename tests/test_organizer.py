@@ -336,7 +336,7 @@ def _due(bot: BotHarness):
     from linebot_app.features import reminders
 
     services = bot.app.extensions["seminar_bot"].services
-    return reminders.due(services.store.organizer(), services.store.registrations(),
+    return reminders.due(services.store.workbook(), services.store.registrations(),
                          services.now())
 
 

@@ -262,7 +262,7 @@ def test_an_organizers_save_counts_at_the_next_booking_and_the_bots_own_save_cos
               for _ in range(2)]  # two workers of one machine
     STORES.extend(stores)
     for store in stores:
-        store.organizer()  # each worker has read the sheet once
+        store.workbook()  # each worker has read the sheet once
     for n in range(1, 5):
         stores[0].seats.book(row(n), 5)
     stores[0].flush(now=True)  # the bot's own save: both instances of this machine know it

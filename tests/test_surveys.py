@@ -343,7 +343,7 @@ def test_random_surveys_and_answer_sequences(shape, moves) -> None:
                           skip_if=("q0", "はい") if n == 2 and extra == 3 else None)
                  for n, (kind, required, extra) in enumerate(shape)]
     with fresh_bot() as bot:  # a bot per example: nothing carries over from the last one
-        bot.store.organizer().surveys["rand"] = Survey("rand", "ランダム", questions=questions)
+        bot.store.workbook().surveys["rand"] = Survey("rand", "ランダム", questions=questions)
         bot.store.check_seconds = 3600
         assert bot.say("アンケート rand", user=U1)
         for move in moves:
@@ -415,7 +415,7 @@ def test_the_stored_row_is_the_summary_the_user_confirmed(shape, moves) -> None:
                           skip_if=("q0", "はい") if n >= 1 and extra == 3 else None)
                  for n, (kind, required, extra) in enumerate(shape)]
     with fresh_bot() as bot:
-        bot.store.organizer().surveys["conf"] = Survey("conf", "確認", questions=questions)
+        bot.store.workbook().surveys["conf"] = Survey("conf", "確認", questions=questions)
         bot.store.check_seconds = 3600
         last, summary = bot.say("アンケート conf", user=U1), ""
         for move in moves:

@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from domain.dates import fold
+from domain.dates import word_key
 from linebot_app.bot import flows
 from linebot_app.bot.context import Ctx
 from linebot_app.bot.flows import Conversation, Flow, State, Step
@@ -112,12 +112,12 @@ FLOWS: dict[str, Flow] = {
     "survey": Flow(SURVEY_STATES, SURVEY_FALLBACKS, surveys.repeat, keeps_on_command=True),
     "feedback": Flow(SURVEY_STATES, SURVEY_FALLBACKS, surveys.repeat, keeps_on_command=True),
 }
-_BY_NAME = {fold(name): command for command in COMMANDS for name in command.names}
+_BY_NAME = {word_key(name): command for command in COMMANDS for name in command.names}
 
 
 def lookup(word: str) -> Command | None:
     """The command for a word, matched after NFKC, case folding and removing spaces."""
-    return _BY_NAME.get(fold(word))
+    return _BY_NAME.get(word_key(word))
 
 
 def split(text: str) -> list[str]:
@@ -144,7 +144,7 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
         if command is not None:
             return (flow.repeat(ctx, conv) if command.handler is surveys.resume
                     else interrupt(ctx, conv, flow, command, args))
-        step = flow.fallbacks.get(fold(text)) or flow.states.get(conv.state)
+        step = flow.fallbacks.get(word_key(text)) or flow.states.get(conv.state)
         if step is not None:
             return come_back(ctx, step(ctx, text, conv))
         flows.end(ctx)  # a state this version does not know: start afresh

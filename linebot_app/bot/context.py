@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from domain.schema import USER_ID, Organizer
+from domain.schema import USER_ID, Workbook
 from linebot_app.line.delivery import Deliverer
 from linebot_app.line.messages import Message
 from storage.state import BotState
@@ -79,13 +79,13 @@ class Ctx:
     services: Services
     text: str = ""  # the message as typed, line breaks kept (for お知らせ)
     event_key: str = ""  # the webhook event's id: a redelivery of the event comes with the same
-    _org: Organizer | None = field(default=None, repr=False)
+    _org: Workbook | None = field(default=None, repr=False)
 
     @property
-    def org(self) -> Organizer:
+    def org(self) -> Workbook:
         """The organizer sheets, read once per event."""
         if self._org is None:
-            self._org = self.services.store.organizer()
+            self._org = self.services.store.workbook()
         return self._org
 
     def now(self) -> dt.datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from domain.dates import fold
+from domain.dates import word_key
 from linebot_app.bot.context import Ctx
 from linebot_app.line import messages as m
 
@@ -16,7 +16,7 @@ def checkin(ctx: Ctx, args: list[str]) -> list[m.Message]:
     now = ctx.now()
     mine = [r for r in ctx.services.store.registrations()
             if r.user_id == ctx.user_id and r.active
-            and (not args or fold(r.event_id) == fold(args[0]))]
+            and (not args or word_key(r.event_id) == word_key(args[0]))]
     events = [e for e in (ctx.org.event(r.event_id) for r in mine)
               if e and e.starts_at - EARLY <= now <= e.ends_at]
     if not events:

@@ -6,8 +6,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from domain.dates import fold, parse_date
-from domain.schema import Event, Organizer, Registration
+from domain.dates import parse_date, word_key
+from domain.schema import Event, Registration, Workbook
 from linebot_app.bot.context import Ctx
 from linebot_app.line import messages as m
 
@@ -25,7 +25,7 @@ def when(event: Event) -> str:
     return f"{day} {event.start:%H:%M}{end}"
 
 
-def upcoming(org: Organizer, now: dt.datetime) -> list[Event]:
+def upcoming(org: Workbook, now: dt.datetime) -> list[Event]:
     """Events not cancelled that have not ended yet, soonest first."""
     return sorted((e for e in org.events if e.status != "cancelled" and e.ends_at >= now),
                   key=lambda e: e.starts_at)
@@ -160,8 +160,8 @@ def schedule(ctx: Ctx, args: list[str]) -> list[m.Message]:
     return [m.text(_timetable(ctx.org, e)) for e in events[: m.MAX_MESSAGES]]
 
 
-def _timetable(org: Organizer, event: Event) -> str:
-    items = [i for i in org.schedule if fold(i.event_id) == fold(event.id)]
+def _timetable(org: Workbook, event: Event) -> str:
+    items = [i for i in org.schedule if word_key(i.event_id) == word_key(event.id)]
     lines = [f"📅 {event.title}", when(event), ""]
     for item in items:
         span = f"{item.start:%H:%M}〜{item.end:%H:%M}" if item.end else f"{item.start:%H:%M}〜"
@@ -193,7 +193,7 @@ def find_event(ctx: Ctx, args: list[str]) -> Event | None:
 
 
 def _day_from(word: str, today: dt.date) -> dt.date | tuple[int, int] | None:
-    key = fold(word)
+    key = word_key(word)
     if key in TODAY_WORDS:
         return today + dt.timedelta(days=TODAY_WORDS[key])
     match = re.fullmatch(r"(\d{1,2})[/月.-](\d{1,2})日?", key)
@@ -205,7 +205,7 @@ def _day_from(word: str, today: dt.date) -> dt.date | tuple[int, int] | None:
         return None
 
 
-def _on_day(org: Organizer, day: dt.date | tuple[int, int], today: dt.date) -> list[Event]:
+def _on_day(org: Workbook, day: dt.date | tuple[int, int], today: dt.date) -> list[Event]:
     if isinstance(day, dt.date):
         return [e for e in org.events if e.date == day]
     same = [e for e in org.events if (e.date.month, e.date.day) == day]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.dates import fold
+from domain.dates import word_key
 from domain.schema import Event
 from linebot_app.bot.context import Ctx
 from linebot_app.features import surveys
@@ -25,7 +25,7 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
 
 def open_to_anyone(ctx: Ctx) -> bool:
     """settings.feedback_audience = anyone lets people without a registration answer."""
-    return fold(ctx.org.settings.get("feedback_audience", "")) == "anyone"
+    return word_key(ctx.org.settings.get("feedback_audience", "")) == "anyone"
 
 
 def refusal(ctx: Ctx, event: Event) -> str:

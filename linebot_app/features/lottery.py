@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 
-from domain.schema import ROLES, Event, Organizer, Registration
+from domain.schema import ROLES, Event, Registration, Workbook
 from domain.seats import APPLICATIONS, DRAWING, Draw, applicants, phase, waitlist_position
 from linebot_app.bot.context import Ctx, Services
 from linebot_app.features.events import when
@@ -16,7 +16,7 @@ from linebot_app.line.delivery import Delivery
 log = logging.getLogger(__name__)
 
 
-def due(org: Organizer, regs: list[Registration], services: Services) -> list[Event]:
+def due(org: Workbook, regs: list[Registration], services: Services) -> list[Event]:
     """Lottery events with a draw to make, finish or announce."""
     now = services.now()
     return [e for e in org.events if phase(e, now) == DRAWING and any(

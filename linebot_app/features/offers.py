@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from domain.dates import fold
-from domain.schema import ROLES, Event, Organizer, Registration
+from domain.dates import word_key
+from domain.schema import ROLES, Event, Registration, Workbook
 from domain.seats import active_of, confirmed_count, has_room, queue
 from linebot_app.bot.context import Ctx, Services
 from linebot_app.features.events import reconfirming, when
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def tell_promoted(services: Services, reg: Registration) -> None:
     """Push to the person a freed seat went to: confirmed, or offered until a deadline."""
-    event = services.store.organizer().event(reg.event_id)
+    event = services.store.workbook().event(reg.event_id)
     title = f"「{event.title}」({when(event)})" if event else reg.event_id
     if reg.status == "offered":
         body = (f"キャンセルが出たため、{title}に繰り上げで参加できます。\n"
@@ -85,7 +85,7 @@ def held(ctx: Ctx, args: list[str], status: str) -> Registration | None:
     found = [r for r in ctx.services.store.registrations()
              if r.user_id == ctx.user_id and r.status == status]
     if args:
-        found = [r for r in found if fold(r.event_id) == fold(args[0])]
+        found = [r for r in found if word_key(r.event_id) == word_key(args[0])]
     return found[0] if len(found) == 1 else None
 
 
@@ -98,7 +98,7 @@ def ended_offer(ctx: Ctx, args: list[str]) -> Registration | None:
     that ended and nothing newer is active: a late 参加する answers that offer."""
     regs = ctx.services.store.registrations()
     mine = sorted((r for r in regs if r.user_id == ctx.user_id and (
-        not args or fold(r.event_id) == fold(args[0]))), key=lambda r: r.updated_at)
+        not args or word_key(r.event_id) == word_key(args[0]))), key=lambda r: r.updated_at)
     last = mine[-1] if mine else None
     if last is None or last.status not in ("expired", "declined") or \
             active_of(regs, ctx.user_id, last.event_id):
@@ -124,7 +124,7 @@ def end_offer(services: Services, reg: Registration, ending: str, *, tell: bool 
     """An offer declined or expired: the seat goes to the next person waiting (offered in
     turn); an expiry is pushed to the person unless they are being answered (tell=False).
     Returns the registration ended, or None when it was no longer offered."""
-    event = services.store.organizer().event(reg.event_id)
+    event = services.store.workbook().event(reg.event_id)
     done = services.store.seats.cancel(
         reg.event_id, reg.user_id, services.stamp(), seats_to_give(services, event, reg.role),
         ending=ending, offer_until=offer_deadline(services, event), only="offered")
@@ -154,7 +154,7 @@ def expire_offers(services: Services, regs: list[Registration]) -> int:
     return ended
 
 
-def fill_free_seats(services: Services, org: Organizer, regs: list[Registration]) -> int:
+def fill_free_seats(services: Services, org: Workbook, regs: list[Registration]) -> int:
     """The scheduler's part: a seat freed without a cancellation through the bot (an organizer
     set a row to cancelled, or raised the capacity) goes to the first person waiting, offered
     or confirmed as a cancellation would give it, and they are told."""
@@ -177,7 +177,7 @@ def fill_free_seats(services: Services, org: Organizer, regs: list[Registration]
 def tell_organizer_edit(services: Services, before: Registration, after: Registration) -> None:
     """An organizer changed someone's status in the sheet: cancelled their registration, or
     confirmed them while they waited; they are told once (by push)."""
-    event = services.store.organizer().event(after.event_id)
+    event = services.store.workbook().event(after.event_id)
     if event is None or event.starts_at <= services.now():
         return
     title = f"「{event.title}」({when(event)})"

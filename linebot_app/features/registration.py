@@ -7,7 +7,7 @@ from typing import Any
 
 from ulid import ULID
 
-from domain.dates import fold
+from domain.dates import word_key
 from domain.schema import ROLES, Event, Registration
 from domain.seats import (
     APPLICATIONS,
@@ -51,7 +51,7 @@ def parse_args(args: list[str]) -> tuple[str | None, str | None, str | None]:
     """(event id, role, level) from the words after the command, in any order."""
     event_id = role = level = None
     for word in args:
-        key = fold(word)
+        key = word_key(word)
         if key in ROLE_WORDS:
             role = ROLE_WORDS[key]
         elif key in LEVEL_WORDS:
@@ -233,7 +233,7 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """キャンセル <event>: cancels, and promotes the first waitlisted person of that role."""
     regs = ctx.services.store.registrations()
     mine = [r for r in regs if r.user_id == ctx.user_id and r.active]
-    target = next((r for r in mine if args and fold(r.event_id) == fold(args[0])), None)
+    target = next((r for r in mine if args and word_key(r.event_id) == word_key(args[0])), None)
     if not mine:
         return [m.text("キャンセルできる登録はありません。")]
     if target is None:
@@ -302,7 +302,7 @@ def repeat_consent(ctx: Ctx, conv: Conversation) -> list[m.Message]:
 
 def consent_answer(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     """The answer to the privacy notice: 同意する records it and goes on with the registration."""
-    key = fold(text)
+    key = word_key(text)
     if key in YES:
         ctx.services.state.give_consent(ctx.user_id)
         flows.end(ctx)

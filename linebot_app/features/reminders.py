@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from domain.dates import Unreadable, parse_duration
-from domain.schema import Event, Organizer, Registration
+from domain.schema import Event, Registration, Workbook
 from domain.seats import waitlist_position
 from linebot_app.features.events import reconfirming, when
 from linebot_app.line import messages as m
@@ -100,7 +100,7 @@ def reconfirmation(event: Event, regs: list[Registration], now: dt.datetime
     yield Delivery(f"reconfirm:{event.id}", event.id, "reconfirm", people, [ask], "参加確認")
 
 
-def due(org: Organizer, regs: list[Registration], now: dt.datetime) -> Iterator[Delivery]:
+def due(org: Workbook, regs: list[Registration], now: dt.datetime) -> Iterator[Delivery]:
     """Every delivery whose time has come; keys make a second run send nothing new."""
     offsets = parse_offsets(org.settings.get("reminders", DEFAULT_OFFSETS))
     for event in org.events:

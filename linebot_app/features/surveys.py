@@ -14,7 +14,7 @@ import datetime as dt
 
 from ulid import ULID
 
-from domain.dates import fold
+from domain.dates import word_key
 from domain.surveys import Question, Survey
 from linebot_app.bot import flows
 from linebot_app.bot.context import Ctx, admin_ids
@@ -66,8 +66,8 @@ def in_audience(ctx: Ctx, audience: str) -> bool:
     if audience == "admins":
         return ctx.is_admin
     if audience.startswith("registrants:"):
-        event_id = fold(audience.split(":", 1)[1])
-        return any(fold(r.event_id) == event_id and r.user_id == ctx.user_id and r.active
+        event_id = word_key(audience.split(":", 1)[1])
+        return any(word_key(r.event_id) == event_id and r.user_id == ctx.user_id and r.active
                    for r in ctx.services.store.registrations())
     return True
 
@@ -88,7 +88,7 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
         lines = [f"・{s.title} (アンケート {s.id})" for s in surveys]
         quick = [m.message_action(f"アンケート {s.id}", s.title) for s in surveys]
         return [m.text("回答できるアンケート:\n" + "\n".join(lines), quick)]
-    survey = next((s for s in _open_surveys(ctx) if fold(s.id) == fold(args[0])), None)
+    survey = next((s for s in _open_surveys(ctx) if word_key(s.id) == word_key(args[0])), None)
     if survey is None:
         return [m.text(f"「{args[0]}」というアンケートは、いま回答できません。")]
     return begin(ctx, survey, {}, f"【{survey.title}】\n{survey.intro}".strip())
@@ -177,7 +177,7 @@ def restore_interrupted(ctx: Ctx) -> Conversation | None:
 
 
 def _skipped(q: Question, got: dict[str, str]) -> bool:
-    return bool(q.skip_if) and fold(got.get(q.skip_if[0], "")) == fold(q.skip_if[1])
+    return bool(q.skip_if) and word_key(got.get(q.skip_if[0], "")) == word_key(q.skip_if[1])
 
 
 def _next_pos(survey: Survey, pos: int, got: dict[str, str]) -> int:
@@ -250,7 +250,7 @@ def confirm_quit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     survey = find(ctx, conv.survey)
     if survey is None:
         return _gone(ctx)
-    if fold(text) not in answers.YES:
+    if word_key(text) not in answers.YES:
         conv.state = conv.before or State.ASK
         flows.save(ctx, conv)
         return repeat(ctx, conv)
@@ -274,7 +274,7 @@ def confirm_edit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     survey = find(ctx, conv.survey)
     if survey is None:
         return _gone(ctx)
-    if fold(text) not in answers.YES:
+    if word_key(text) not in answers.YES:
         return [EDIT_PROMPT]
     conv.state = State.ASK
     return _step(ctx, survey, conv)
@@ -285,7 +285,7 @@ def review(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
     survey = find(ctx, conv.survey)
     if survey is None:
         return _gone(ctx)
-    key = fold(text)
+    key = word_key(text)
     if key == SEND and _unasked(survey, conv.answers) is not None:  # never stored half-done
         return _after_fix(ctx, survey, conv)
     if key == SEND:
@@ -306,7 +306,7 @@ def take(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
         return _gone(ctx)
     q = survey.questions[min(conv.pos, len(survey.questions) - 1)]
     try:
-        skip = fold(text) == SKIP and (not q.required or q.key in conv.answers)
+        skip = word_key(text) == SKIP and (not q.required or q.key in conv.answers)
         value = conv.answers.get(q.key, "") if skip else answers.check(q, text)
     except answers.Invalid as err:
         return [m.text(f"もう一度お願いします: {err}"), question_message(survey, conv.pos)]
@@ -402,6 +402,6 @@ def _audience(ctx: Ctx, survey: Survey) -> list[str]:
         return sorted(admin_ids(ctx.org.settings))
     regs = ctx.services.store.registrations()
     if survey.audience.startswith("registrants:"):
-        event_id = fold(survey.audience.split(":", 1)[1])
-        return sorted({r.user_id for r in regs if fold(r.event_id) == event_id and r.active})
+        event_id = word_key(survey.audience.split(":", 1)[1])
+        return sorted({r.user_id for r in regs if word_key(r.event_id) == event_id and r.active})
     return sorted({r.user_id for r in regs} | set(ctx.services.state.known_users()))

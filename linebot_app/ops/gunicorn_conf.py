@@ -42,7 +42,7 @@ def post_worker_init(worker: Any) -> None:
         return
     worker.seminar_stops = [bot.services.store.start_flusher(), bot.services.deliveries.start()]
     # read the sheet before the first user asks (the FAQ index waits for the first question)
-    threading.Thread(target=bot.services.store.organizer, daemon=True).start()
+    threading.Thread(target=bot.services.store.workbook, daemon=True).start()
     if settings.scheduler:
         worker.seminar_stops.append(scheduler.start(bot.services, settings.scheduler_seconds))
         log.info("scheduler on: a round every %.0f s", settings.scheduler_seconds)

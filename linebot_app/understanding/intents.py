@@ -9,7 +9,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from domain.schema import Event, Organizer
+from domain.schema import Event, Workbook
 from linebot_app.understanding import retrieval
 
 ANSWER_AT, MAYBE_AT = 0.5, 0.25  # coverage of the query needed to answer, or to suggest
@@ -105,10 +105,10 @@ class Understood:
 @functools.lru_cache(maxsize=2048)
 def folded(text: str) -> str:
     """NFKC, lower case, katakana as hiragana, no spaces or punctuation."""
-    return re.sub(r"[\s、。,.!?！？・「」『』()（）]+", "", retrieval.fold(text))
+    return re.sub(r"[\s、。,.!?！？・「」『』()（）]+", "", retrieval.kana_fold(text))
 
 
-def understand(org: Organizer, text: str, now: dt.datetime) -> Understood:
+def understand(org: Workbook, text: str, now: dt.datetime) -> Understood:
     """Decide what a sentence that is not a command word asks for."""
     said = folded(text)
     if not said:
@@ -123,7 +123,7 @@ def understand(org: Organizer, text: str, now: dt.datetime) -> Understood:
     return _retrieved(hits)
 
 
-def _says(intent: Intent, org: Organizer, text: str, said: str) -> bool:
+def _says(intent: Intent, org: Workbook, text: str, said: str) -> bool:
     """Whether the sentence holds one of the intent's phrases (and, when strict, nothing off
     the seminar's topic)."""
     phrases = [folded(p) for p in intent.phrases]
@@ -162,13 +162,13 @@ def _retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
                       hits=hits)
 
 
-def _args(org: Organizer, text: str, said: str) -> tuple[str, ...]:
+def _args(org: Workbook, text: str, said: str) -> tuple[str, ...]:
     """An event named in the sentence (its id, a date, or words of its title)."""
     ids = [e.id for e in org.events if re.search(rf"(?<![0-9a-z]){re.escape(e.id.lower())}"
                                                  rf"(?![0-9a-z])", said)]
     if ids:
         return (ids[0],)
-    date = DATE.search(retrieval.fold(text))
+    date = DATE.search(retrieval.kana_fold(text))
     if date:
         return (date.group(0),)
     event = titled(org.events, said)

@@ -37,7 +37,7 @@ def _tokenizer() -> Any:
     return Tokenizer(mmap=True)
 
 
-def fold(text: str) -> str:
+def kana_fold(text: str) -> str:
     """NFKC, lower case, katakana as hiragana."""
     return jaconv.kata2hira(unicodedata.normalize("NFKC", text).casefold())
 
@@ -59,8 +59,8 @@ def tokens(text: str) -> tuple[Token, ...]:
     found = []
     for t in _tokenizer().tokenize(unicodedata.normalize("NFKC", text)):
         pos = t.part_of_speech.split(",")
-        sounds = t.reading if t.reading != "*" else jaconv.hira2kata(fold(t.surface))
-        found.append(Token(fold(t.base_form if t.base_form != "*" else t.surface), sounds,
+        sounds = t.reading if t.reading != "*" else jaconv.hira2kata(kana_fold(t.surface))
+        found.append(Token(kana_fold(t.base_form if t.base_form != "*" else t.surface), sounds,
                            pos[0], pos[1], t.surface))
     return tuple(found)
 

@@ -27,7 +27,7 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     """Whether the sheet has been read and the outbox is draining; no personal data."""
     store = current_app.extensions["seminar_bot"].services.store
-    org = store.organizer()
+    org = store.workbook()
     depth, age = store.outbox.health()
     ready = store.loaded and age < OUTBOX_TOO_OLD_SECONDS
     body = {"ready": ready, "sheet_loaded": store.loaded, "sheet_from_snapshot": store.from_snapshot,
@@ -39,5 +39,5 @@ def readyz() -> tuple[Response, int]:
 @bp.get("/_ah/warmup")
 def warmup() -> Response:
     """Read the sheet before the first user arrives."""
-    current_app.extensions["seminar_bot"].services.store.organizer()
+    current_app.extensions["seminar_bot"].services.store.workbook()
     return Response("warm", mimetype="text/plain")

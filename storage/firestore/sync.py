@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from domain.schema import SEATED, Organizer, Registration
+from domain.schema import SEATED, Registration, Workbook
 from storage.firestore.client import conflicts
 from storage.firestore.seat_docs import TRIES, SeatDocs, person_doc, seat_doc
 
@@ -37,7 +37,7 @@ class SheetSync(SeatDocs):
                     break
             self._synced.add(reg.id)
 
-    def sync_sheet(self, org: Organizer) -> None:
+    def sync_sheet(self, org: Workbook) -> None:
         """On the lease holder, after each read: rows organizers typed into registrations for
         events still ahead get their documents (rows the bot wrote are in its ledger)."""
         if not self.outbox.repairs_here():
