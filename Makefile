@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint check clean
+.PHONY: run test quick bench lint check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,9 +16,15 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python -m linebot_app serve
 
+# The whole suite on three pytest-xdist workers (the tests mostly wait on servers, so three
+# fit two cores), handed out one by one, the slow tests first.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider -n 3 --dist load --maxschedchunk 1
+
+# The inner loop: everything but the tests marked slow (real servers, drills, the bench).
+quick: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3 --dist load --maxschedchunk 1 -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

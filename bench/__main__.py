@@ -6,6 +6,7 @@ rounds by load generators in separate processes (and our bot once more on Firest
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import tempfile
@@ -111,6 +112,9 @@ def main() -> int:
     parser.add_argument("--sheets-count", type=int, default=3000)
     parser.add_argument("--sheets-seconds", type=float, default=30.0)
     parser.add_argument("--only", choices=("understanding", "webhook", "sheets", "costs"))
+    parser.add_argument("--firestore-host", default="",
+                        help="a Firestore emulator already running (HOST:PORT) instead of one "
+                             "started for the webhook part")
     args = parser.parse_args()
     if args.only in (None, "understanding"):
         from bench.understanding import run
@@ -136,7 +140,7 @@ def _webhook(args: argparse.Namespace) -> None:
         started = [procs.simulator(ports[0], ports[1], SECRET, TOKEN, work / "sim.log")]
         bots: dict[str, tuple[str, subprocess.Popen, float]] = {}
         rounds: dict[str, list[Round]] = {"ours": [], "echo (SDK)": [], "ours, firestore": []}
-        missing = procs.firestore_missing()
+        missing = "" if args.firestore_host else procs.firestore_missing()
         try:
             for name, app, port in (("ours", "linebot_app:create_app()", ports[1]),
                                     ("echo (SDK)", "bench.echo_bot:create_app()", ports[2])):
@@ -148,9 +152,11 @@ def _webhook(args: argparse.Namespace) -> None:
                     url, bot, idle = bots[name]
                     rounds[name].append(_round(url, bot, idle, args,
                                                100 * n + len(rounds[name]), ports[0]))
-            if not missing:
-                started.append(procs.firestore_emulator(ports[3], work / "firestore.log"))
-                env = procs.firestore_env(f"127.0.0.1:{ports[3]}", "webhook")
+            if args.firestore_host or not missing:
+                host = args.firestore_host or f"127.0.0.1:{ports[3]}"
+                if not args.firestore_host:
+                    started.append(procs.firestore_emulator(ports[3], work / "firestore.log"))
+                env = procs.firestore_env(host, f"webhook{os.getpid()}")
                 bot = _serve("linebot_app:create_app()", ports[4], ports[0], work,
                              "ours-firestore", args.workers, **env)
                 started.append(bot)

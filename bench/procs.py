@@ -38,12 +38,17 @@ def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
     raise RuntimeError(f"server at {url} did not answer in {seconds}s")
 
 
+def launch(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a server process in a process group of its own (its output goes to log)."""
+    with log.open("w") as out:
+        return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def start(args: list[str], env: dict[str, str], ready_url: str, log: Path,
           seconds: float = 30) -> subprocess.Popen:
     """Start a server process (its output goes to log) and wait until it answers."""
-    with log.open("w") as out:
-        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    proc = launch(args, env, log)
     try:
         wait_ready(ready_url, proc, seconds)
     except RuntimeError:
@@ -101,12 +106,15 @@ def firestore_missing() -> str:
     return ""
 
 
-def firestore_emulator(port: int, log: Path, seconds: float = 90) -> subprocess.Popen:
+def firestore_emulator(port: int, log: Path, seconds: float = 90, *,
+                       wait: bool = True) -> subprocess.Popen:
     """Google's Firestore emulator on loopback. It runs in a process group of its own, since
-    gcloud starts Java: procs.stop ends both."""
+    gcloud starts Java: procs.stop ends both. wait=False: return at once (wait_ready later)."""
     args = [str(shutil.which("gcloud")), "emulators", "firestore", "start",
             f"--host-port=127.0.0.1:{port}"]
     env = {"CLOUDSDK_CORE_DISABLE_PROMPTS": "1", "JAVA_TOOL_OPTIONS": "-Xmx1g"}
+    if not wait:
+        return launch(args, env, log)
     return start(args, env, f"http://127.0.0.1:{port}/", log, seconds)
 
 

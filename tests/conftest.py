@@ -31,6 +31,7 @@ from linebot_app.simulator.platform import Platform, sign
 from linebot_app.wiring import build_store
 from storage.sheets.init_sheet import initialize
 from storage.sheets.sample import create_sample_workbook
+from storage.sheets.workbook import WorkbookBackend
 from storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,12 @@ T = TypeVar("T")
 
 HANDLER_ERRORS: list[tuple[BaseException, Any]] = []
 STORES: list[Store] = []  # closed after each test (a Firestore store has a listener to stop)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow (real servers, drills) first, so that parallel workers (make test runs
+    two) start them early and the run does not end with one of them alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0, every: float = 0.05) -> T:
@@ -100,10 +107,38 @@ def fail_on_handler_errors() -> Iterator[list[tuple[BaseException, Any]]]:
         pytest.fail(f"{len(found)} handler exception(s):\n" + "\n".join(lines), pytrace=False)
 
 
+SHARED_FIRESTORE = "SEMINAR_TEST_FIRESTORE_HOST"  # the emulator the xdist workers share
+_EMULATOR = pytest.StashKey[Any]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, the controller starts one Firestore emulator for every worker (they inherit
+    its address), without waiting for it: the first worker that needs it waits."""
+    from bench import procs
+
+    if not getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput") or \
+            procs.firestore_missing():
+        return
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="firestore-")) / "emulator.log"
+    config.stash[_EMULATOR] = procs.firestore_emulator(port, log, wait=False)
+    os.environ[SHARED_FIRESTORE] = f"127.0.0.1:{port}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from bench import procs
+
+    proc = config.stash.get(_EMULATOR, None)
+    if proc is not None:
+        procs.stop(proc)
+        del os.environ[SHARED_FIRESTORE]
+
+
 @pytest.fixture(scope="session")
 def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Google's Firestore emulator, one for the session (each test has a namespace of its own).
-    Skipped where it is not installed, unless REQUIRE_FIRESTORE=1."""
+    """Google's Firestore emulator, one for the session (each test has a namespace of its own):
+    the one the xdist controller started, or one of this process's own. Skipped where it is not
+    installed, unless REQUIRE_FIRESTORE=1."""
     from bench import procs
 
     missing = procs.firestore_missing()
@@ -111,12 +146,24 @@ def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if os.environ.get("REQUIRE_FIRESTORE") == "1":
             pytest.fail(f"{missing} (REQUIRE_FIRESTORE=1)", pytrace=False)
         pytest.skip(missing)
+    shared = os.environ.get(SHARED_FIRESTORE)
+    if shared:
+        eventually(lambda: _answers(f"http://{shared}/"), timeout=90, every=0.2)
+        yield shared
+        return
     port = free_port()
     proc = procs.firestore_emulator(port, tmp_path_factory.mktemp("firestore") / "emulator.log")
     try:
         yield f"127.0.0.1:{port}"
     finally:
         procs.stop(proc)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
 
 
 @pytest.fixture
@@ -261,6 +308,8 @@ def make_store(settings: Settings, **kw: Any) -> Store:
     if settings.sheets_backend == "google":
         options = {"backoff_cap": 0.5, **options}
     store = build_store(settings, **options)
+    if isinstance(store.backend, WorkbookBackend):  # the same parse, without a child process
+        store.backend.in_process = True  # (servers that tests start read through the child)
     if settings.sheets_backend == "google":
         initialize(store.backend, settings.workbook_path, ADMIN)  # init-sheet --admin
     STORES.append(store)

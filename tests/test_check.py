@@ -273,3 +273,28 @@ def test_both_backends_implement_each_storage_protocol(protocol: str,
                   if list(inspect.signature(getattr(implementation, name)).parameters)
                   != list(signature.parameters)]
         assert differ == [], implementation
+
+
+def _anchor(heading: str) -> str:
+    """A Markdown heading's anchor as GitHub makes it."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    pages = [ROOT / "README.md", ROOT / "deploy" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert len(pages) >= 7
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue  # http:, https:, mailto: are not ours to check here
+            path, _, fragment = target.partition("#")
+            found = (page.parent / path).resolve() if path else page
+            if not found.exists():
+                broken.append(f"{page.name}: {target}")
+            elif fragment and found.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", found.read_text(encoding="utf-8"), re.M)
+                if fragment not in {_anchor(h) for h in headings}:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []

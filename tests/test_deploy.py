@@ -171,6 +171,7 @@ def test_check_online_reports_a_missing_worksheet(live_bot: dict[str, str], emu:
     assert "init-sheet" in result.stdout
 
 
+@pytest.mark.slow
 def test_check_online_writes_to_firestore_and_says_so(live_bot: dict[str, str],
                                                       firestore_env: dict[str, str]) -> None:
     _cli(live_bot, "set-webhook", live_bot["PUBLIC_URL"] + "/callback")
@@ -233,6 +234,7 @@ def test_each_request_takes_the_cloud_trace_id(bot, caplog) -> None:
     assert seen and set(seen) == {"feedbeef"}
 
 
+@pytest.mark.slow
 # ---- the app.yaml entrypoint, under gunicorn, production style ---------------------------------
 def test_app_yaml_entrypoint_boots_and_takes_a_registration(tmp_path, emu: Emu,
                                                             firestore_env: dict[str, str]) -> None:

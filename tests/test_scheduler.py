@@ -74,6 +74,7 @@ def _cancelled_deliveries(workbook: Path) -> list[str]:
     return [r[user] for r in rows[1:] if r[kind] == "event-cancelled"]
 
 
+@pytest.mark.slow
 def test_serve_tells_a_registrant_of_a_cancellation_without_cron(tmp_path: Path) -> None:
     port = procs.free_port()
     proc = _serve(tmp_path, port, SCHEDULER_SECONDS="2")
@@ -90,6 +91,7 @@ def test_serve_tells_a_registrant_of_a_cancellation_without_cron(tmp_path: Path)
     assert _cancelled_deliveries(tmp_path / "seminar.xlsx") == [STAFF]
 
 
+@pytest.mark.slow
 def test_with_scheduler_off_only_cron_sends_the_notice(tmp_path: Path) -> None:
     port = procs.free_port()
     proc = _serve(tmp_path, port, SCHEDULER="off", TASKS_TOKEN="t" * 8)

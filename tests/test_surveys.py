@@ -399,6 +399,7 @@ def _finish(bot: BotHarness, questions: list[Question], last: list[str]) -> list
     raise AssertionError(f"no summary reached; last reply {last}")
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=st.lists(QUESTION, min_size=1, max_size=4), moves=st.lists(FIX_MOVES, max_size=14))
 @example(shape=[("yes_no", True, 0), ("text", True, 3)], moves=["はい", "修正 1", "いいえ"])
