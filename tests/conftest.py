@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -51,7 +52,7 @@ STORES: list[Store] = []  # closed after each test (a Firestore store has a list
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked slow (real servers, drills) first, so that parallel workers (make test runs
-    two) start them early and the run does not end with one of them alone."""
+    three) start them early and the run does not end with one of them alone."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
@@ -121,16 +122,17 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix="firestore-")) / "emulator.log"
-    config.stash[_EMULATOR] = procs.firestore_emulator(port, log, wait=False)
+    config.stash[_EMULATOR] = (procs.firestore_emulator(port, log, wait=False), log)
     os.environ[SHARED_FIRESTORE] = f"127.0.0.1:{port}"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     from bench import procs
 
-    proc = config.stash.get(_EMULATOR, None)
+    proc, log = config.stash.get(_EMULATOR, (None, None))
     if proc is not None:
         procs.stop(proc)
+        shutil.rmtree(log.parent, ignore_errors=True)
         del os.environ[SHARED_FIRESTORE]
 
 

@@ -38,7 +38,7 @@ class Conversation:
     trail: list[int] = field(default_factory=list)  # questions answered, for 戻る
     context: dict[str, str] = field(default_factory=dict)  # stored with the answers (event_id)
     then: list[str] = field(default_factory=list)  # consent: the registration to make after it
-    before: str = ""  # the state a confirmation prompt (quit?) returns to
+    before: State | str = ""  # the state a confirmation prompt (quit?) returns to ("" none)
     interrupted: bool = False  # parked while another conversation runs; comes back by itself
     version: int = VERSION
 
@@ -48,7 +48,7 @@ class Conversation:
         super().__setattr__(name, value)
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as State stores it."""
+        """The record as the bot state stores it."""
         return dataclasses.asdict(self)
 
     @classmethod
