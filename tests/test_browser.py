@@ -228,3 +228,26 @@ def test_at_phone_width_a_registration_takes_no_scrolling(live, phone) -> None:
                              " return [m.scrollHeight, m.clientHeight, m.scrollTop]; })()")
     assert scrolled[0] > scrolled[1] and scrolled[2] > 0  # the chat scrolled in place
     assert _on_screen(page, "[data-testid=bot-text]:has-text('参加確定')")
+    for spot in ("#messages", ".chat-head", "#composer"):  # a flick past the end, anywhere
+        box = page.locator(spot).bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        for dy in (900, -300, 900):
+            page.mouse.wheel(0, dy)
+        page.wait_for_timeout(100)
+        _still_in_place(page)
+
+
+def test_at_phone_width_the_users_and_tools_open_over_the_chat(live, phone) -> None:
+    url, _ = live
+    page = phone
+    page.goto(f"{url}/simulator")
+    assert not page.locator("#users").is_visible()  # the chat first; the list on demand
+    page.click("[data-testid=tools-toggle]")
+    page.locator(".users li", has_text="住民").click()  # choosing a user closes the tools
+    page.locator(".chat-head", has_text="住民").wait_for()
+    assert not page.locator("#users").is_visible()
+    page.click("[data-testid=tools-toggle]")
+    page.click("#follow")  # a tool's result shows in the chat
+    page.locator("[data-testid=bot-text]").first.wait_for()
+    assert not page.locator("#users").is_visible() and _on_screen(page, "#composer")
+    _still_in_place(page)

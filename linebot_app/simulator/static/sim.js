@@ -39,7 +39,14 @@ async function loadUsers() {
   });
 }
 
+function showTools(open) {  // the user list and tools, over the chat at phone width
+  $("side").classList.toggle("open", open);
+  $("tools-toggle").setAttribute("aria-expanded", String(open));
+  $("tools-toggle").textContent = open ? "閉じる" : "操作";
+}
+
 function selectUser(user, li) {
+  showTools(false);
   document.querySelectorAll(".users li").forEach((x) => x.classList.remove("active"));
   li.classList.add("active");
   $("user-select").value = String(Array.prototype.indexOf.call(li.parentNode.children, li));
@@ -53,6 +60,7 @@ function selectUser(user, li) {
 
 async function send(payload) {
   if (!state.user) return;
+  showTools(false);  // what was sent is answered in the chat: show it
   state.busy = true;
   try {
     const res = await api("send", Object.assign({ user: state.user }, payload));
@@ -209,6 +217,7 @@ $("location").addEventListener("submit", (ev) => {
   if (isNaN(latitude) || isNaN(longitude)) { addSystem("緯度と経度を数字で入れてください"); return; }
   send({ kind: "location", latitude: latitude, longitude: longitude });
 });
+$("tools-toggle").addEventListener("click", () => showTools(!$("side").classList.contains("open")));
 $("follow").addEventListener("click", () => send({ kind: "follow" }));
 $("unfollow").addEventListener("click", () => send({ kind: "unfollow" }));
 
