@@ -55,6 +55,7 @@ function selectUser(user, li) {
   $("messages").innerHTML = "";
   $("quick").innerHTML = "";
   $("chat-title").textContent = "セミナー案内ボット (" + user.name + " として)";
+  addSystem(user.name + " として話しかけます。「ヘルプ」と送るか、下のメニューを押してください。");
   poll();
 }
 
