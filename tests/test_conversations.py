@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import openpyxl
 import pytest
@@ -133,8 +134,12 @@ def test_missing_parts_are_asked_with_quick_replies(bot: BotHarness) -> None:
     bot.store.reload()
     bot.say("参加登録", user=U1)  # two open events: which one?
     assert _quick_labels(bot) == ["Excelの調査票をアプリにするハンズ…", "追加のハンズオン"]
-    bot.say(_replied(bot)[-1]["quickReply"]["items"][0]["action"]["text"], user=U1)
+    first = _replied(bot)[-1]["quickReply"]["items"][0]["action"]
+    assert first["displayText"] == "「Excelの調査票をアプリにするハンズオン」に申し込む"  # words
+    bot.tap(first["data"], user=U1)  # the postback carries the id
     assert _quick_labels(bot) == ["参加", "見学"]
+    assert [i["action"]["displayText"] for i in _replied(bot)[-1]["quickReply"]["items"]] == [
+        "参加", "見学"]
     bot.say("参加登録 E2 参加", user=U1)
     assert _quick_labels(bot) == ["初心者", "経験者"]
     assert "参加確定" in bot.say("参加登録 E2 参加 初心者", user=U1)[0]
@@ -212,7 +217,10 @@ def test_cancel_without_an_event_asks_which(bot: BotHarness) -> None:
     bot.consent(U1)
     bot.say("参加登録 E2 参加 初心者", user=U1)
     bot.say("cancel", user=U1)
-    assert _quick_labels(bot) == ["E2をキャンセル"]
+    assert _quick_labels(bot) == ["Excelの調査票をアプリ…をキャンセル"]  # a title, not an id
+    (item,) = _replied(bot)[-1]["quickReply"]["items"]
+    assert item["action"]["displayText"] == "「Excelの調査票をアプリにするハンズオン」をキャンセル"
+    assert "キャンセルしました" in bot.tap(item["action"]["data"], user=U1)[0]
 
 
 def test_status_lists_registrations(bot: BotHarness) -> None:
@@ -334,3 +342,18 @@ def test_a_state_no_flow_declares_cannot_be_written() -> None:
         conv.before = "qiut?"
     with pytest.raises(ValueError, match="reveiw"):
         Flow({"reveiw": lambda ctx, text, c: []}, {}, lambda ctx, c: [], keeps_on_command=True)
+
+
+def test_buttons_and_what_they_echo_name_titles_not_ids(bot: BotHarness) -> None:
+    bot.consent(U1)
+    shown, texts = [], []
+    for line in ("参加登録", "参加登録 E2 参加", "参加登録 E2 参加 初心者", "登録確認", "キャンセル",
+                 "詳細 E2", "アンケート", "感想"):
+        texts += bot.say(line, user=U1)
+        items = _replied(bot)[-1].get("quickReply", {}).get("items", [])
+        shown += [a.get("label", "") + " / " + a.get("displayText", a.get("text", ""))
+                  for a in (i["action"] for i in items)]
+    assert len(shown) >= 10
+    assert [s for s in shown if re.search(r"\bE\d\b|telemed|feedback", s)] == []
+    assert "電話・オンライン診療の実施状況調査(サンプル)" in " ".join(shown)  # surveys by title
+    assert not [t for t in texts if "(アンケート telemed)" in t]

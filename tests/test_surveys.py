@@ -118,7 +118,8 @@ def test_the_telemed_survey_becomes_one_row_after_confirmation(bot: BotHarness) 
     bot.say("アンケート telemed", user=U1)
     _answer_all(bot, U1, TELEMED)
     summary = bot.line.last_texts()[-1]
-    assert "650-0001" in summary and "2026-04-01" in summary and "初診の患者, 再診の患者" in summary
+    assert "650-0001" in summary and "初診の患者, 再診の患者" in summary
+    assert "→ 2026年4月1日" in summary and "2026-04-01" not in summary  # as people write dates
     assert not bot.store.outbox.has_pending()  # nothing is written before 送信
     assert "ありがとう" in bot.say("送信", user=U1)[0]
     (row,) = _rows(bot, "answers_telemed")
@@ -380,6 +381,8 @@ def _shown(summary: str, questions: list[Question]) -> dict[str, str]:
         end = found[i + 1][0] - 1 if i + 1 < len(found) else tail
         value = summary[at + len(mark):end]
         shown[q.key] = "" if value == "(未回答)" else value
+        if q.type == "date" and shown[q.key]:  # shown in Japanese style, stored as ISO
+            shown[q.key] = answers.check(q, shown[q.key])
     return shown
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
@@ -177,6 +178,18 @@ def check(q: Question, text: str) -> str:
         raise Invalid("決められた形になっていません")
     if q.required and not value.strip():
         raise Invalid("この質問は必須です")
+    return value
+
+
+def shown(q: Question, value: str) -> str:
+    """An answer as the person reads it back: dates in Japanese style (2026年4月1日), the rest
+    as stored."""
+    if value and q.type == "date":
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+        return f"{day.year}年{day.month}月{day.day}日"
     return value
 
 

@@ -126,9 +126,9 @@ def details(ctx: Ctx, args: list[str]) -> list[m.Message]:
     lines += ["", event.description] if event.description else []
     lines += ["", f"事前準備: {event.preparation}"] if event.preparation else []
     lines += ["", f"録画: {event.recording_url}"] if event.recording_url else []
-    quick = [m.message_action(f"予定 {event.id}", "予定")]
+    quick = [m.command("予定", f"予定 {event.id}")]
     if not {"中止", "受付終了"} & set(flags):  # offered only while one can register
-        quick.insert(0, m.message_action(f"参加登録 {event.id}", "参加登録"))
+        quick.insert(0, m.command("参加登録", f"参加登録 {event.id}"))
     return [m.text("\n".join(lines), quick)]
 
 
@@ -232,7 +232,7 @@ def fact(ctx: Ctx, asked: str, args: list[str]) -> list[m.Message]:
     registered = any(r.user_id == ctx.user_id and r.event_id == event.id and r.active
                      for r in regs)
     head = f"【{event.title}】{when(event)}"
-    quick = [m.message_action(f"詳細 {event.id}", "詳細"), m.message_action(f"予定 {event.id}", "予定")]
+    quick = [m.command("詳細", f"詳細 {event.id}"), m.command("予定", f"予定 {event.id}")]
     return [m.text(f"{head}\n{FACTS[asked](event, registered)}", quick)]
 
 

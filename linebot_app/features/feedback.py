@@ -57,6 +57,6 @@ def _ask_event(ctx: Ctx, asked: str | None) -> m.Message:
     if not recent:
         return m.text(head + "いま感想をお送りいただけるイベントはありません。感想は、参加登録した"
                       "イベントの開催後に受け付けます。", [m.message_action("登録確認")])
-    quick = [m.message_action(f"感想 {e.id}", e.title) for e in recent]
+    quick = [m.command(e.title, f"感想 {e.id}", f"「{e.title}」の感想") for e in recent]
     lines = [f"{e.id}: {e.title} {when(e)}" for e in recent[: m.MAX_QUICK_REPLY]]
     return m.text(head + "どのイベントの感想ですか?\n" + "\n".join(lines), quick)

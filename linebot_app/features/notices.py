@@ -70,7 +70,7 @@ def notice(event: Event, before: dict[str, Any], version: int,
     people = [r.user_id for r in regs if r.event_id == event.id and r.active]
     cancelled = event.status == "cancelled"
     quick = [m.message_action("イベント")] if cancelled else [
-        m.message_action(f"詳細 {event.id}", "詳細"), m.message_action("登録確認")]
+        m.command("詳細", f"詳細 {event.id}"), m.message_action("登録確認")]
     return Delivery(f"change:{event.id}:v{version}", event.id,
                     "event-cancelled" if cancelled else "event-changed", people,
                     [m.text(notice_text(event, before), quick)],

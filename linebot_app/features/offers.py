@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from domain.dates import word_key
 from domain.schema import ROLES, Event, Registration, Workbook
@@ -26,8 +27,8 @@ def tell_promoted(services: Services, reg: Registration) -> None:
         body = (f"キャンセルが出たため、{title}に繰り上げで参加できます。\n"
                 f"{deadline_words(reg.offer_until)} までに「参加する」を押してください。"
                 "期限を過ぎると次の方に順番が移ります。")
-        quick = [m.message_action(f"参加する {reg.event_id}", "参加する"),
-                 m.message_action(f"辞退する {reg.event_id}", "辞退する")]
+        quick = [m.command("参加する", f"参加する {reg.event_id}"),
+                 m.command("辞退する", f"辞退する {reg.event_id}")]
         services.deliveries.deliver(Delivery(
             key=f"offer:{reg.id}", event_id=reg.event_id, kind="offer", recipients=[reg.user_id],
             messages=[m.text(body, quick)], summary="繰り上げのご案内(期限つき)"))
@@ -36,8 +37,8 @@ def tell_promoted(services: Services, reg: Registration) -> None:
     quick = None
     if event and reconfirming(event, services.now()):  # the day is near: ask at once
         body += "\n参加できますか。「参加する」か「キャンセルする」でお知らせください。"
-        quick = [m.message_action(f"参加する {reg.event_id}", "参加する"),
-                 m.message_action(f"キャンセル {reg.event_id}", "キャンセルする")]
+        quick = [m.command("参加する", f"参加する {reg.event_id}"),
+                 m.command("キャンセルする", f"キャンセル {reg.event_id}")]
     services.deliveries.deliver(Delivery(
         key=f"promote:{reg.id}", event_id=reg.event_id, kind="promotion",
         recipients=[reg.user_id], messages=[m.text(body, quick)],
@@ -93,6 +94,11 @@ def queue_again(event_id: str) -> str:
     return f"\nもう一度キャンセル待ちに並ぶ場合は「参加登録 {event_id}」を送ってください。"
 
 
+def again_button(event_id: str) -> dict[str, Any]:
+    """もう一度申し込む: a new registration for the event (the person sees no id)."""
+    return m.command("もう一度申し込む", f"参加登録 {event_id}")
+
+
 def ended_offer(ctx: Ctx, args: list[str]) -> Registration | None:
     """The user's last registration of the event named (or of any event) when it is an offer
     that ended and nothing newer is active: a late 参加する answers that offer."""
@@ -138,7 +144,7 @@ def end_offer(services: Services, reg: Registration, ending: str, *, tell: bool 
             recipients=[reg.user_id], messages=[m.text(
                 f"{title}の繰り上げは、期限({deadline_words(reg.offer_until)})までにお返事が"
                 f"なかったため、次の方にお譲りしました。{queue_again(reg.event_id)}",
-                [m.message_action(f"参加登録 {reg.event_id}")])], summary="繰り上げの期限切れ"))
+                [again_button(reg.event_id)])], summary="繰り上げの期限切れ"))
     if done.promoted:
         tell_promoted(services, done.promoted)
     return done.reg

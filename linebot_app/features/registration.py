@@ -22,6 +22,7 @@ from linebot_app.bot.context import Ctx
 from linebot_app.bot.flows import Conversation, State
 from linebot_app.features.events import event_marks, reconfirming, upcoming, when
 from linebot_app.features.offers import (
+    again_button,
     deadline_words,
     end_offer,
     ended_offer,
@@ -118,13 +119,13 @@ def _ask_event(ctx: Ctx, asked: str | None) -> m.Message:
         return m.text("現在、受付中のイベントはありません。")
     head = f"「{asked}」というイベントは見つかりませんでした。\n" if asked else ""
     lines = [f"{e.id}: {e.title} {when(e)}" for e in open_events]
-    quick = [m.message_action(f"参加登録 {e.id}", e.title) for e in open_events]
+    quick = [m.command(e.title, f"参加登録 {e.id}", f"「{e.title}」に申し込む") for e in open_events]
     return m.text(head + "登録するイベントを選んでください。\n" + "\n".join(lines), quick)
 
 
 def _ask(question: str, event_id: str, words: dict[str, str], before: str) -> m.Message:
     prefix = f"参加登録 {event_id} {before}".strip()
-    quick = [m.message_action(f"{prefix} {ja}", ja) for key, ja in words.items() if key]
+    quick = [m.command(ja, f"{prefix} {ja}") for key, ja in words.items() if key]
     return m.text(question, quick)
 
 
@@ -224,9 +225,16 @@ def status(ctx: Ctx, args: list[str]) -> list[m.Message]:
         lines.append(f"・{title}{flags}\n　{ROLE_JA.get(reg.role, reg.role)} / "
                      f"{LEVEL_JA.get(reg.level, reg.level)} / {said}")
     called_off = {e.id for e in ctx.org.events if e.status == "cancelled"}
-    quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル") for r in mine
-             if r.event_id not in called_off]
+    quick = [_cancel_button(ctx, r) for r in mine if r.event_id not in called_off]
     return [m.text("\n".join(lines), quick)]
+
+
+def _cancel_button(ctx: Ctx, reg: Registration) -> dict[str, Any]:
+    """「<title>をキャンセル」, which cancels that registration."""
+    event = ctx.org.event(reg.event_id)
+    title = event.title if event else reg.event_id
+    return m.command(m.titled(title, "をキャンセル"), f"キャンセル {reg.event_id}",
+                     f"「{title}」をキャンセル")
 
 
 def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
@@ -237,8 +245,7 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if not mine:
         return [m.text("キャンセルできる登録はありません。")]
     if target is None:
-        quick = [m.message_action(f"キャンセル {r.event_id}", f"{r.event_id}をキャンセル")
-                 for r in mine]
+        quick = [_cancel_button(ctx, r) for r in mine]
         return [m.text("キャンセルする登録を選んでください。", quick)]
     event = ctx.org.event(target.event_id)
     done = ctx.services.store.seats.cancel(
@@ -263,7 +270,7 @@ def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
             end_offer(ctx.services, offered, "expired", tell=False)  # this reply tells them
             return [m.text(f"「{title}」の繰り上げは期限({deadline_words(offered.offer_until)})を"
                            f"過ぎたため、次の方に順番が移りました。{queue_again(offered.event_id)}",
-                           [m.message_action(f"参加登録 {offered.event_id}")])]
+                           [again_button(offered.event_id)])]
         if ctx.services.store.seats.accept(offered.event_id, ctx.user_id, ctx.stamp()):
             if event and reconfirming(event, ctx.now()):
                 ctx.services.store.update("registrations", offered.id, {"reconfirmed": ctx.stamp()})
@@ -282,7 +289,7 @@ def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
         return [m.text(f"「{old.title if old else ended.event_id}」の繰り上げのご案内は、"
                        f"{'辞退されたため' if ended.status == 'declined' else '期限を過ぎたため'}"
                        f"次の方にお譲りしました。{queue_again(ended.event_id)}",
-                       [m.message_action(f"参加登録 {ended.event_id}")])]
+                       [again_button(ended.event_id)])]
     return register(ctx, args)
 
 

@@ -78,7 +78,7 @@ def _due_reminder(event: Event, offsets: list[dt.timedelta], now: dt.datetime
 def _after(event: Event, regs: list[Registration]) -> Iterator[Delivery]:
     people = [r.user_id for r in regs if r.event_id == event.id and r.status == "confirmed"]
     ask = m.text(f"「{event.title}」へのご参加ありがとうございました。感想をお聞かせください。",
-                 [m.message_action(f"感想 {event.id}", "感想を送る")])
+                 [m.command("感想を送る", f"感想 {event.id}")])
     yield Delivery(f"after:{event.id}:feedback", event.id, "feedback-request", people, [ask],
                    "感想のお願い")
     if event.recording_url:
@@ -95,8 +95,8 @@ def reconfirmation(event: Event, regs: list[Registration], now: dt.datetime
     people = [r.user_id for r in _active(regs, event, "confirmed") if not r.reconfirmed]
     ask = m.text(f"【参加確認】{event.title}\n{when(event)}\n\n参加できますか。"
                  "「参加する」か「キャンセルする」でお知らせください。",
-                 [m.message_action(f"参加する {event.id}", "参加する"),
-                  m.message_action(f"キャンセル {event.id}", "キャンセルする")])
+                 [m.command("参加する", f"参加する {event.id}"),
+                  m.command("キャンセルする", f"キャンセル {event.id}")])
     yield Delivery(f"reconfirm:{event.id}", event.id, "reconfirm", people, [ask], "参加確認")
 
 

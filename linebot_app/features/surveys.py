@@ -85,8 +85,8 @@ def start(ctx: Ctx, args: list[str]) -> list[m.Message]:
         surveys = [s for s in _open_surveys(ctx) if s.editable or not answered(s.id, ctx.user_id)]
         if not surveys:
             return [m.text("いま回答できるアンケートはありません。")]
-        lines = [f"・{s.title} (アンケート {s.id})" for s in surveys]
-        quick = [m.message_action(f"アンケート {s.id}", s.title) for s in surveys]
+        lines = [f"・{s.title}" for s in surveys]
+        quick = [m.command(s.title, f"アンケート {s.id}") for s in surveys]
         return [m.text("回答できるアンケート:\n" + "\n".join(lines), quick)]
     survey = next((s for s in _open_surveys(ctx) if word_key(s.id) == word_key(args[0])), None)
     if survey is None:
@@ -228,7 +228,8 @@ def summary(survey: Survey, got: dict[str, str]) -> m.Message:
     """Every answer, with 送信 and a way to fix any one."""
     lines = [f"【{survey.title}】回答の確認"]
     asked = [(n, q) for n, q in enumerate(survey.questions, start=1) if not _skipped(q, got)]
-    lines += [f"{n}. {q.text}\n　→ {got.get(q.key) or '(未回答)'}" for n, q in asked]
+    lines += [f"{n}. {q.text}\n　→ {answers.shown(q, got.get(q.key, '')) or '(未回答)'}"
+              for n, q in asked]
     lines.append("よろしければ「送信」を。直すときは「修正 番号」と送ってください。")
     quick = [m.message_action(SEND)] + [m.message_action(f"{FIX} {n}") for n, _ in asked[:11]]
     return m.text("\n".join(lines), quick + [m.message_action(QUIT)])
@@ -388,7 +389,7 @@ def nudge(ctx: Ctx, args: list[str]) -> list[m.Message]:
               if not ctx.services.state.survey_row(survey.id, u)]
     today = ctx.now().date().isoformat()
     message = m.text(f"「{survey.title}」へのご協力をお願いします。",
-                     [m.message_action(f"アンケート {survey.id}", "回答する")])
+                     [m.command("回答する", f"アンケート {survey.id}", f"「{survey.title}」に回答する")])
     job = Job(f"nudge:{survey.id}:{ULID()}", ctx.user_id, f"「{survey.title}」の催促")
     sent = ctx.services.deliveries.plan([Delivery(
         f"nudge:{survey.id}:{user}:{today}", "", "survey-nudge", [user], [message],

@@ -47,6 +47,18 @@ def message_action(text: str, shown: str | None = None) -> dict[str, Any]:
     return {"type": "message", "label": label(shown or text), "text": text[:300]}
 
 
+def command(shown: str, line: str, said: str | None = None) -> dict[str, Any]:
+    """A button that runs a command line (ids and all) while the person sees words: the label
+    `shown`, and `said` (default: the label) as what they sent."""
+    return postback_action(shown, line, said or shown)
+
+
+def titled(title: str, suffix: str) -> str:
+    """A label naming something by its title, cut so that the suffix still shows."""
+    room = MAX_LABEL - utf16_len(suffix)
+    return cut_utf16(title, room, "…") + suffix
+
+
 def postback_action(shown: str, data: str, display: str | None = None) -> dict[str, Any]:
     """A postback action; `data` is a command line, at most 300 characters."""
     action = {"type": "postback", "label": label(shown), "data": data[:MAX_POSTBACK_DATA]}
