@@ -412,6 +412,13 @@ def _drawn(bot: BotHarness, count: int = 14) -> tuple[list[Any], list[Any]]:
             queue(regs.values(), "E2", "participant"))
 
 
+def _again(bot: BotHarness) -> str:
+    """The command behind the last reply's 「もう一度申し込む」 button."""
+    items = bot.line.replies[-1][1][-1]["quickReply"]["items"]
+    (found,) = [i["action"]["data"] for i in items if i["action"]["label"] == "もう一度申し込む"]
+    return found
+
+
 def _texts_to(bot: BotHarness, user: str) -> list[str]:
     return bot.line.received(user)
 
@@ -435,7 +442,8 @@ def test_an_offer_expires_and_moves_on_and_the_next_accepts(lottery_bot: BotHarn
     assert "お返事がなかったため、次の方にお譲りしました" in _texts_to(bot, first.user_id)[-1]
     bot.consent(first.user_id)
     late = bot.say("参加する E2", user=first.user_id)[0]  # after the round ended the offer
-    assert "期限を過ぎたため次の方にお譲りしました" in late and "「参加登録 E2」" in late
+    assert "期限を過ぎたため次の方にお譲りしました" in late and "「もう一度申し込む」" in late
+    assert _again(bot) == "参加登録 E2"
     assert [r.status for r in _regs(bot).values() if r.user_id == first.user_id] == ["expired"]
     assert "12月22日 12:01 までに「参加する」" in _texts_to(bot, second.user_id)[-1]
     bot.consent(second.user_id)
@@ -473,7 +481,8 @@ def test_a_declined_offer_goes_to_the_next_person(lottery_bot: BotHarness) -> No
     bot.say("キャンセル E2", user=winners[0].user_id)
     bot.consent(line[0].user_id)
     declined = bot.say("辞退する E2", user=line[0].user_id)[0]
-    assert "繰り上げを辞退しました" in declined and "「参加登録 E2」" in declined
+    assert "繰り上げを辞退しました" in declined and "「もう一度申し込む」" in declined
+    assert _again(bot) == "参加登録 E2" and "E2" not in declined  # the id only in the button
     assert bot.say("辞退する E2", user=line[0].user_id) == [  # a second tap changes nothing
         "辞退できる繰り上げのご案内はありません。登録の取り消しは「キャンセル」です。"]
     assert (_regs(bot)[line[0].id].status, _regs(bot)[line[1].id].status) == (

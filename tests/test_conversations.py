@@ -132,7 +132,8 @@ def test_missing_parts_are_asked_with_quick_replies(bot: BotHarness) -> None:
     wb["events"].append(["E3", "追加のハンズオン", "2027-01-20", "10:00〜12:00"])
     wb.save(bot.settings.workbook_path)
     bot.store.reload()
-    bot.say("参加登録", user=U1)  # two open events: which one?
+    (which,) = bot.say("参加登録", user=U1)  # two open events: which one?
+    assert "・追加のハンズオン 2027年1月20日" in which and "E2" not in which and "E3" not in which
     assert _quick_labels(bot) == ["Excelの調査票をアプリにするハンズ…", "追加のハンズオン"]
     first = _replied(bot)[-1]["quickReply"]["items"][0]["action"]
     assert first["displayText"] == "「Excelの調査票をアプリにするハンズオン」に申し込む"  # words

@@ -90,8 +90,7 @@ def held(ctx: Ctx, args: list[str], status: str) -> Registration | None:
     return found[0] if len(found) == 1 else None
 
 
-def queue_again(event_id: str) -> str:
-    return f"\nもう一度キャンセル待ちに並ぶ場合は「参加登録 {event_id}」を送ってください。"
+QUEUE_AGAIN = "\nもう一度キャンセル待ちに並ぶときは、下の「もう一度申し込む」を押してください。"
 
 
 def again_button(event_id: str) -> dict[str, Any]:
@@ -122,7 +121,7 @@ def decline(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if end_offer(ctx.services, offered, "declined") is None:
         return [m.text("このご案内はすでに終わっています。「登録確認」でご確認ください。")]
     return [m.text(f"「{event.title if event else offered.event_id}」の繰り上げを辞退しました。"
-                   f"ご連絡ありがとうございました。{queue_again(offered.event_id)}")]
+                   f"ご連絡ありがとうございました。{QUEUE_AGAIN}", [again_button(offered.event_id)])]
 
 
 def end_offer(services: Services, reg: Registration, ending: str, *, tell: bool = True
@@ -143,7 +142,7 @@ def end_offer(services: Services, reg: Registration, ending: str, *, tell: bool 
             key=f"expired:{reg.id}", event_id=reg.event_id, kind="offer-expired",
             recipients=[reg.user_id], messages=[m.text(
                 f"{title}の繰り上げは、期限({deadline_words(reg.offer_until)})までにお返事が"
-                f"なかったため、次の方にお譲りしました。{queue_again(reg.event_id)}",
+                f"なかったため、次の方にお譲りしました。{QUEUE_AGAIN}",
                 [again_button(reg.event_id)])], summary="繰り上げの期限切れ"))
     if done.promoted:
         tell_promoted(services, done.promoted)

@@ -22,6 +22,7 @@ from linebot_app.bot.context import Ctx
 from linebot_app.bot.flows import Conversation, State
 from linebot_app.features.events import event_marks, reconfirming, upcoming, when
 from linebot_app.features.offers import (
+    QUEUE_AGAIN,
     again_button,
     deadline_words,
     end_offer,
@@ -29,7 +30,6 @@ from linebot_app.features.offers import (
     expired,
     held,
     offer_deadline,
-    queue_again,
     seats_to_give,
     tell_promoted,
 )
@@ -118,7 +118,7 @@ def _ask_event(ctx: Ctx, asked: str | None) -> m.Message:
     if not open_events:
         return m.text("現在、受付中のイベントはありません。")
     head = f"「{asked}」というイベントは見つかりませんでした。\n" if asked else ""
-    lines = [f"{e.id}: {e.title} {when(e)}" for e in open_events]
+    lines = [f"・{e.title} {when(e)}" for e in open_events]
     quick = [m.command(e.title, f"参加登録 {e.id}", f"「{e.title}」に申し込む") for e in open_events]
     return m.text(head + "登録するイベントを選んでください。\n" + "\n".join(lines), quick)
 
@@ -269,7 +269,7 @@ def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
         if expired(ctx.services, offered):
             end_offer(ctx.services, offered, "expired", tell=False)  # this reply tells them
             return [m.text(f"「{title}」の繰り上げは期限({deadline_words(offered.offer_until)})を"
-                           f"過ぎたため、次の方に順番が移りました。{queue_again(offered.event_id)}",
+                           f"過ぎたため、次の方に順番が移りました。{QUEUE_AGAIN}",
                            [again_button(offered.event_id)])]
         if ctx.services.store.seats.accept(offered.event_id, ctx.user_id, ctx.stamp()):
             if event and reconfirming(event, ctx.now()):
@@ -288,7 +288,7 @@ def accept(ctx: Ctx, args: list[str]) -> list[m.Message]:
         old = ctx.org.event(ended.event_id)
         return [m.text(f"「{old.title if old else ended.event_id}」の繰り上げのご案内は、"
                        f"{'辞退されたため' if ended.status == 'declined' else '期限を過ぎたため'}"
-                       f"次の方にお譲りしました。{queue_again(ended.event_id)}",
+                       f"次の方にお譲りしました。{QUEUE_AGAIN}",
                        [again_button(ended.event_id)])]
     return register(ctx, args)
 
