@@ -24,11 +24,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
-    """Poll url until it answers, or fail with the process's output."""
+def wait_ready(url: str, proc: subprocess.Popen | None, seconds: float = 30) -> None:
+    """Poll url until it answers, or fail with the process's output (proc None: a server
+    started elsewhere)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited early with code {proc.returncode}")
         try:
             requests.get(url, timeout=1)

@@ -150,7 +150,7 @@ def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(missing)
     shared = os.environ.get(SHARED_FIRESTORE)
     if shared:
-        eventually(lambda: _answers(f"http://{shared}/"), timeout=90, every=0.2)
+        procs.wait_ready(f"http://{shared}/", None, 90)  # the controller started it
         yield shared
         return
     port = free_port()
@@ -159,13 +159,6 @@ def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         procs.stop(proc)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).ok
-    except requests.RequestException:
-        return False
 
 
 @pytest.fixture
