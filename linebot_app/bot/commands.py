@@ -159,7 +159,8 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
 def in_own_words(ctx: Ctx, text: str) -> list[m.Message]:
     """A sentence that is not a command: the command it asks for, the event's own answer, or
     the FAQ and facilities (see intents.INTENTS, the table beside this one)."""
-    understood = intents.understand(ctx.org, text, ctx.now())
+    understood = intents.understand(ctx.org, text, ctx.now(),
+                                    lambda args: events.about(ctx, list(args)))
     command = lookup(understood.target) if understood.kind == "intent" else None
     if command is not None:
         return run(ctx, command, list(understood.args))

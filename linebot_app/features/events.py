@@ -225,7 +225,7 @@ def _not_found(args: list[str]) -> m.Message:
 def fact(ctx: Ctx, asked: str, args: list[str]) -> list[m.Message]:
     """会場 / 時間 / 持ち物 / 録画 / オンライン of the event named, or of the user's next one.
     The online URL and the recording go only to people registered for that event."""
-    event = _about(ctx, args)
+    event = about(ctx, args)
     if event is None:
         return [_not_found(args)]
     regs = ctx.services.store.registrations()
@@ -236,7 +236,7 @@ def fact(ctx: Ctx, asked: str, args: list[str]) -> list[m.Message]:
     return [m.text(f"{head}\n{FACTS[asked](event, registered)}", quick)]
 
 
-def _about(ctx: Ctx, args: list[str]) -> Event | None:
+def about(ctx: Ctx, args: list[str]) -> Event | None:
     """The event named; else the user's next registered one; else the next one."""
     if args:
         return find_event(ctx, args)

@@ -7,12 +7,16 @@ import datetime as dt
 import difflib
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.schema import Event, Workbook
 from linebot_app.understanding import retrieval
 
-ANSWER_AT, MAYBE_AT = 0.5, 0.25  # coverage of the query needed to answer, or to suggest
+ANSWER_AT, MAYBE_AT = 0.55, 0.25  # coverage of the query needed to answer, or to suggest
+NAMED_AT = 0.4  # coverage enough to answer a row the query names when it clearly leads
+LEAD = 2.0  # a named row leads when it scores this many times any other close row
+CLOSE = 0.5  # もしかして offers rows scoring at least this share of the best
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,10 @@ def folded(text: str) -> str:
     return re.sub(r"[\s、。,.!?！？・「」『』()（）]+", "", retrieval.kana_fold(text))
 
 
-def understand(org: Workbook, text: str, now: dt.datetime) -> Understood:
-    """Decide what a sentence that is not a command word asks for."""
+def understand(org: Workbook, text: str, now: dt.datetime,
+               about: Callable[[tuple[str, ...]], Event | None] | None = None) -> Understood:
+    """Decide what a sentence that is not a command word asks for. `about` picks the event a
+    question about an event's facts means (by default the one named, else the next one)."""
     said = folded(text)
     if not said:
         return Understood("none")
@@ -117,10 +123,45 @@ def understand(org: Workbook, text: str, now: dt.datetime) -> Understood:
     if not _named_row(hits):  # a resident's own topic outranks the seminar's phrases
         for intent in INTENTS:
             if _says(intent, org, text, said):
-                return Understood(intent.kind, intent.target, _args(org, text, said), hits)
+                args = _args(org, text, said)
+                if intent.kind == "event" and not _holds(org, intent.target, args, now, about):
+                    fallback = _blank_column(hits)  # the organizer's FAQ answers instead
+                    if fallback is not None:
+                        return fallback
+                return Understood(intent.kind, intent.target, args, hits)
     if len(said) <= 20 and any(said.startswith(folded(g)) for g in GREETINGS):
         return Understood("greeting", hits=hits)
-    return _retrieved(hits)
+    return retrieved(hits)
+
+
+def _blank_column(hits: tuple[retrieval.Hit, ...]) -> Understood | None:
+    """For a question the event's blank column cannot answer: the FAQ row retrieval finds, or
+    the row whose keyword the question says (the phrase already said what it is about)."""
+    found = retrieved(hits)
+    if found.kind != "none":
+        return found
+    if hits and hits[0].named and hits[0].doc.kind == "faq":
+        return Understood("faq", hits[0].doc.row.question, hits=hits)
+    return None
+
+
+FACT_COLUMNS = {"online": "online_url", "recording": "recording_url",
+                "preparation": "preparation", "venue": "venue", "time": "start"}
+
+
+def _holds(org: Workbook, fact: str, args: tuple[str, ...], now: dt.datetime,
+           about: Callable[[tuple[str, ...]], Event | None] | None) -> bool:
+    """Whether the event asked about has a value in the column that answers the question."""
+    column = FACT_COLUMNS.get(fact)
+    if column is None:
+        return True
+    if about is not None:
+        event = about(args)
+    else:
+        named = [e for a in args if (e := org.event(a))]
+        later = sorted((e for e in org.events if e.starts_at >= now), key=lambda e: e.starts_at)
+        event = (named or later or [None])[0]
+    return event is not None and bool(getattr(event, column))
 
 
 def _says(intent: Intent, org: Workbook, text: str, said: str) -> bool:
@@ -148,15 +189,22 @@ def _named_row(hits: tuple[retrieval.Hit, ...]) -> bool:
     return getattr(hits[0].doc.row, "category", "") != NOT_SEMINAR or hits[0].doc.kind != "faq"
 
 
-def _retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
+def retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
+    """The row to answer, close rows to offer (もしかして), or nothing. A row is answered when
+    it covers most of the query, or when the query names it (one of its keywords, or a word of
+    the same synonym group) and it clearly leads every other row."""
     if not hits or hits[0].coverage < MAYBE_AT:
         return Understood("none", hits=hits)
     best = hits[0]
     faq = next((h for h in hits if h.doc.kind == "faq" and h.named), None)
     if best.doc.kind == "facility" and faq and faq.coverage >= best.coverage:
         best = faq  # 図書館は何時まで: the FAQ row written for it beats the bare facility
-    if best.coverage < ANSWER_AT:
-        return Understood("maybe", hits=tuple(h for h in hits if h.coverage >= MAYBE_AT))
+    others = [h for h in hits if h is not best]
+    leads = best.named and best.coverage >= NAMED_AT and all(h.coverage < MAYBE_AT or best.score >= LEAD * h.score
+                               for h in others)
+    if best.coverage < ANSWER_AT and not leads:
+        close = [h for h in hits if h.coverage >= MAYBE_AT and h.score >= CLOSE * best.score]
+        return Understood("maybe", hits=tuple(close))
     row = best.doc.row
     return Understood(best.doc.kind, row.question if best.doc.kind == "faq" else row.name,
                       hits=hits)

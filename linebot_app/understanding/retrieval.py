@@ -1,15 +1,18 @@
-"""Japanese retrieval over the FAQ and facilities: Janome tokens, readings so that kana and
-kanji spellings meet, BM25 over weighted fields, and a confidence for each hit."""
+"""Japanese retrieval over the FAQ and facilities: Janome tokens, synonyms from Sudachi's
+dictionary, the sounds of the whole text so that kana and kanji spellings meet, BM25 over
+weighted fields, and a confidence for each hit."""
 
 from __future__ import annotations
 
 import functools
+import gzip
 import math
 import re
 import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jaconv
@@ -17,8 +20,11 @@ import jaconv
 K1, B = 1.2, 0.75
 READING_WEIGHT = 0.4  # a shared reading trigram counts less than a shared word
 READING_TRUST = 0.8  # sounds alike is weaker evidence than the same words
+SYNONYM_WEIGHT = 0.5  # a shared synonym group counts less than the same word
+SYNONYM_TRUST = 0.8  # and covers a word of the query a little less surely
 NAME_WEIGHT = 3.0  # a keyword or facility name heard in the query, in any spelling
 MIN_SOUNDS = 3  # names shorter than this are matched as words only
+SYNONYMS = Path(__file__).resolve().parent / "data" / "synonyms.txt.gz"
 # Words that say how something is asked, not what about: they never decide a match.
 STOP_POS = ("助詞", "助動詞", "記号", "接続詞", "感動詞", "フィラー")
 STOP_WORDS = frozenset(
@@ -26,6 +32,7 @@ STOP_WORDS = frozenset(
     "よい 良い 欲しい ほしい たい です ます どこ いつ 何 なに なん どう どれ どの どちら 誰 だれ "
     "何時 いくら 方 かた こと もの の ん ? ! 方法 ところ 所 について 場合 とき 時 今 ここ そこ "
     "お願い 願う 確認 わかる 分かる 聞く 見る".split())
+SMALL_KANA = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ")
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,9 +44,29 @@ def _tokenizer() -> Any:
     return Tokenizer(mmap=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _synonyms() -> dict[str, tuple[int, ...]]:
+    """Folded written form -> the synonym groups it may be expanded from (see data/README.md).
+    Loaded on first use; about 65,000 forms."""
+    groups: dict[str, list[int]] = {}
+    with gzip.open(SYNONYMS, "rt", encoding="utf-8") as f:
+        for number, line in enumerate(f):
+            for form in line.rstrip("\n").split(","):
+                if form and not form.startswith("!"):  # ! only ever reached, never expanded
+                    groups.setdefault(kana_fold(form), []).append(number)
+    return {form: tuple(dict.fromkeys(found)) for form, found in groups.items() if len(form) > 1}
+
+
 def kana_fold(text: str) -> str:
     """NFKC, lower case, katakana as hiragana."""
     return jaconv.kata2hira(unicodedata.normalize("NFKC", text).casefold())
+
+
+def sounds_key(sounds: str) -> str:
+    """Katakana sounds with voicing dropped, small kana as large and no long marks, so that
+    ほけんじょ and ホケンショ, or コンピューター and コンピュータ, are the same letters."""
+    plain = "".join(c for c in unicodedata.normalize("NFD", sounds) if c not in "\u3099\u309a")
+    return unicodedata.normalize("NFC", plain).translate(SMALL_KANA).replace("ー", "")
 
 
 @dataclass(frozen=True)
@@ -70,30 +97,54 @@ def _meaningful(t: Token) -> bool:
             and t.word not in STOP_WORDS and bool(re.search(r"\w", t.word)))
 
 
-def _content(text: str) -> list[tuple[str, str]]:
-    """(word, reading) of each token that carries meaning."""
-    return [(t.word, t.sounds) for t in tokens(text) if _meaningful(t)]
-
-
 def nouns(text: str) -> list[str]:
     """The nouns of a text, folded (what a sentence is about)."""
     return [t.word for t in tokens(text) if t.pos == "名詞" and t.sub != "数" and _meaningful(t)]
 
 
 def reading(text: str) -> str:
-    """The whole text as katakana sounds (kanji by their dictionary reading)."""
-    return "".join(t.sounds for t in tokens(text) if re.search(r"\w", t.surface))
+    """The whole text's sounds (kanji by their dictionary reading), folded by sounds_key."""
+    return sounds_key("".join(t.sounds for t in tokens(text) if re.search(r"\w", t.surface)))
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A text's index terms: each content word with the synonym groups it belongs to, and the
+    trigrams of the whole text's sounds (a reading of two sounds is one term)."""
+
+    words: tuple[tuple[str, tuple[str, ...]], ...]  # (word, its groups as s:<n> terms)
+    grams: tuple[str, ...]  # ~<sounds>
+
+    def weighted(self) -> list[tuple[str, float]]:
+        """Every term with its weight, as a document counts them."""
+        return ([(w, 1.0) for w, _ in self.words]
+                + [(g, SYNONYM_WEIGHT) for _, groups in self.words for g in groups]
+                + [(g, READING_WEIGHT) for g in self.grams])
 
 
 @functools.lru_cache(maxsize=4096)
-def terms(text: str) -> tuple[tuple[str, float], ...]:
-    """Weighted index terms: each content word, and the trigrams of the words' readings (a
-    reading of two sounds is one term), which make そだいごみ meet 粗大ごみ."""
-    content = _content(text)
-    reading = "".join(r for _, r in content)
-    size = 3 if len(reading) >= 3 else len(reading)
-    grams = [f"~{reading[i:i + size]}" for i in range(len(reading) - size + 1)] if size else []
-    return tuple([(w, 1.0) for w, _ in content] + [(g, READING_WEIGHT) for g in grams])
+def terms(text: str) -> Terms:
+    """Content words, their synonym groups (a run of up to three tokens may be one entry, as
+    マイナ + カード), and the sounds of the whole text, so that こう/みん/かん meets 公民館."""
+    found = tokens(text)
+    groups: dict[int, set[str]] = {}
+    known = _synonyms()
+    for at in range(len(found)):
+        for size in (1, 2, 3):
+            span = found[at:at + size]
+            if len(span) < size:
+                break
+            head = "".join(kana_fold(t.surface) for t in span[:-1])
+            for form in {head + kana_fold(span[-1].surface), head + span[-1].word}:
+                for n in known.get(form, ()):
+                    for i in range(at, at + size):
+                        groups.setdefault(i, set()).add(f"s:{n}")
+    words = tuple((t.word, tuple(sorted(groups.get(i, ()))))
+                  for i, t in enumerate(found) if _meaningful(t))
+    said = reading(text)
+    size = 3 if len(said) >= 3 else len(said)
+    grams = tuple(f"~{said[i:i + size]}" for i in range(len(said) - size + 1)) if size else ()
+    return Terms(words, grams)
 
 
 @dataclass(frozen=True)
@@ -136,12 +187,13 @@ class Index:
             counts: Counter[str] = Counter()
             strength: dict[str, float] = {}
             for text, weight in doc.fields:
-                for term, w in terms(text):
+                for term, w in terms(text).weighted():
                     counts[term] += weight * w
-                    strength[term] = max(strength.get(term, 0.0), min(1.0, weight / 2))
+                    strength[term] = max(strength.get(term, 0.0), min(1.0, weight))
             own = set()
-            for name in doc.names:
-                own.update(t for t, _ in terms(name) if not t.startswith("~"))
+            for name in doc.names:  # its words, unless one is a suffix (駐車 of 駐車場)
+                if not any(t.sub == "接尾" for t in tokens(name)):
+                    own.update(x for w, groups in terms(name).words for x in (w, *groups))
                 sound = reading(name)
                 if len(sound) >= MIN_SOUNDS:
                     counts[f"k:{sound}"] += NAME_WEIGHT
@@ -164,70 +216,70 @@ class Index:
     def search(self, query: str, limit: int = 3) -> list[Hit]:
         """The best rows for a query, best first, with their coverage of the query."""
         asked = self._asked(query)
-        if not any(asked.mass.values()):
+        if not asked.mass:
             return []
         rows = sorted(self._candidates(asked))
         hits = [self._hit(n, asked) for n in rows]  # sheet order breaks ties
         return sorted(hits, key=lambda h: (-h.score, -h.coverage))[:limit]
 
     def _candidates(self, asked: _Asked) -> set[int]:
-        """Rows sharing a word or a name with the query; failing those, rows sharing sounds
-        (a sound found in a quarter of the rows finds nothing)."""
-        named = {n for t, _, kind in asked.kinds if kind != "~" for n in self.postings.get(t, ())}
-        if named:
-            return named
-        common = len(self.docs) // 4
-        return {n for t, _, kind in asked.kinds if kind == "~"
-                for n in self.postings.get(t, ()) if len(self.postings[t]) <= common}
+        """Rows sharing a word, a synonym or a name with the query, and rows sharing a rare
+        sound: one found in at most a quarter of the rows when nothing else is shared, else
+        in at most a twentieth (a common sound finds nothing)."""
+        found = {n for t in asked.mass if not t.startswith("~") for n in self.postings.get(t, ())}
+        rare = len(self.docs) // (20 if found else 4)
+        return found | {n for t in asked.mass if t.startswith("~")
+                        for n in self.postings.get(t, ()) if len(self.postings[t]) <= max(3, rare)}
 
     def _asked(self, query: str) -> _Asked:
-        wanted: Counter[str] = Counter()
-        for term, w in terms(query):
-            wanted[term] += w
-        said = reading(query)
-        for at in range(len(said) - 1):  # a name heard in the query, however it was spelled
-            for sound in self.sounds.get(said[at:at + 2], ()):
-                if said.startswith(sound, at):
-                    wanted[f"k:{sound}"] = 1.0
-        mass = {t: self.idf(t) * w for t, w in wanted.items()}
-        words = sum(v for t, v in mass.items() if not t.startswith(("~", "k:")))
+        said = terms(query)
+        mass: dict[str, float] = {}
+        for term, w in said.weighted():
+            mass[term] = mass.get(term, 0.0) + self.idf(term) * w
+        heard = reading(query)
+        for at in range(len(heard) - 1):  # a name heard in the query, however it was spelled
+            for sound in self.sounds.get(heard[at:at + 2], ()):
+                if heard.startswith(sound, at):
+                    mass[f"k:{sound}"] = self.idf(f"k:{sound}")
+        words = {w: (self.idf(w), groups) for w, groups in said.words}
         sounds = sum(v for t, v in mass.items() if t.startswith("~"))
-        spoken = max(1, len("".join(r for _, r in _content(query))))
-        kinds = [(t, v, t[0] if t[0] in "~k" and (t[0] == "~" or t.startswith("k:")) else "w")
-                 for t, v in mass.items()]
-        return _Asked(mass, words, sounds, spoken, kinds)
+        spoken = max(1, len(sounds_key("".join(t.sounds for t in tokens(query)
+                                               if _meaningful(t)))))
+        return _Asked(mass, words, sounds, spoken)
 
     def _hit(self, n: int, asked: _Asked) -> Hit:
-        """BM25 of one row, and how much of the query it covers: by words, by sounds (trusted
-        less), or by a name heard in it (its share of the query's sounds)."""
+        """BM25 of one row, and how much of the query it covers: by its words (or their
+        synonyms, trusted less), by sounds (trusted less), or by a name heard in it (its share
+        of the query's sounds)."""
         tf, held = self.tf[n], self.strength[n]
         norm = K1 * (1 - B + B * self.length[n] / self.average)
-        score = words = sounds = heard = 0.0
-        for term, value, kind in asked.kinds:
+        score = sounds = heard = 0.0
+        for term, value in asked.mass.items():
             got = tf.get(term)
             if not got:
                 continue
             score += value * got * (K1 + 1) / (got + norm)
-            if kind == "k":
+            if term.startswith("k:"):
                 heard = max(heard, min(1.0, (len(term) - 2) / asked.spoken))
-            elif kind == "~":
+            elif term.startswith("~"):
                 sounds += value * held.get(term, 0.0)
-            else:
-                words += value * held.get(term, 0.0)
-        coverage = max(words / asked.words if asked.words else 0.0,
+        total = sum(v for v, _ in asked.words.values())
+        words = sum(v * max([held.get(w, 0.0)] + [SYNONYM_TRUST * held.get(g, 0.0) for g in gs])
+                    for w, (v, gs) in asked.words.items())
+        coverage = max(words / total if total else 0.0,
                        READING_TRUST * sounds / asked.sounds if asked.sounds else 0.0, heard)
         return Hit(self.docs[n], score, coverage, bool(self.own[n] & asked.mass.keys()))
 
 
 @dataclass(frozen=True)
 class _Asked:
-    """A query's terms with their weights (idf × weight), and the totals coverage divides by."""
+    """A query's terms with their weights (idf × weight), its words with their synonym groups,
+    and the totals coverage divides by."""
 
     mass: dict[str, float]
-    words: float
+    words: dict[str, tuple[float, tuple[str, ...]]]  # word -> (idf, its synonym groups)
     sounds: float
     spoken: int
-    kinds: list[tuple[str, float, str]]  # (term, mass, "w" word / "~" sound / "k" name)
 
 
 def faq_doc(faq: Any) -> Doc:
