@@ -45,6 +45,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "drawn_at", "event_id", "role", "capacity", "applicants", "winners", "order",
         "notified_at",
     ),
+    "unanswered": ("id", "first_asked_at", "last_asked_at", "text", "times", "status"),
     "surveys": SURVEY_COLUMNS,
     "questions": QUESTION_COLUMNS,
 }
@@ -55,12 +56,16 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 ORGANIZER_SHEETS = ("events", "schedule", "faq", "settings", "facilities", "surveys",
                     "questions")
-BOT_SHEETS = ("registrations", "feedback", "attendance", "lottery", "deliveries")
+BOT_SHEETS = ("registrations", "feedback", "attendance", "lottery", "unanswered",
+              "deliveries")
 ALL_SHEETS = ORGANIZER_SHEETS + BOT_SHEETS
-READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance", "lottery")
-OPTIONAL_SHEETS = ("lottery",)  # made by the first draw: a workbook without it has no problem
+READ_SHEETS = ORGANIZER_SHEETS + ("registrations", "feedback", "attendance", "lottery",
+                                   "unanswered")
+# made by the first draw, or the first question not answered: a workbook without them is fine
+OPTIONAL_SHEETS = ("lottery", "unanswered")
 # the only cells of the bot's sheets an organizer changes by hand; every other one is the bot's
-ORGANIZER_EDITABLE: dict[str, tuple[str, ...]] = {"registrations": ("status", "room")}
+ORGANIZER_EDITABLE: dict[str, tuple[str, ...]] = {"registrations": ("status", "room"),
+                                                  "unanswered": ("status",)}
 
 
 def read_back(sheet: str) -> bool:
@@ -355,7 +360,7 @@ def parse_workbook(raw: dict[str, Sequence[Sequence[Any]]]) -> Workbook:
     numbered = _parse(raw, "registrations", build_registration, problems)
     org.registrations = [r for _, r in numbered]
     problems += _stranded_applications(numbered, org.events)
-    for sheet in ("feedback", "attendance", "lottery"):
+    for sheet in ("feedback", "attendance", "lottery", "unanswered"):
         org.bot_rows[sheet] = [{k: cell_text(v) for k, v in row.items()} for _, row in
                                rows_as_dicts(sheet, COLUMNS[sheet], _sheet(raw, sheet), problems)]
     org.surveys = parse_surveys(_sheet(raw, "surveys"), _sheet(raw, "questions"), problems)

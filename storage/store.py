@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from domain.schema import Problem, Registration, Workbook, parse_workbook
+from domain.schema import ORGANIZER_EDITABLE, Problem, Registration, Workbook, parse_workbook
 from domain.seats import Seats
 from storage.backend import Backend, BackendError, Keeper
 from storage.flusher import BACKOFF_CAP, Flusher, token_key
@@ -282,8 +282,10 @@ def _values(entry: Entry) -> dict[str, str]:
 
 
 def _overlay(merged: dict[str, Any], entry: Entry) -> None:
-    if entry.op == "append":
-        merged[entry.row_id] = _values(entry)
+    if entry.op == "append":  # a row the sheet holds already keeps the organizer's edits
+        kept = {k: v for k, v in merged.get(entry.row_id, {}).items()
+                if k in ORGANIZER_EDITABLE.get(entry.sheet, ()) and v}
+        merged[entry.row_id] = {**_values(entry), **kept}
     elif entry.row_id in merged:
         merged[entry.row_id] = {**merged[entry.row_id], **_values(entry)}
 

@@ -298,3 +298,19 @@ def test_every_relative_link_in_the_docs_resolves() -> None:
                 if fragment not in {_anchor(h) for h in headings}:
                     broken.append(f"{page.name}: {target} (no such heading)")
     assert broken == []
+
+
+def test_check_says_how_many_questions_went_unanswered(tmp_path) -> None:
+    path = create_sample_workbook(tmp_path / "wb.xlsx")
+    wb = openpyxl.load_workbook(path)
+    sheet = wb.create_sheet("unanswered")
+    sheet.append(["id", "first_asked_at", "last_asked_at", "text", "times", "status"])
+    sheet.append(["q1", "2026-12-01T10:00:00", "2026-12-02T10:00:00", "ドローンは?", 3, ""])
+    sheet.append(["q2", "2026-12-01T11:00:00", "2026-12-01T11:00:00", "プールは?", 1, ""])
+    sheet.append(["q3", "2026-12-01T12:00:00", "2026-12-01T12:00:00", "献血は?", 2, "対応済み"])
+    wb.save(path)
+    env = {**os.environ, "WORKBOOK_PATH": str(path), "DATA_DIR": str(tmp_path / "var")}
+    result = subprocess.run([sys.executable, "-m", "linebot_app", "check"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert "unanswered questions: 2件" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr

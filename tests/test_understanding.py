@@ -12,7 +12,7 @@ import pytest
 from bench import understanding
 from domain.schema import Faq
 from linebot_app.understanding import retrieval
-from tests.conftest import BotHarness
+from tests.conftest import ADMIN, BotHarness
 
 U1 = "U" + "5" * 32
 
@@ -187,3 +187,46 @@ def test_a_blank_event_column_leaves_the_answer_to_the_faq(bot: BotHarness) -> N
     reply = bot.say("ZoomのURLを教えて", user=U1)[0]  # E2 has no online_url
     assert reply.startswith("Q. オンラインで参加できますか?"), reply
     assert "オンライン配信がありません" not in reply
+
+
+def _sheet(bot: BotHarness, name: str) -> list[dict[str, object]]:
+    bot.store.drain(seconds=5)
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    if name not in wb.sheetnames:
+        return []
+    rows = list(wb[name].iter_rows(values_only=True))
+    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:] if any(r)]
+
+
+def test_questions_not_answered_are_counted_for_the_organizer(bot: BotHarness) -> None:
+    assert bot.say("ドローンの飛行許可は？", user=U1)[0].startswith("お探しの情報が見つかりません")
+    bot.say("ﾄﾞﾛｰﾝの 飛行許可は", user="U" + "6" * 32)  # the same question, typed otherwise
+    bot.say("=HYPERLINK(\"x\")で申請?", user=U1)  # text a sheet would take as a formula
+    bot.say("ごみの収集日は？", user=U1)  # answered: not recorded
+    rows = _sheet(bot, "unanswered")
+    by_text = {r["text"]: r for r in rows}
+    assert set(by_text) == {"ドローンの飛行許可は？", "=HYPERLINK(\"x\")で申請?"}, rows
+    drone = by_text["ドローンの飛行許可は？"]
+    assert drone["times"] == 2 and drone["status"] is None
+    assert drone["first_asked_at"] <= drone["last_asked_at"]
+    assert not any(U1 in str(v) for r in rows for v in r.values())  # no user id
+
+    listed = bot.say("未回答", user=ADMIN)[0]
+    assert listed.index("ドローンの飛行許可は？ (2回)") < listed.index("=HYPERLINK(\"x\")で申請? (1回)")
+    assert bot.say("unanswered", user=U1) == ["権限がありません"]
+
+
+def test_a_keyword_added_for_an_unanswered_question_answers_it_next_time(
+        bot: BotHarness) -> None:
+    assert bot.say("ドローンの飛行許可は？", user=U1)[0].startswith("お探しの情報が見つかりません")
+    assert _sheet(bot, "unanswered")[0]["text"] == "ドローンの飛行許可は？"
+    wb = openpyxl.load_workbook(bot.settings.workbook_path)
+    wb["faq"].append(["ドローン", "ドローンを飛ばすには?", "国の許可が必要な場合があります。",
+                      "くらし", "", "TRUE"])
+    wb["unanswered"]["F2"] = "対応済み"
+    wb.save(bot.settings.workbook_path)
+    bot.store.reload()
+    assert bot.say("ドローンの飛行許可は？", user=U1)[0].startswith("Q. ドローンを飛ばすには?")
+    (row,) = _sheet(bot, "unanswered")
+    assert row["times"] == 1 and row["status"] == "対応済み"  # the organizer's mark is kept
+    assert "[対応済み]" in bot.say("未回答", user=ADMIN)[0]

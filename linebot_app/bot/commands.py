@@ -96,6 +96,8 @@ COMMANDS: tuple[Command, ...] = (
             admin=True),
     Command(("抽選", "lottery"), lottery.draw_now, "抽選 / lottery ID: 抽選の時刻なら今すぐ抽選",
             admin=True),
+    Command(("未回答", "unanswered"), faq.unanswered,
+            "未回答 / unanswered: 答えられなかった質問 (直近30日、多い順)", admin=True),
     Command(("再読込", "reload"), reload_sheets, "再読込 / reload: シートを読み直す", admin=True),
 )
 # Conversations: each flow's states and the handler for a line typed in each, and fallbacks that
