@@ -11,7 +11,7 @@ import pytest
 
 from bench import understanding
 from domain.schema import Faq
-from linebot_app.understanding import retrieval
+from linebot_app.understanding import intents, retrieval
 from tests.conftest import ADMIN, BotHarness
 
 U1 = "U" + "5" * 32
@@ -230,3 +230,40 @@ def test_a_keyword_added_for_an_unanswered_question_answers_it_next_time(
     (row,) = _sheet(bot, "unanswered")
     assert row["times"] == 1 and row["status"] == "対応済み"  # the organizer's mark is kept
     assert "[対応済み]" in bot.say("未回答", user=ADMIN)[0]
+
+
+def test_one_sentence_registers_with_the_event_role_and_level_it_names(bot: BotHarness) -> None:
+    bot.consent(U1)
+    reply = bot.say("Excelのハンズオンに経験者として参加したいです", user=U1)
+    assert any("参加確定" in r for r in reply), reply
+    (reg,) = [r for r in bot.store.registrations() if r.user_id == U1]
+    assert (reg.event_id, reg.role, reg.level) == ("E2", "participant", "experienced")
+
+    day = bot.store.workbook().event("E2").date
+    other = "U" + "7" * 32
+    bot.consent(other)
+    bot.say(f"{day.month}/{day.day}のセミナーを初心者ですが見学したいです", user=other)
+    (seen,) = [r for r in bot.store.registrations() if r.user_id == other]
+    assert (seen.event_id, seen.role) == ("E2", "observer")
+    assert "「Excelの調査票をアプリにするハンズオン」の登録をキャンセルしました" in bot.say(
+        f"{day.month}月{day.day}日の研修、行けなくなりました", user=other)[0]
+    third = "U" + "8" * 32
+    bot.consent(third)
+    bot.say(f"参加登録 {day.month}/{day.day} 参加 初心者", user=third)  # a date typed as the event
+    assert [r.event_id for r in bot.store.registrations() if r.user_id == third] == ["E2"]
+
+
+@pytest.mark.parametrize(("typed", "intent", "args"), [
+    ("生成AIの講座に初心者として申し込みます", "参加登録", ("E3", "参加", "初心者")),
+    ("見学ではなく参加で申し込みます、12/29のハンズオン", "参加登録", ("E2", "参加")),
+    ("1/14参加できなくなったのでキャンセルします", "キャンセル", ("E3",)),
+    ("パソコン苦手ですが参加希望です", "参加登録", ("参加", "初心者")),
+    ("来月の講座に申し込みたい", "参加登録", ("E3",)),
+    ("12月29日のごみ収集の予定を教えて", "none", ()),  # a date alone is not the seminar
+    ("健康診断の予約を取り消したいです", "none", ()),
+])
+def test_requests_carry_their_details(typed: str, intent: str, args: tuple[str, ...]) -> None:
+    org = understanding.requests_org()
+    got = intents.understand(org, typed, understanding.NOW)
+    assert (got.target if got.kind == "intent" else "none", got.args if got.kind == "intent"
+            else ()) == (intent, args), got

@@ -20,7 +20,7 @@ from domain.seats import (
 from linebot_app.bot import flows
 from linebot_app.bot.context import Ctx
 from linebot_app.bot.flows import Conversation, State
-from linebot_app.features.events import event_marks, reconfirming, upcoming, when
+from linebot_app.features.events import event_marks, events_for, reconfirming, upcoming, when
 from linebot_app.features.offers import (
     QUEUE_AGAIN,
     again_button,
@@ -62,10 +62,19 @@ def parse_args(args: list[str]) -> tuple[str | None, str | None, str | None]:
     return event_id, role, level
 
 
+def _named(ctx: Ctx, word: str) -> Event | None:
+    """The event with this id, or the one event on this date (1/4, 1月4日, 明日)."""
+    found = ctx.org.event(word)
+    if found is not None:
+        return found
+    on_day = events_for(ctx, [word])
+    return on_day[0] if len(on_day) == 1 else None
+
+
 def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """参加登録 [event] [参加|見学] [初心者|経験者]: asks for what is missing, then books a seat."""
     event_id, role, level = parse_args(args)
-    event = ctx.org.event(event_id) if event_id else _only_open(ctx)
+    event = _named(ctx, event_id) if event_id else _only_open(ctx)
     mine = active_of(ctx.services.store.registrations(), ctx.user_id, event.id) if event else None
     refusal = closed_reason(event, ctx) if event else ""
     if event is None and not _open_events(ctx):

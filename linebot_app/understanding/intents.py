@@ -37,15 +37,20 @@ INTENTS: tuple[Intent, ...] = (
     Intent("intent", "登録確認", (
         "登録できて", "登録されて", "申し込めて", "申込めて", "申し込みできて", "登録状況",
         "申込状況", "登録内容", "ちゃんと登録", "登録済み", "登録したか", "申し込んだか",
-        "申し込んでいるか", "申し込めてる", "登録できてる")),
+        "申し込んでいるか", "申し込めてる", "登録できてる", "何に申し込ん", "受け付けられて",
+        "受付されて", "申し込んだはず", "申込んだはず")),
     Intent("intent", "キャンセル", (
         "キャンセル", "取り消", "取消", "欠席", "行けなく", "いけなく", "参加できなく",
-        "出られなく", "出席できな", "不参加", "参加やめ", "参加をやめ")),
+        "出られなく", "出席できな", "不参加", "参加やめ", "参加をやめ", "取りやめ", "取り下げ",
+        "辞退"), strict=True),
     Intent("intent", "参加登録", (
         "参加したい", "参加します", "参加希望", "申し込みたい", "申込みたい", "申込したい",
         "申し込みします", "申し込む", "登録したい", "エントリー", "応募", "参加を申し込",
         "参加申し込み", "参加申込", "参加登録", "もうしこみたい", "もうしこみしたい",
-        "さんかしたい", "申し込みしたい", "参加させて"), strict=True),
+        "さんかしたい", "申し込みしたい", "参加させて", "申し込みます", "申込みます",
+        "申込します", "申し込みお願い", "申込お願い", "登録お願い", "出たい", "出ます",
+        "受けたい", "見学したい", "見学希望", "見学させて", "見学者として", "入れてもら",
+        "参加者として"), strict=True),
     Intent("event", "online", ("url", "リンク", "招待", "参加用", "zoomの", "ズームの",
                                "ミーティングid", "入室"), strict=True),
     Intent("event", "recording", ("録画", "ろくが", "アーカイブ", "見逃し", "録音"),
@@ -64,7 +69,9 @@ INTENTS: tuple[Intent, ...] = (
         "次のイベント", "次のセミナー", "今度のセミナー", "今度のイベント", "次回", "開催予定",
         "どんなセミナー", "どんなイベント", "セミナーはいつ", "イベントはいつ", "セミナーある",
         "イベントある", "セミナーの一覧", "イベントの一覧", "研修はいつ", "研修ある",
-        "セミナー一覧", "イベント一覧")),
+        "セミナー一覧", "イベント一覧", "どんな研修", "どんな講座", "どんな勉強会",
+        "申し込めるセミナー", "申し込めるイベント", "募集中の", "開催日を", "勉強会ある",
+        "勉強会はある", "講座はある", "研修はある")),
     Intent("intent", "予定", ("予定", "流れ", "タイムテーブル", "スケジュール", "プログラム",
                             "進行", "次第"), strict=True),
     Intent("intent", "詳細", ("詳細", "詳しく", "くわしく", "について教えて", "の内容",
@@ -81,7 +88,8 @@ SEMINAR_WORDS = frozenset(
     "録画 見る 見れる 見られる 見逃す 見逃し 配信 公開 url りんく 招待 zoom ずーむ 場所 会場 "
     "詳細 内容 流れ 進行 たいむてーぶる すけじゅーる ぷろぐらむ 次第 じゃ 自分 僕 私 わたし ぼく "
     "すみません すいません ちょっと もう 一度 その 方 人 ん お願い おねがい 事前 前 後 あと "
-    "今 ぱそこん pc 用 年 おんらいん うぇぶ web やつ 事前".split())
+    "今 ぱそこん pc 用 年 おんらいん うぇぶ web やつ 事前 都合 急用 用事 業務 仕事 体調 出張 "
+    "申込 受付 枠 みんな 来月 今月 来年 月末 年末".split())
 GREETINGS = ("こんにちは", "こんばんは", "おはよう", "ありがとう", "よろしく", "はじめまして",
              "初めまして", "hello", "hi", "thanks", "thankyou", "了解", "りょうかい", "りょ",
              "わかりました", "分かりました", "おつかれ", "お疲れ", "さようなら", "またね", "どうも",
@@ -122,8 +130,8 @@ def understand(org: Workbook, text: str, now: dt.datetime,
     hits = tuple(retrieval.index_for(org).search(text))
     if not _named_row(hits):  # a resident's own topic outranks the seminar's phrases
         for intent in INTENTS:
-            if _says(intent, org, text, said):
-                args = _args(org, text, said)
+            args = _args(org, text, said, now)
+            if _says(intent, org, text, said, _about_seminar(org, said, args)):
                 if intent.kind == "event" and not _holds(org, intent.target, args, now, about):
                     fallback = _blank_column(hits)  # the organizer's FAQ answers instead
                     if fallback is not None:
@@ -145,6 +153,13 @@ def _blank_column(hits: tuple[retrieval.Hit, ...]) -> Understood | None:
     return None
 
 
+def _about_seminar(org: Workbook, said: str, args: tuple[str, ...]) -> bool:
+    """Whether the sentence names an event by its id or title, a role or a level (a date
+    alone does not: 12月29日のごみ収集 is not about the seminar held that day)."""
+    return any(a in ("参加", "見学", "初心者", "経験者") for a in args) or (
+        titled(org.events, said) is not None)
+
+
 FACT_COLUMNS = {"online": "online_url", "recording": "recording_url",
                 "preparation": "preparation", "venue": "venue", "time": "start"}
 
@@ -164,13 +179,13 @@ def _holds(org: Workbook, fact: str, args: tuple[str, ...], now: dt.datetime,
     return event is not None and bool(getattr(event, column))
 
 
-def _says(intent: Intent, org: Workbook, text: str, said: str) -> bool:
+def _says(intent: Intent, org: Workbook, text: str, said: str, named: bool) -> bool:
     """Whether the sentence holds one of the intent's phrases (and, when strict, nothing off
-    the seminar's topic)."""
+    the seminar's topic, unless it names an event, a role or a level)."""
     phrases = [folded(p) for p in intent.phrases]
     if not any(p in said for p in phrases):
         return False
-    if not intent.strict:
+    if not intent.strict or named:
         return True
     titles = "".join(folded(e.title) + folded(e.id) for e in org.events)
     for word in retrieval.nouns(text):
@@ -210,17 +225,80 @@ def retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
                       hits=hits)
 
 
-def _args(org: Workbook, text: str, said: str) -> tuple[str, ...]:
-    """An event named in the sentence (its id, a date, or words of its title)."""
+ROLES = (("参加", re.compile("見学(では|じゃ)なく|見学しない|参加者として|参加で(?!き)|参加枠")),
+         ("見学", re.compile("見学")))
+LEVEL_PHRASES = (
+    ("初心者", ("初心者", "初めて", "はじめて", "未経験", "経験がない", "経験はない", "経験なし",
+               "苦手", "詳しくない", "くわしくない", "不慣れ", "自信がない", "ビギナー", "素人")),
+    ("経験者", ("経験者", "経験あり", "経験があ", "慣れて", "得意", "詳しい", "くわしい",
+               "使いこなし", "上級")),
+)
+
+
+def _args(org: Workbook, text: str, said: str, now: dt.datetime) -> tuple[str, ...]:
+    """The details a sentence gives: the event (its id, a date, or words of its title), the
+    role (参加 / 見学) and the level (初心者 / 経験者). A level alone means taking part."""
+    level = next((name for name, words in LEVEL_PHRASES
+                  if any(folded(w) in said for w in words)), "")
+    role = next((name for name, pattern in ROLES if pattern.search(said)), "")
+    role = role or ("参加" if level else "")
+    return tuple(a for a in (_event_named(org, text, said, now), role, level) if a)
+
+
+def _event_named(org: Workbook, text: str, said: str, now: dt.datetime) -> str:
+    """An event's id from its id, a date (as 予定 reads dates) or words of its title; a date
+    on which several events fall is passed on as typed."""
     ids = [e.id for e in org.events if re.search(rf"(?<![0-9a-z]){re.escape(e.id.lower())}"
                                                  rf"(?![0-9a-z])", said)]
     if ids:
-        return (ids[0],)
-    date = DATE.search(retrieval.kana_fold(text))
-    if date:
-        return (date.group(0),)
+        return ids[0]
+    on_day = events_on(org, retrieval.kana_fold(text), now.date())
+    if on_day is not None and len(on_day) == 1:
+        return on_day[0].id
+    typed = DATE.search(retrieval.kana_fold(text))
+    if on_day is not None:
+        return typed.group(0) if typed else ""
     event = titled(org.events, said)
-    return (event.id,) if event else ()
+    return event.id if event else ""
+
+
+MONTH_DAY = re.compile(r"(?:(\d{4})年)?(\d{1,2})[/月](\d{1,2})日?")
+MONTH = re.compile(r"(来年)?(\d{1,2})月(?!\d)")
+DAY = re.compile(r"(?<![\d/月])(\d{1,2})日")
+
+
+def events_on(org: Workbook, said: str, today: dt.date) -> list[Event] | None:
+    """The events a date in the sentence points at (None when it says no date): a day
+    (2027年1月14日, 1/14, 1月14日, 14日, 今日, 明日), or a month (1月, 来月, 今月末, 年末),
+    the next such day first."""
+    ahead = sorted((e for e in org.events if e.date >= today), key=lambda e: e.date)
+    match = MONTH_DAY.search(said)
+    if match:
+        year, month, day = (int(g) if g else None for g in match.groups())
+        same = [e for e in org.events if (e.date.month, e.date.day) == (month, day)
+                and (year is None or e.date.year == year)]
+        later = [e for e in same if e.date >= today]
+        return later[:1] or same[-1:]
+    for word, days in (("今日", 0), ("本日", 0), ("きょう", 0), ("明日", 1), ("あした", 1)):
+        if word in said:
+            return [e for e in org.events if e.date == today + dt.timedelta(days=days)]
+    spans = {"来月": _month_after(today), "今月末": (today.year, today.month, 21),
+             "年末": (today.year, 12, 20)}
+    for word, (year, month, first) in spans.items():
+        if word in said:
+            return [e for e in ahead if (e.date.year, e.date.month) == (year, month)
+                    and e.date.day >= first]
+    match = MONTH.search(said)
+    if match:
+        return [e for e in ahead if e.date.month == int(match[2])][:1]
+    match = DAY.search(said)
+    if match:
+        return [e for e in ahead if e.date.day == int(match[1])][:1]
+    return None
+
+
+def _month_after(day: dt.date) -> tuple[int, int, int]:
+    return (day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 GENERIC = re.compile("せみなー|いべんと|はんずおん|研修|講座|勉強会")  # in every title
