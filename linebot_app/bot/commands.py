@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,6 +165,8 @@ def in_own_words(ctx: Ctx, text: str) -> list[m.Message]:
     understood = intents.understand(ctx.org, text, ctx.now(),
                                     lambda args: events.about(ctx, list(args)))
     command = lookup(understood.target) if understood.kind == "intent" else None
+    if command is not None and command.handler is registration.cancel:
+        command = dataclasses.replace(command, handler=registration.confirm_cancel)
     if command is not None:
         return run(ctx, command, list(understood.args))
     if understood.kind == "event":

@@ -246,6 +246,18 @@ def _cancel_button(ctx: Ctx, reg: Registration) -> dict[str, Any]:
                      f"「{title}」をキャンセル")
 
 
+def confirm_cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """A cancellation said in a sentence is never done at once: the registration it names
+    (else each of the person's) is offered as a button that cancels it."""
+    mine = [r for r in ctx.services.store.registrations()
+            if r.user_id == ctx.user_id and r.active]
+    if not mine:
+        return [m.text("キャンセルできる登録はありません。")]
+    named = [r for r in mine if args and word_key(r.event_id) == word_key(args[0])]
+    return [m.text("キャンセルする登録を選んでください。",
+                   [_cancel_button(ctx, r) for r in named or mine])]
+
+
 def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """キャンセル <event>: cancels, and promotes the first waitlisted person of that role."""
     regs = ctx.services.store.registrations()
