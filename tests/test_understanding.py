@@ -262,6 +262,7 @@ def test_one_sentence_registers_with_the_event_role_and_level_it_names(bot: BotH
     ("来月の講座に申し込みたい", "参加登録", ("E3",)),
     ("12月29日のごみ収集の予定を教えて", "none", ()),  # a date alone is not the seminar
     ("健康診断の予約を取り消したいです", "none", ()),
+    ("見学で申し込んだ1/14の講座をキャンセルしたい", "キャンセル", ("E3",)),  # no role for it
 ])
 def test_requests_carry_their_details(typed: str, intent: str, args: tuple[str, ...]) -> None:
     org = understanding.requests_org()

@@ -136,6 +136,8 @@ def understand(org: Workbook, text: str, now: dt.datetime,
                     fallback = _blank_column(hits)  # the organizer's FAQ answers instead
                     if fallback is not None:
                         return fallback
+                if intent.target != "参加登録":  # only a registration takes a role or level
+                    args = tuple(a for a in args if a not in DETAIL_WORDS)
                 return Understood(intent.kind, intent.target, args, hits)
     if len(said) <= 20 and any(said.startswith(folded(g)) for g in GREETINGS):
         return Understood("greeting", hits=hits)
@@ -156,7 +158,7 @@ def _blank_column(hits: tuple[retrieval.Hit, ...]) -> Understood | None:
 def _about_seminar(org: Workbook, said: str, args: tuple[str, ...]) -> bool:
     """Whether the sentence names an event by its id or title, a role or a level (a date
     alone does not: 12月29日のごみ収集 is not about the seminar held that day)."""
-    return any(a in ("参加", "見学", "初心者", "経験者") for a in args) or (
+    return any(a in DETAIL_WORDS for a in args) or (
         titled(org.events, said) is not None)
 
 
@@ -227,6 +229,7 @@ def retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
 
 ROLES = (("参加", re.compile("見学(では|じゃ)なく|見学しない|参加者として|参加で(?!き)|参加枠")),
          ("見学", re.compile("見学")))
+DETAIL_WORDS = ("参加", "見学", "初心者", "経験者")
 LEVEL_PHRASES = (
     ("初心者", ("初心者", "初めて", "はじめて", "未経験", "経験がない", "経験はない", "経験なし",
                "苦手", "詳しくない", "くわしくない", "不慣れ", "自信がない", "ビギナー", "素人")),
