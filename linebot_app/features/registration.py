@@ -64,11 +64,8 @@ def parse_args(args: list[str]) -> tuple[str | None, str | None, str | None]:
 
 def _named(ctx: Ctx, word: str) -> Event | None:
     """The event with this id, or the one event on this date (1/4, 1月4日, 明日)."""
-    found = ctx.org.event(word)
-    if found is not None:
-        return found
-    on_day = events_for(ctx, [word])
-    return on_day[0] if len(on_day) == 1 else None
+    found = events_for(ctx, [word])
+    return found[0] if len(found) == 1 else None
 
 
 def register(ctx: Ctx, args: list[str]) -> list[m.Message]:

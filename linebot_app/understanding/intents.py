@@ -129,9 +129,11 @@ def understand(org: Workbook, text: str, now: dt.datetime,
         return Understood("none")
     hits = tuple(retrieval.index_for(org).search(text))
     if not _named_row(hits):  # a resident's own topic outranks the seminar's phrases
+        details = functools.cache(lambda: _args(org, text, said, now))  # once, when needed
+        seminar = functools.cache(lambda: _about_seminar(org, said, details()))
         for intent in INTENTS:
-            args = _args(org, text, said, now)
-            if _says(intent, org, text, said, _about_seminar(org, said, args)):
+            if _says(intent, org, text, said, seminar):
+                args = details()
                 if intent.kind == "event" and not _holds(org, intent.target, args, now, about):
                     fallback = _blank_column(hits)  # the organizer's FAQ answers instead
                     if fallback is not None:
@@ -181,13 +183,14 @@ def _holds(org: Workbook, fact: str, args: tuple[str, ...], now: dt.datetime,
     return event is not None and bool(getattr(event, column))
 
 
-def _says(intent: Intent, org: Workbook, text: str, said: str, named: bool) -> bool:
+def _says(intent: Intent, org: Workbook, text: str, said: str,
+          named: Callable[[], bool]) -> bool:
     """Whether the sentence holds one of the intent's phrases (and, when strict, nothing off
     the seminar's topic, unless it names an event, a role or a level)."""
     phrases = [folded(p) for p in intent.phrases]
     if not any(p in said for p in phrases):
         return False
-    if not intent.strict or named:
+    if not intent.strict or named():
         return True
     titles = "".join(folded(e.title) + folded(e.id) for e in org.events)
     for word in retrieval.nouns(text):
