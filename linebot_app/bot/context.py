@@ -78,6 +78,7 @@ class Ctx:
     chat: str
     services: Services
     text: str = ""  # the message as typed, line breaks kept (for お知らせ)
+    typed: bool = True  # False for postback data, which is not a person's own question
     event_key: str = ""  # the webhook event's id: a redelivery of the event comes with the same
     _org: Workbook | None = field(default=None, repr=False)
 

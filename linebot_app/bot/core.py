@@ -272,6 +272,7 @@ def strip_mention(message: TextMessageContent) -> tuple[str, bool]:
 
 def on_postback(ctx: Ctx, event: PostbackEvent) -> list[m.Message]:
     """Postback data is a command line, so buttons and typed text share one path."""
+    ctx.typed = False
     return handle_text(ctx, event.postback.data, addressed=True)
 
 

@@ -46,7 +46,8 @@ def reply(ctx: Ctx, understood: Understood, text: str) -> list[m.Message]:
                        [m.message_action("イベント"), m.message_action("ヘルプ")])]
     if understood.kind in ("faq", "facility"):
         return [_answer(understood.hits[0].doc.row)]
-    remember_unanswered(ctx, text)
+    if ctx.typed:  # postback data that is no command is not a question to count
+        remember_unanswered(ctx, text)
     if understood.kind == "maybe":
         return [_maybe(understood)]
     return [not_found(ctx)]
