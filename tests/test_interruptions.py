@@ -116,15 +116,98 @@ def test_quit_from_a_fix_and_no_returns_to_the_fix(bot: BotHarness) -> None:
     assert "回答の確認" in bot.say("みなと東病院", user=U1)[0]  # back to the summary
 
 
-def test_after_the_privacy_notice_the_survey_comes_back_with_its_question(bot: BotHarness) -> None:
+def _continue_offered(bot: BotHarness) -> bool:
+    return "アンケートの続き" in _quick_labels(bot)
+
+
+def test_after_the_privacy_notice_one_prompt_at_a_time_then_the_survey(bot: BotHarness) -> None:
     bot.say("アンケート telemed", user=U1)
     for text in TELEMED[:3]:
         bot.say(text, user=U1)
     notice = bot.say("参加登録", user=U1)
     assert notice[0] == "回答中のアンケートは保存しました。こちらが終わると続きに戻ります。"
-    assert "個人情報の取り扱い" in notice[-1]
-    after = bot.say("同意する", user=U1)
-    assert "参加の形を選んでください" in after[0]  # the one open event, so straight to the role
-    assert "の続きです" in after[-2] and "(4/" in after[-1]  # said, not silently resumed
+    assert "個人情報の取り扱い" in notice[-1] and _continue_offered(bot)
+    assert "同意する" in _quick_labels(bot)
+    after = bot.say("同意する", user=U1)  # the one open event, so straight to the role
+    assert len(after) == 1 and "参加の形を選んでください" in after[0], after
+    assert {"参加", "見学", "アンケートの続き"} <= set(_quick_labels(bot))  # tappable, and waiting
+    assert "経験" in bot.tap("参加登録 E2 参加", user=U1)[0]
+    assert "参加確定" in bot.tap("参加登録 E2 参加 初心者", user=U1)[0]
+    assert _continue_offered(bot)
+    assert "(4/" in bot.say("再開", user=U1)[-1]
     bot.say(TELEMED[3], user=U1)
     assert "(5/" in bot.say("再開", user=U1)[-1]
+    assert bot.say("戻る", user=U1)[0].startswith("(4/11) 郵便番号")
+
+
+def test_two_detours_within_a_feedback_keep_its_answers(bot: BotHarness) -> None:
+    bot.registered(U1)  # the past E1
+    bot.say("感想 E1", user=U1)
+    bot.say("2", user=U1)
+    bot.say("前半が速かった", user=U1)
+    assert "個人情報の取り扱い" in bot.say("参加登録", user=U1)[-1]  # detour 1: the notice
+    assert "(3/4)" in bot.say("再開", user=U1)[-1]  # 再開 shows the feedback, not the notice
+    assert "(3/4)" in bot.say("感想", user=U1)[-1]  # 感想 again resumes it, nothing nests
+    bot.say("アンケート", user=U1)  # detour 2: a list, the feedback stays open
+    assert "(3/4)" in bot.say("再開", user=U1)[-1]
+    bot.say("窓口予約", user=U1)
+    bot.say("スキップ", user=U1)
+    assert "回答の確認" in bot.say("感想 E1", user=U1)[-1]  # the same event again: the summary
+    done = bot.say("送信", user=U1)
+    assert "ありがとう" in done[0] and "個人情報の取り扱い" in done[-1]  # the notice comes back
+    bot.say("同意しない", user=U1)
+    (row,) = _rows(bot, "feedback")
+    assert (str(row["rating"]), row["impression"], row["use_cases"]) == (
+        "2", "前半が速かった", "窓口予約")
+
+
+def test_a_survey_survives_a_three_level_detour_with_every_answer(bot: BotHarness) -> None:
+    bot.registered(U1)
+    bot.say("アンケート telemed", user=U1)
+    for text in TELEMED[:2]:
+        bot.say(text, user=U1)
+    level2 = bot.say("感想 E1", user=U1)  # level 2: the feedback
+    assert level2[0].startswith("回答中のアンケートは保存しました") and "(1/4)" in level2[-1]
+    bot.say("4", user=U1)
+    assert "個人情報の取り扱い" in bot.say("参加登録", user=U1)[-1]  # level 3: the notice
+    assert _continue_offered(bot)
+    assert "選んでください" in bot.say("どうしよう", user=U1)[0] and _continue_offered(bot)
+    assert "【" in bot.tap("詳細 E2", user=U1)[0] and _continue_offered(bot)  # waits visibly
+    assert "(2/4)" in bot.say("再開", user=U1)[-1]  # the most recent survey, not the notice
+    for text in ("とても良かった", "スキップ", "スキップ"):
+        bot.say(text, user=U1)
+    done = bot.say("送信", user=U1)
+    assert "個人情報の取り扱い" in done[-1]  # the notice came back: it was pending beneath
+    after = bot.say("同意する", user=U1)
+    assert len(after) == 1 and "参加の形" in after[0] and _continue_offered(bot)
+    bot.tap("参加登録 E2 見学 経験者", user=U1)
+    assert "(3/11)" in bot.say("再開", user=U1)[-1]  # and the first survey, where it was
+    for text in TELEMED[2:]:
+        bot.say(text, user=U1)
+    assert "ありがとう" in bot.say("送信", user=U1)[0]
+    (telemed,) = _rows(bot, "answers_telemed")
+    assert (telemed["institution"], telemed["prefecture"], telemed["municipality"]) == (
+        "みなと中央クリニック", "兵庫県", "みなと市")
+    (feedback,) = _rows(bot, "feedback")
+    assert (str(feedback["rating"]), feedback["impression"]) == ("4", "とても良かった")
+    assert [r["role"] for r in _rows(bot, "registrations") if r["event_id"] == "E2"] == [
+        "observer"]
+
+
+def test_a_second_feedback_for_the_same_event_continues_the_first(bot: BotHarness) -> None:
+    bot.registered(U1)
+    bot.say("感想 E1", user=U1)
+    bot.say("2", user=U1)
+    bot.say("アンケート telemed", user=U1)  # the feedback waits aside
+    bot.say(TELEMED[0], user=U1)
+    again = bot.say("感想 E1", user=U1)  # resumes it (and the survey waits), no second one
+    assert "(2/4)" in again[-1], again
+    bot.say("戻る", user=U1)
+    bot.say("5", user=U1)  # the newer answer
+    for text in ("よかった", "スキップ", "スキップ"):
+        bot.say(text, user=U1)
+    done = bot.say("送信", user=U1)
+    assert "(2/11)" in done[-1]  # the survey came back
+    (row,) = _rows(bot, "feedback")
+    assert str(row["rating"]) == "5"
+    assert "(1/4)" not in " ".join(bot.say("再開", user=U1))

@@ -151,17 +151,16 @@ def test_back_goes_one_question_back_each_time(bot: BotHarness) -> None:
     assert bot.say("三田市民病院", user=U1)[0].startswith("(2/11) 所在地の都道府県は?")
 
 
-def test_a_paused_survey_resumed_after_a_fresh_answer_does_not_overwrite_it(bot: BotHarness
-                                                                           ) -> None:
+def test_starting_a_paused_survey_again_resumes_it_instead_of_a_second_one(bot: BotHarness
+                                                                         ) -> None:
     bot.say("アンケート telemed", user=U1)
     _answer_all(bot, U1, TELEMED[:3] + ["やめる", "はい"])
-    bot.say("アンケート telemed", user=U1)  # a fresh start, answered to the end
-    _answer_all(bot, U1, TELEMED + ["送信"])
-    assert "続きから" in bot.say("再開", user=U1)[0]  # the paused one is still there
-    _answer_all(bot, U1, TELEMED[3:-2] + ["佐藤", "sato@example.jp"])
-    assert bot.say("送信", user=U1) == ["このアンケートの回答はすでに受け付けています。"]
+    again = bot.say("アンケート telemed", user=U1)
+    assert "の続きです" in again[0] and again[-1].startswith("(4/"), again
+    _answer_all(bot, U1, TELEMED[3:-2] + ["佐藤", "sato@example.jp", "送信"])
     (row,) = _rows(bot, "answers_telemed")
-    assert (row["contact_name"], row["contact_email"]) == ("田中", "tanaka@example.jp")
+    assert (row["institution"], row["contact_name"]) == ("みなと中央クリニック", "佐藤")
+    assert "再開できるアンケートはありません" in bot.say("再開", user=U1)[0]  # none left aside
 
 
 def test_fix_from_the_summary_then_send(bot: BotHarness) -> None:

@@ -31,6 +31,7 @@ NO_USER_ID = ("この操作には、ボットを友だち追加して 1 対 1 �
 
 Handler = Callable[[Ctx, list[str]], list[m.Message]]
 KEPT_ASIDE = "回答中のアンケートは保存しました。こちらが終わると続きに戻ります。"
+CONTINUE = m.message_action("再開", surveys.CONTINUE)  # 「アンケートの続き」, sending 再開
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,21 @@ def show_help(ctx: Ctx, args: list[str]) -> list[m.Message]:
     lines += ["", "それ以外の言葉は、よくある質問から探してお答えします。"]
     quick = [m.message_action(w) for w in ("イベント", "予定", "参加登録", "登録確認", "感想")]
     return [m.text("\n".join(lines), quick)]
+
+
+def resume(ctx: Ctx, args: list[str]) -> list[m.Message]:
+    """再開: the open survey's question again; else the most recent conversation waiting aside
+    comes back (a pending privacy notice then waits beneath it)."""
+    conv = flows.load(ctx)
+    flow = FLOWS.get(conv.flow) if conv else None
+    if conv is not None and flow is not None and flow.keeps_on_command:
+        return flow.repeat(ctx, conv)
+    back = flows.bring_back(ctx, lambda kept: kept.flow in FLOWS, instead_of=conv)
+    if back is not None:
+        return FLOWS[back.flow].repeat(ctx, back)
+    if conv is not None and flow is not None:
+        return flow.repeat(ctx, conv)
+    return [m.text("再開できるアンケートはありません。「アンケート」で一覧を表示します。")]
 
 
 def reload_sheets(ctx: Ctx, args: list[str]) -> list[m.Message]:
@@ -81,7 +97,7 @@ COMMANDS: tuple[Command, ...] = (
             "感想 / feedback [ID]: 満足度と感想を送る"),
     Command(("出席", "チェックイン", "checkin"), checkin.checkin, "出席 / checkin: 当日の出席登録"),
     Command(("アンケート", "survey"), surveys.start, "アンケート / survey [ID]: アンケートに答える"),
-    Command(("再開", "resume"), surveys.resume, "再開 / resume: 中断したアンケートの続き"),
+    Command(("再開", "resume"), resume, "再開 / resume: 中断したアンケートの続き"),
     Command(("回答状況", "responses"), surveys.responses, "回答状況 / responses ID: 回答数と完了率",
             admin=True),
     Command(("催促", "nudge"), surveys.nudge, "催促 / nudge ID: 未回答の人にお願いを送る",
@@ -102,8 +118,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(("再読込", "reload"), reload_sheets, "再読込 / reload: シートを読み直す", admin=True),
 )
 # Conversations: each flow's states and the handler for a line typed in each, and fallbacks that
-# mean the same in every state. In every flow a command word runs that command (a survey is kept
-# and offers 「アンケートの続き」) and 再開 repeats the current question.
+# mean the same in every state. In every flow a command word runs that command: a survey is kept
+# and offers 「アンケートの続き」, or waits aside when the command opens another conversation.
+# 再開 repeats the open survey's question, or brings back the most recent one waiting aside.
 SURVEY_STATES: dict[State, Step] = {
     State.ASK: surveys.take, State.FIX: surveys.take, State.REVIEW: surveys.review,
     State.EDIT: surveys.confirm_edit, State.QUIT: surveys.confirm_quit,
@@ -141,11 +158,12 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
     whole = lookup(text)
     command = whole or (lookup(words[0]) if words else None)
     args = words[1:] if whole is None else []
-    conv = (flows.load(ctx) or surveys.restore_interrupted(ctx)) if ctx.user_id else None
+    conv = (flows.load(ctx) or flows.bring_back(ctx, lambda kept: kept.interrupted)
+            if ctx.user_id else None)
     flow = FLOWS.get(conv.flow) if conv else None
     if conv and flow:
         if command is not None:
-            return (flow.repeat(ctx, conv) if command.handler is surveys.resume
+            return (run(ctx, command, args) if command.handler is resume
                     else interrupt(ctx, conv, flow, command, args))
         step = flow.fallbacks.get(word_key(text)) or flow.states.get(conv.state)
         if step is not None:
@@ -176,25 +194,43 @@ def in_own_words(ctx: Ctx, text: str) -> list[m.Message]:
 
 def interrupt(ctx: Ctx, conv: Conversation, flow: Flow, command: Command, args: list[str]
               ) -> list[m.Message]:
-    """A command during a conversation runs, and the conversation is kept to continue."""
+    """A command during a conversation runs. When it opens (or resumes) another conversation,
+    this one waits aside and comes back when that one ends; else it stays open, a survey with
+    「アンケートの続き」 (a pending privacy notice stays as it is)."""
     replies = run(ctx, command, args)
+    now = flows.load(ctx)
+    if now is not None and now.topic != conv.topic:
+        flows.put_aside(ctx, conv, interrupted=True)
+        if not flow.keeps_on_command:  # a privacy notice has no answers to speak of
+            return replies
+        kept = [m.text(KEPT_ASIDE), *replies][: m.MAX_MESSAGES]
+        return kept if FLOWS[now.flow].keeps_on_command else m.with_quick(kept, CONTINUE)
     if not flow.keeps_on_command:
-        return replies  # consent stays pending; only registration asks for it again
-    if flows.load(ctx) != conv:  # the command began another conversation
-        surveys.keep_paused(ctx, conv, interrupted=True)
-        return [m.text(KEPT_ASIDE), *replies][: m.MAX_MESSAGES]
-    return m.with_quick(replies, m.message_action("再開", surveys.CONTINUE))
+        return waiting_shown(ctx, replies)
+    return m.with_quick(replies, CONTINUE) if now is not None else replies
+
+
+def waiting_shown(ctx: Ctx, replies: list[m.Message]) -> list[m.Message]:
+    """Replies while a privacy notice is open: a survey waiting beneath it is offered with
+    「アンケートの続き」."""
+    waiting = any(kept.interrupted for kept in flows.aside(ctx))
+    return m.with_quick(replies, CONTINUE) if waiting else replies
 
 
 def come_back(ctx: Ctx, replies: list[m.Message]) -> list[m.Message]:
-    """When a conversation has just ended and another waits aside, it comes back at once with
-    its current question, so the next line is not taken as an answer unannounced."""
-    if flows.load(ctx) is not None:
-        return replies
-    back = surveys.restore_interrupted(ctx)
+    """After a line typed in a conversation. When it has ended, the conversation it interrupted
+    comes back: with its current question, or, when the reply ends with choices to tap, as a
+    「アンケートの続き」 quick reply, so that one prompt at a time waits for an answer."""
+    now = flows.load(ctx)
+    if now is not None:
+        keeps = FLOWS[now.flow].keeps_on_command if now.flow in FLOWS else True
+        return replies if keeps else waiting_shown(ctx, replies)
+    back = flows.bring_back(ctx, lambda kept: kept.interrupted)
     flow = FLOWS.get(back.flow) if back else None
     if back is None or flow is None:
         return replies
+    if replies and replies[-1].get("quickReply"):
+        return m.with_quick(replies, CONTINUE)
     return [*replies, *flow.repeat(ctx, back)][: m.MAX_MESSAGES]
 
 

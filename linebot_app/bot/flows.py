@@ -1,5 +1,10 @@
 """Conversations as declared state machines: a typed, versioned record per user, and the shape
-of a flow's table (its states, the handler for each, and its fallbacks)."""
+of a flow's table (its states, the handler for each, and its fallbacks).
+
+A user's conversations form a stack. The one on top is open and takes typed lines; the others
+wait aside (one record, at most ASIDE_MAX, kept ASIDE_SECONDS after the last change), newest
+last. A user has at most one conversation per topic (a survey for one event, the consent), so a
+second start of the same survey resumes the first instead of nesting another."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from typing import Any
 from linebot_app.bot.context import Ctx
 from linebot_app.line import messages as m
 
+ASIDE_SECONDS = 24 * 3600
+ASIDE_MAX = 8
 VERSION = 1  # bump when Conversation changes shape; older saved records are then dropped
 
 
@@ -46,6 +53,11 @@ class Conversation:
         if name == "state" or (name == "before" and value):
             value = State(value)  # ValueError for a state no flow declares
         super().__setattr__(name, value)
+
+    @property
+    def topic(self) -> str:
+        """What the conversation is about: a user holds one conversation per topic."""
+        return ":".join(filter(None, (self.flow, self.survey, self.context.get("event_id"))))
 
     def to_dict(self) -> dict[str, Any]:
         """The record as the bot state stores it."""
@@ -100,3 +112,46 @@ def save(ctx: Ctx, conv: Conversation, key: str | None = None, ttl: float | None
 def end(ctx: Ctx, key: str | None = None) -> None:
     """Forget the conversation."""
     ctx.services.state.end_conversation(key or ctx.user_id)
+
+
+def _aside_key(ctx: Ctx) -> str:
+    return f"{ctx.user_id}#survey-paused"  # the key earlier versions kept one paused survey under
+
+
+def aside(ctx: Ctx) -> list[Conversation]:
+    """The conversations waiting beneath the open one, the most recent last."""
+    saved = ctx.services.state.conversation(_aside_key(ctx)) or {}
+    records = saved.get("stack", []) if "stack" in saved else [saved]  # earlier: one survey
+    return [conv for conv in map(Conversation.from_dict, records) if conv is not None]
+
+
+def _keep_aside(ctx: Ctx, stack: list[Conversation]) -> None:
+    if not stack:
+        return end(ctx, _aside_key(ctx))
+    record = {"version": VERSION, "stack": [conv.to_dict() for conv in stack[-ASIDE_MAX:]]}
+    ctx.services.state.save_conversation(_aside_key(ctx), record, ttl=ASIDE_SECONDS)
+
+
+def put_aside(ctx: Ctx, conv: Conversation, *, interrupted: bool) -> None:
+    """Keep a conversation waiting: one another conversation interrupted comes back by itself
+    when the open one ends; one left with やめる waits for 再開."""
+    kept = Conversation(**{**conv.to_dict(), "interrupted": interrupted})
+    _keep_aside(ctx, [*(c for c in aside(ctx) if c.topic != kept.topic), kept])
+
+
+def bring_back(ctx: Ctx, which: Callable[[Conversation], bool] = lambda conv: True,
+               instead_of: Conversation | None = None) -> Conversation | None:
+    """The most recent waiting conversation that `which` accepts, made the open one (the open
+    one, `instead_of`, then waits aside as interrupted); None when none waits."""
+    stack = aside(ctx)
+    found = next((conv for conv in reversed(stack) if which(conv)), None)
+    if found is None:
+        return None
+    stack.remove(found)
+    if instead_of is not None:
+        stack = [*(c for c in stack if c.topic != instead_of.topic),
+                 Conversation(**{**instead_of.to_dict(), "interrupted": True})]
+    found.interrupted = False
+    save(ctx, found)
+    _keep_aside(ctx, stack)
+    return found

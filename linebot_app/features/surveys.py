@@ -23,7 +23,6 @@ from linebot_app.features import answers
 from linebot_app.line import messages as m
 from linebot_app.line.delivery import Delivery, Job
 
-PAUSE_SECONDS = 24 * 3600
 BACK, QUIT, SKIP, SEND, FIX = "戻る", "やめる", "スキップ", "送信", "修正"
 CONTINUE = "アンケートの続き"
 FEEDBACK_QUESTIONS = (
@@ -50,10 +49,6 @@ def feedback_survey(ctx: Ctx) -> Survey:
 def find(ctx: Ctx, survey_id: str) -> Survey | None:
     """A survey by id; 'feedback' falls back to the built-in one."""
     return feedback_survey(ctx) if survey_id == "feedback" else ctx.org.surveys.get(survey_id)
-
-
-def _paused_key(user_id: str) -> str:
-    return f"{user_id}#survey-paused"
 
 
 def audience_ok(ctx: Ctx, survey: Survey) -> bool:
@@ -102,6 +97,13 @@ def begin(ctx: Ctx, survey: Survey, context: dict[str, str], intro: str,
     if earlier and not survey.editable:
         return [m.text(f"「{survey.title}」の回答はすでに受け付けています。ありがとうございました。")]
     conv = Conversation(flow, State.ASK, survey=survey.id, context=context)
+    same = conv.topic  # the same survey (and event) again resumes it instead of nesting another
+    current = flows.load(ctx)
+    if current is not None and current.topic == same:
+        return repeat(ctx, current)
+    waiting = flows.bring_back(ctx, lambda kept: kept.topic == same)
+    if waiting is not None:
+        return repeat(ctx, waiting)
     ctx.services.state.survey_started(progress, ctx.user_id)
     if earlier:
         conv.answers, conv.state = _earlier_answers(ctx, survey, earlier), State.EDIT
@@ -133,19 +135,9 @@ def _gone(ctx: Ctx) -> list[m.Message]:
     return [m.text("このアンケートは終了しました。")]
 
 
-def resume(ctx: Ctx, args: list[str]) -> list[m.Message]:
-    """再開: continue the survey left with やめる, within 24 hours."""
-    conv = flows.load(ctx, _paused_key(ctx.user_id))
-    survey = find(ctx, conv.survey) if conv else None
-    if conv is None or survey is None:
-        return [m.text("再開できるアンケートはありません。「アンケート」で一覧を表示します。")]
-    conv.interrupted = False
-    flows.end(ctx, _paused_key(ctx.user_id))
-    return [m.text(f"「{survey.title}」の続きから始めます。"), *_step(ctx, survey, conv)]
-
-
 def repeat(ctx: Ctx, conv: Conversation) -> list[m.Message]:
-    """再開 during an open survey: ask the current question (or show the summary) again."""
+    """The open survey's current question (or its summary, or its pending prompt) again: for
+    再開, and when the survey comes back after a detour."""
     survey = find(ctx, conv.survey)
     if survey is None:
         return _gone(ctx)
@@ -154,26 +146,6 @@ def repeat(ctx: Ctx, conv: Conversation) -> list[m.Message]:
     if conv.state in (State.EDIT, State.QUIT):
         return [EDIT_PROMPT if conv.state == State.EDIT else QUIT_PROMPT]
     return [m.text(f"「{survey.title}」の続きです。"), *_step(ctx, survey, conv)]
-
-
-def keep_paused(ctx: Ctx, conv: Conversation, interrupted: bool = False) -> None:
-    """Keep a survey aside for 24 h; one another conversation interrupted comes back by itself
-    once that conversation ends, and one left with やめる waits for 再開."""
-    kept = Conversation(**{**conv.to_dict(), "interrupted": interrupted})
-    if kept.state == State.QUIT:
-        kept.state = kept.before or State.ASK
-    flows.save(ctx, kept, _paused_key(ctx.user_id), ttl=PAUSE_SECONDS)
-
-
-def restore_interrupted(ctx: Ctx) -> Conversation | None:
-    """The survey an ended conversation had interrupted, open again (None when there is none)."""
-    conv = flows.load(ctx, _paused_key(ctx.user_id))
-    if conv is None or not conv.interrupted:
-        return None
-    conv.interrupted = False
-    flows.save(ctx, conv)
-    flows.end(ctx, _paused_key(ctx.user_id))
-    return conv
 
 
 def _skipped(q: Question, got: dict[str, str]) -> bool:
@@ -255,7 +227,8 @@ def confirm_quit(ctx: Ctx, text: str, conv: Conversation) -> list[m.Message]:
         conv.state = conv.before or State.ASK
         flows.save(ctx, conv)
         return repeat(ctx, conv)
-    keep_paused(ctx, conv)
+    conv.state = conv.before or State.ASK
+    flows.put_aside(ctx, conv, interrupted=False)
     flows.end(ctx)
     return [m.text(f"「{survey.title}」を中断しました。24時間以内なら「再開」で続きから答えられます。",
                    [m.message_action("再開")])]
