@@ -207,6 +207,7 @@ class Index:
             self.length.append(sum(counts.values()))
             self.df.update(counts.keys())
         self.average = (sum(self.length) / len(self.length)) if self.length else 1.0
+        self.norm = [K1 * (1 - B + B * length / self.average) for length in self.length]
 
     def idf(self, term: str) -> float:
         """Rare terms weigh more; a term no row has weighs most."""
@@ -219,7 +220,7 @@ class Index:
         if not asked.mass:
             return []
         rows = sorted(self._candidates(asked))
-        hits = [self._hit(n, asked) for n in rows]  # sheet order breaks ties
+        hits = self._hits(rows, asked)  # sheet order breaks ties
         return sorted(hits, key=lambda h: (-h.score, -h.coverage))[:limit]
 
     def _candidates(self, asked: _Asked) -> set[int]:
@@ -247,28 +248,36 @@ class Index:
                                                if _meaningful(t)))))
         return _Asked(mass, words, sounds, spoken)
 
-    def _hit(self, n: int, asked: _Asked) -> Hit:
-        """BM25 of one row, and how much of the query it covers: by its words (or their
+    def _hits(self, rows: list[int], asked: _Asked) -> list[Hit]:
+        """BM25 of each row, and how much of the query it covers: by its words (or their
         synonyms, trusted less), by sounds (trusted less), or by a name heard in it (its share
-        of the query's sounds)."""
-        tf, held = self.tf[n], self.strength[n]
-        norm = K1 * (1 - B + B * self.length[n] / self.average)
-        score = sounds = heard = 0.0
+        of the query's sounds). Summed a term at a time over the rows holding it."""
+        score = dict.fromkeys(rows, 0.0)
+        sounds, heard, words = dict(score), dict(score), dict(score)
         for term, value in asked.mass.items():
-            got = tf.get(term)
-            if not got:
-                continue
-            score += value * got * (K1 + 1) / (got + norm)
-            if term.startswith("k:"):
-                heard = max(heard, min(1.0, (len(term) - 2) / asked.spoken))
-            elif term.startswith("~"):
-                sounds += value * held.get(term, 0.0)
+            for n in self.postings.get(term, ()):
+                if n not in score:
+                    continue
+                got = self.tf[n][term]
+                score[n] += value * got * (K1 + 1) / (got + self.norm[n])
+                if term.startswith("k:"):
+                    heard[n] = max(heard[n], min(1.0, (len(term) - 2) / asked.spoken))
+                elif term.startswith("~"):
+                    sounds[n] += value * self.strength[n].get(term, 0.0)
+        for word, (value, groups) in asked.words.items():
+            best: dict[int, float] = {}
+            for term, trust in ((word, 1.0), *((g, SYNONYM_TRUST) for g in groups)):
+                for n in self.postings.get(term, ()):
+                    if n in score:
+                        best[n] = max(best.get(n, 0.0), trust * self.strength[n].get(term, 0.0))
+            for n, held in best.items():
+                words[n] += value * held
         total = sum(v for v, _ in asked.words.values())
-        words = sum(v * max([held.get(w, 0.0)] + [SYNONYM_TRUST * held.get(g, 0.0) for g in gs])
-                    for w, (v, gs) in asked.words.items())
-        coverage = max(words / total if total else 0.0,
-                       READING_TRUST * sounds / asked.sounds if asked.sounds else 0.0, heard)
-        return Hit(self.docs[n], score, coverage, bool(self.own[n] & asked.mass.keys()))
+        return [Hit(self.docs[n], score[n],
+                    max(words[n] / total if total else 0.0,
+                        READING_TRUST * sounds[n] / asked.sounds if asked.sounds else 0.0,
+                        heard[n]),
+                    bool(self.own[n] & asked.mass.keys())) for n in rows]
 
 
 @dataclass(frozen=True)
