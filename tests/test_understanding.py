@@ -178,6 +178,12 @@ def test_words_the_organizer_did_not_type_meet_through_synonyms(typed: str, row:
     assert hits and hits[0].doc.row.question == row and hits[0].coverage >= 0.25, hits
 
 
+def test_a_kana_spelling_of_a_word_that_says_nothing_dilutes_nothing(bot: BotHarness) -> None:
+    kanji = bot.say("図書館の電話番号を教えて", user=U1)
+    assert "中央図書館" in kanji[0] and "もしかして" not in kanji[0]
+    assert bot.say("図書館の電話番号おしえて", user=U1) == kanji  # おしえる is 教える
+
+
 def test_one_row_that_clearly_leads_is_answered_not_offered(bot: BotHarness) -> None:
     reply = bot.say("PCは必要?", user=U1)[0]  # the 持ち物 row names ノートPC; nothing else near
     assert reply.startswith("Q. 持ち物は何ですか?\nA. ハンズオンの回はノートPC"), reply

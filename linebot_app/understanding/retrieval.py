@@ -32,6 +32,7 @@ STOP_WORDS = frozenset(
     "よい 良い 欲しい ほしい たい です ます どこ いつ 何 なに なん どう どれ どの どちら 誰 だれ "
     "何時 いくら 方 かた こと もの の ん ? ! 方法 ところ 所 について 場合 とき 時 今 ここ そこ "
     "お願い 願う 確認 わかる 分かる 聞く 見る".split())
+KANA = re.compile("[ぁ-ゖー]+")
 SMALL_KANA = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ")
 
 
@@ -94,7 +95,15 @@ def tokens(text: str) -> tuple[Token, ...]:
 
 def _meaningful(t: Token) -> bool:
     return (t.pos not in STOP_POS and t.sub not in ("非自立", "代名詞")
-            and t.word not in STOP_WORDS and bool(re.search(r"\w", t.word)))
+            and t.word not in STOP_WORDS and bool(re.search(r"\w", t.word))
+            and not (KANA.fullmatch(t.word) and sounds_key(jaconv.hira2kata(t.word)) in _stop_sounds()))
+
+
+@functools.lru_cache(maxsize=1)
+def _stop_sounds() -> frozenset[str]:
+    """The stop words as they sound, so that a kana spelling (おしえる) is one too."""
+    return frozenset(sounds_key("".join(t.sounds for t in tokens(w))) for w in STOP_WORDS
+                     if len(w) > 1)
 
 
 def nouns(text: str) -> list[str]:
@@ -265,12 +274,7 @@ class Index:
                 elif term.startswith("~"):
                     sounds[n] += value * self.strength[n].get(term, 0.0)
         for word, (value, groups) in asked.words.items():
-            best: dict[int, float] = {}
-            for term, trust in ((word, 1.0), *((g, SYNONYM_TRUST) for g in groups)):
-                for n in self.postings.get(term, ()):
-                    if n in score:
-                        best[n] = max(best.get(n, 0.0), trust * self.strength[n].get(term, 0.0))
-            for n, held in best.items():
+            for n, held in self._held(word, groups, score).items():
                 words[n] += value * held
         total = sum(v for v, _ in asked.words.values())
         return [Hit(self.docs[n], score[n],
@@ -278,6 +282,18 @@ class Index:
                         READING_TRUST * sounds[n] / asked.sounds if asked.sounds else 0.0,
                         heard[n]),
                     bool(self.own[n] & asked.mass.keys())) for n in rows]
+
+
+    def _held(self, word: str, groups: tuple[str, ...], rows: dict[int, float]
+              ) -> dict[int, float]:
+        """How surely each of these rows holds a word of the query: by the word itself, or by
+        one of its synonym groups (trusted less)."""
+        best: dict[int, float] = {}
+        for term, trust in ((word, 1.0), *((g, SYNONYM_TRUST) for g in groups)):
+            for n in self.postings.get(term, ()):
+                if n in rows:
+                    best[n] = max(best.get(n, 0.0), trust * self.strength[n].get(term, 0.0))
+        return best
 
 
 @dataclass(frozen=True)
