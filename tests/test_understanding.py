@@ -49,8 +49,8 @@ def test_the_labelled_queries_keep_their_rates() -> None:
 def test_a_registration_a_timetable_and_a_cancellation_in_plain_sentences(
         bot: BotHarness) -> None:
     assert "個人情報の取り扱い" in bot.say("セミナーに参加したいです", user=U1)[-1]
-    assert "参加の形を選んでください" in " ".join(bot.say("同意する", user=U1))
-    bot.say("参加登録 E2 参加 初心者", user=U1)  # the quick reply the bot offered
+    assert "ICTツールの経験を選んでください" in " ".join(bot.say("同意する", user=U1))  # 参加したい:
+    bot.say("参加登録 E2 参加 初心者", user=U1)  # taking part, so the level; the quick reply
     assert "Excelのアンケート様式を読み解く" in bot.say("当日の流れを教えて", user=U1)[0]
     assert "運営自己紹介など" in bot.say("4/30の予定", user=U1)[0]
     assert "参加確定" in bot.say("ちゃんと登録できてるか確認したい", user=U1)[0]
@@ -269,6 +269,15 @@ def test_one_sentence_registers_with_the_event_role_and_level_it_names(bot: BotH
     ("12月29日のごみ収集の予定を教えて", "none", ()),  # a date alone is not the seminar
     ("健康診断の予約を取り消したいです", "none", ()),
     ("見学で申し込んだ1/14の講座をキャンセルしたい", "キャンセル", ("E3",)),  # no role for it
+    ("AI講座の参加を辞退させてください", "キャンセル", ("E3",)),  # AI: two letters of a title
+    ("きゃんせるしたいです、29日の", "キャンセル", ("E2",)),  # き|ゃんせるしたい, still the phrase
+    ("今月29日のやつに登録して。経験者で", "参加登録", ("E2", "参加", "経験者")),  # 今月29日
+    ("年末のハンズオン、初めてなんですが申し込みできますか", "参加登録", ("E2", "参加", "初心者")),
+    ("生成AI講座の登録ができているか確認させてください", "登録確認", ("E3",)),
+    ("児童手当の登録内容を確認したい", "none", ()),  # 登録確認 is about the seminar only
+    ("見学だけって可能ですか", "none", ()),  # a question for the FAQ, not a request
+    ("在宅から参加したいんですが可能ですか", "none", ()),
+    ("今後のイベントを教えてください", "イベント", ()),
 ])
 def test_requests_carry_their_details(typed: str, intent: str, args: tuple[str, ...]) -> None:
     org = understanding.requests_org()

@@ -38,11 +38,13 @@ INTENTS: tuple[Intent, ...] = (
         "登録できて", "登録されて", "申し込めて", "申込めて", "申し込みできて", "登録状況",
         "申込状況", "登録内容", "ちゃんと登録", "登録済み", "登録したか", "申し込んだか",
         "申し込んでいるか", "申し込めてる", "登録できてる", "何に申し込ん", "受け付けられて",
-        "受付されて", "申し込んだはず", "申込んだはず")),
+        "受付されて", "申し込んだはず", "申込んだはず", "申し込み済みになって", "申込済みになって", "登録ができて",
+        "申し込みができて"),
+           strict=True),
     Intent("intent", "キャンセル", (
         "キャンセル", "取り消", "取消", "欠席", "行けなく", "いけなく", "参加できなく",
         "出られなく", "出席できな", "不参加", "参加やめ", "参加をやめ", "取りやめ", "取り下げ",
-        "辞退"), strict=True),
+        "辞退", "きゃんせる", "やっぱりやめ"), strict=True),
     Intent("intent", "参加登録", (
         "参加したい", "参加します", "参加希望", "申し込みたい", "申込みたい", "申込したい",
         "申し込みします", "申し込む", "登録したい", "エントリー", "応募", "参加を申し込",
@@ -50,7 +52,9 @@ INTENTS: tuple[Intent, ...] = (
         "さんかしたい", "申し込みしたい", "参加させて", "申し込みます", "申込みます",
         "申込します", "申し込みお願い", "申込お願い", "登録お願い", "出たい", "出ます",
         "受けたい", "見学したい", "見学希望", "見学させて", "見学者として", "入れてもら",
-        "参加者として"), strict=True),
+        "参加者として", "参加者で", "見学のみで", "登録よろしく", "登録をお願い",
+        "登録して", "申し込んで", "さんかします", "もうしこみます", "参加しま", "申し込みでき",
+        "申込でき", "さんかとうろく", "とうろくおねがい"), strict=True),
     Intent("event", "online", ("url", "リンク", "招待", "参加用", "zoomの", "ズームの",
                                "ミーティングid", "入室"), strict=True),
     Intent("event", "recording", ("録画", "ろくが", "アーカイブ", "見逃し", "録音"),
@@ -71,9 +75,10 @@ INTENTS: tuple[Intent, ...] = (
         "イベントある", "セミナーの一覧", "イベントの一覧", "研修はいつ", "研修ある",
         "セミナー一覧", "イベント一覧", "どんな研修", "どんな講座", "どんな勉強会",
         "申し込めるセミナー", "申し込めるイベント", "募集中の", "開催日を", "勉強会ある",
-        "勉強会はある", "講座はある", "研修はある")),
+        "勉強会はある", "講座はある", "研修はある", "今後のイベント", "今後のセミナー", "今後の研修",
+        "今後の講座", "次の研修", "次の講座", "次のict")),
     Intent("intent", "予定", ("予定", "流れ", "タイムテーブル", "スケジュール", "プログラム",
-                            "進行", "次第"), strict=True),
+                            "進行表", "進行", "次第"), strict=True),
     Intent("intent", "詳細", ("詳細", "詳しく", "くわしく", "について教えて", "の内容",
                             "どんな内容", "何をする", "何をやる"), strict=True),
     Intent("intent", "ヘルプ", ("使い方", "つかいかた", "何ができる", "なにができる", "ヘルプ",
@@ -89,7 +94,7 @@ SEMINAR_WORDS = frozenset(
     "詳細 内容 流れ 進行 たいむてーぶる すけじゅーる ぷろぐらむ 次第 じゃ 自分 僕 私 わたし ぼく "
     "すみません すいません ちょっと もう 一度 その 方 人 ん お願い おねがい 事前 前 後 あと "
     "今 ぱそこん pc 用 年 おんらいん うぇぶ web やつ 事前 都合 急用 用事 業務 仕事 体調 出張 "
-    "申込 受付 枠 みんな 来月 今月 来年 月末 年末".split())
+    "申込 受付 枠 みんな 来月 今月 来年 月末 年末 全部 全て すべて".split())
 GREETINGS = ("こんにちは", "こんばんは", "おはよう", "ありがとう", "よろしく", "はじめまして",
              "初めまして", "hello", "hi", "thanks", "thankyou", "了解", "りょうかい", "りょ",
              "わかりました", "分かりました", "おつかれ", "お疲れ", "さようなら", "またね", "どうも",
@@ -138,6 +143,8 @@ def understand(org: Workbook, text: str, now: dt.datetime,
                     fallback = _blank_column(hits)  # the organizer's FAQ answers instead
                     if fallback is not None:
                         return fallback
+                if intent.target == "イベント":  # the list of every event takes none
+                    args = ()
                 if intent.target != "参加登録":  # only a registration takes a role or level
                     args = tuple(a for a in args if a not in DETAIL_WORDS)
                 return Understood(intent.kind, intent.target, args, hits)
@@ -158,9 +165,11 @@ def _blank_column(hits: tuple[retrieval.Hit, ...]) -> Understood | None:
 
 
 def _about_seminar(org: Workbook, said: str, args: tuple[str, ...]) -> bool:
-    """Whether the sentence names an event by its id or title, a role or a level (a date
-    alone does not: 12月29日のごみ収集 is not about the seminar held that day)."""
-    return any(a in DETAIL_WORDS for a in args) or (
+    """Whether the sentence names an event by its id or title, by what every seminar is
+    (ハンズオン, 研修, 講座), or a role or a level (a date alone does not: 12月29日のごみ収集
+    is not about the seminar held that day)."""
+    stated = any(a in LEVELS for a in args) or any(p.search(said) for _, p in ROLES[:2])
+    return stated or bool(SEMINAR_KIND.search(said)) or (
         titled(org.events, said) is not None)
 
 
@@ -193,12 +202,20 @@ def _says(intent: Intent, org: Workbook, text: str, said: str,
     if not intent.strict or named():
         return True
     titles = "".join(folded(e.title) + folded(e.id) for e in org.events)
+    said_ones = [p for p in phrases if p in said]
     for word in retrieval.nouns(text):
         if word in SEMINAR_WORDS or word in titles or word.isdigit():
             continue
-        if not any(word in p or p in word for p in phrases):
+        if not any(word in p or p in word for p in phrases) and not any(
+                _shares_two(word, p) for p in said_ones):
             return False
     return True
+
+
+def _shares_two(word: str, phrase: str) -> bool:
+    """Whether a word holds two letters of a phrase in a row: the tokenizer cut the phrase
+    (きゃんせるしたい -> き + ゃんせるしたい)."""
+    return any(phrase[i:i + 2] in word for i in range(len(phrase) - 1))
 
 
 def _named_row(hits: tuple[retrieval.Hit, ...]) -> bool:
@@ -230,14 +247,19 @@ def retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
                       hits=hits)
 
 
-ROLES = (("参加", re.compile("見学(では|じゃ)なく|見学しない|参加者として|参加で(?!き)|参加枠")),
-         ("見学", re.compile("見学")))
-DETAIL_WORDS = ("参加", "見学", "初心者", "経験者")
+ROLES = (("参加", re.compile("見学(では|じゃ)なく|見学しない|参加者として|参加者で|参加で(?!き)|参加枠")),
+         ("見学", re.compile("見学|見るだけ|みるだけ")),
+         ("参加", re.compile("参加(したい|します|しま|希望|させて)")))  # not said to be, unlike
+# the first two: 在宅から参加したい is not about a seminar for saying so
+LEVELS = ("初心者", "経験者")
+DETAIL_WORDS = ("参加", "見学", *LEVELS)
 LEVEL_PHRASES = (
-    ("初心者", ("初心者", "初めて", "はじめて", "未経験", "経験がない", "経験はない", "経験なし",
-               "苦手", "詳しくない", "くわしくない", "不慣れ", "自信がない", "ビギナー", "素人")),
-    ("経験者", ("経験者", "経験あり", "経験があ", "慣れて", "得意", "詳しい", "くわしい",
-               "使いこなし", "上級")),
+    ("初心者", ("初心者", "しょしんしゃ", "初めて", "はじめて", "未経験", "経験がない", "経験はない",
+               "経験なし", "苦手", "詳しくない", "くわしくない", "不慣れ", "自信がない", "ビギナー",
+               "素人", "触ったことがない", "触ったことがあり", "使ったことがない")),
+    ("経験者", ("経験者", "けいけんしゃ", "経験あり", "経験があ", "慣れて", "得意", "詳しい",
+               "くわしい", "使いこなし", "上級", "毎日使", "普段から使", "ふだんから使",
+               "いつも使")),
 )
 
 
@@ -270,7 +292,7 @@ def _event_named(org: Workbook, text: str, said: str, now: dt.datetime) -> str:
 
 MONTH_DAY = re.compile(r"(?:(\d{4})年)?(\d{1,2})[/月](\d{1,2})日?")
 MONTH = re.compile(r"(来年)?(\d{1,2})月(?!\d)")
-DAY = re.compile(r"(?<![\d/月])(\d{1,2})日")
+DAY = re.compile(r"(?<![\d/])(?<!\d月)(\d{1,2})日")
 
 
 def events_on(org: Workbook, said: str, today: dt.date) -> list[Event] | None:
@@ -308,6 +330,8 @@ def _month_after(day: dt.date) -> tuple[int, int, int]:
 
 
 GENERIC = re.compile("せみなー|いべんと|はんずおん|研修|講座|勉強会")  # in every title
+LATIN_WORD = re.compile("[a-z]{2}")  # AI of 生成AI: two letters name a title's word
+SEMINAR_KIND = re.compile("せみなー|はんずおん|研修|講座|勉強会")  # what a sentence calls one
 
 
 def titled(events: list[Event], said: str, least: int = 3) -> Event | None:
@@ -318,6 +342,7 @@ def titled(events: list[Event], said: str, least: int = 3) -> Event | None:
         title = GENERIC.sub("#", folded(event.title))
         match = difflib.SequenceMatcher(None, said, title, autojunk=False).find_longest_match(
             0, len(said), 0, len(title))
-        if match.size > size:
-            best, size = event, match.size
+        run = said[match.a:match.a + match.size]
+        if match.size > size or (match.size == 2 and LATIN_WORD.fullmatch(run) and not best):
+            best, size = event, max(size, match.size)
     return best
