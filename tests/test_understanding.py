@@ -184,6 +184,17 @@ def test_a_kana_spelling_of_a_word_that_says_nothing_dilutes_nothing(bot: BotHar
     assert bot.say("図書館の電話番号おしえて", user=U1) == kanji  # おしえる is 教える
 
 
+@pytest.mark.parametrize(("typed", "place"), [
+    ("ﾀｲｲｸｶﾝの電話番号", "みなと市民体育館"),  # half-width kana: たい/いく/かん
+    ("こうほく中学校の電話", "港北中学校"),  # こう/ほる
+    ("港北中どこ", "港北中学校"),
+])
+def test_a_place_said_in_kana_or_cut_short_is_found_by_what_is_asked(bot: BotHarness, typed: str,
+                                                                     place: str) -> None:
+    reply = bot.say(typed, user=U1)  # the sounds of the content words, not of って, の or どこ
+    assert place in reply[0] and "もしかして" not in reply[0], reply
+
+
 def test_one_row_that_clearly_leads_is_answered_not_offered(bot: BotHarness) -> None:
     reply = bot.say("PCは必要?", user=U1)[0]  # the 持ち物 row names ノートPC; nothing else near
     assert reply.startswith("Q. 持ち物は何ですか?\nA. ハンズオンの回はノートPC"), reply

@@ -252,17 +252,18 @@ class Index:
                 if heard.startswith(sound, at):
                     mass[f"k:{sound}"] = self.idf(f"k:{sound}")
         words = {w: (self.idf(w), groups) for w, groups in said.words}
-        sounds = sum(v for t, v in mass.items() if t.startswith("~"))
-        spoken = max(1, len(sounds_key("".join(t.sounds for t in tokens(query)
-                                               if _meaningful(t)))))
-        return _Asked(mass, words, sounds, spoken)
+        content = sounds_key("".join(t.sounds for t in tokens(query) if _meaningful(t)))
+        said = frozenset(f"~{content[i:i + 3]}" for i in range(len(content) - 2))
+        every = sum(v for t, v in mass.items() if t.startswith("~"))
+        sounds = sum(v for t, v in mass.items() if t in said)
+        return _Asked(mass, words, every, sounds, max(1, len(content)), said)
 
     def _hits(self, rows: list[int], asked: _Asked) -> list[Hit]:
         """BM25 of each row, and how much of the query it covers: by its words (or their
         synonyms, trusted less), by sounds (trusted less), or by a name heard in it (its share
         of the query's sounds). Summed a term at a time over the rows holding it."""
         score = dict.fromkeys(rows, 0.0)
-        sounds, heard, words = dict(score), dict(score), dict(score)
+        every, sounds, heard, words, alike = (dict(score) for _ in range(5))
         for term, value in asked.mass.items():
             for n in self.postings.get(term, ()):
                 if n not in score:
@@ -272,14 +273,19 @@ class Index:
                 if term.startswith("k:"):
                     heard[n] = max(heard[n], min(1.0, (len(term) - 2) / asked.spoken))
                 elif term.startswith("~"):
-                    sounds[n] += value * self.strength[n].get(term, 0.0)
+                    held = value * self.strength[n].get(term, 0.0)
+                    every[n] += held
+                    if term in asked.said:  # a sound of what is asked, not of how
+                        sounds[n] += held
+                        alike[n] += 1
         for word, (value, groups) in asked.words.items():
             for n, held in self._held(word, groups, score).items():
                 words[n] += value * held
         total = sum(v for v, _ in asked.words.values())
         return [Hit(self.docs[n], score[n],
                     max(words[n] / total if total else 0.0,
-                        READING_TRUST * sounds[n] / asked.sounds if asked.sounds else 0.0,
+                        READING_TRUST * every[n] / asked.every if asked.every else 0.0,
+                        READING_TRUST * sounds[n] / asked.sounds if alike[n] >= 2 else 0.0,
                         heard[n]),
                     bool(self.own[n] & asked.mass.keys())) for n in rows]
 
@@ -303,8 +309,10 @@ class _Asked:
 
     mass: dict[str, float]
     words: dict[str, tuple[float, tuple[str, ...]]]  # word -> (idf, its synonym groups)
-    sounds: float
+    every: float  # the weight of all the query's sound trigrams
+    sounds: float  # and of those of its content words only (said)
     spoken: int
+    said: frozenset[str]
 
 
 def faq_doc(faq: Any) -> Doc:
