@@ -195,6 +195,11 @@ def test_a_place_said_in_kana_or_cut_short_is_found_by_what_is_asked(bot: BotHar
     assert place in reply[0] and "もしかして" not in reply[0], reply
 
 
+def test_the_row_preferred_over_a_facility_is_the_one_answered(bot: BotHarness) -> None:
+    reply = bot.say("図書館何時まで開いてる", user=U1)  # the 中央図書館 facility scores first
+    assert reply[0].startswith("Q. 図書館の開館時間は?"), reply  # the FAQ row written for it
+
+
 def test_one_row_that_clearly_leads_is_answered_not_offered(bot: BotHarness) -> None:
     reply = bot.say("PCは必要?", user=U1)[0]  # the 持ち物 row names ノートPC; nothing else near
     assert reply.startswith("Q. 持ち物は何ですか?\nA. ハンズオンの回はノートPC"), reply

@@ -242,9 +242,9 @@ def retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
     if best.coverage < ANSWER_AT and not leads:
         close = [h for h in hits if h.coverage >= MAYBE_AT and h.score >= CLOSE * best.score]
         return Understood("maybe", hits=tuple(close))
-    row = best.doc.row
+    row = best.doc.row  # the answered row first: the reply answers the first hit
     return Understood(best.doc.kind, row.question if best.doc.kind == "faq" else row.name,
-                      hits=hits)
+                      hits=(best, *others))
 
 
 ROLES = (("参加", re.compile("見学(では|じゃ)なく|見学しない|参加者として|参加者で|参加で(?!き)|参加枠")),
