@@ -200,6 +200,22 @@ def test_the_row_preferred_over_a_facility_is_the_one_answered(bot: BotHarness) 
     assert reply[0].startswith("Q. 図書館の開館時間は?"), reply  # the FAQ row written for it
 
 
+@pytest.mark.parametrize(("typed", "kind"), [
+    ("住民票の写しはいくら?", "faq"),  # its answer names the fee
+    ("粗大ごみの処理券はいくら?", "maybe"),  # this answer names no price: offered, not answered
+    ("粗大ごみの出し方", "faq"),
+    ("マイナンバーカードをなくした", "maybe"),  # nor anything about a loss
+    ("マイナンバーカードの申請", "faq"),
+])
+def test_a_row_that_does_not_say_what_is_asked_is_offered_not_answered(typed: str, kind: str
+                                                                       ) -> None:
+    rows = [Faq(("住民票",), "住民票の写しはどこで取れますか?", "市民課で取れます。1通300円です。"),
+            Faq(("粗大ごみ",), "粗大ごみを出すには?", "電話で申し込み、処理券を買って出してください。"),
+            Faq(("マイナンバーカード",), "マイナンバーカードの申請方法は?", "市民課で受け付けます。")]
+    index = retrieval.Index([retrieval.faq_doc(f) for f in rows])
+    assert intents.retrieved(tuple(index.search(typed)), intents.folded(typed)).kind == kind
+
+
 def test_one_row_that_clearly_leads_is_answered_not_offered(bot: BotHarness) -> None:
     reply = bot.say("PCは必要?", user=U1)[0]  # the 持ち物 row names ノートPC; nothing else near
     assert reply.startswith("Q. 持ち物は何ですか?\nA. ハンズオンの回はノートPC"), reply

@@ -150,7 +150,7 @@ def understand(org: Workbook, text: str, now: dt.datetime,
                 return Understood(intent.kind, intent.target, args, hits)
     if len(said) <= 20 and any(said.startswith(folded(g)) for g in GREETINGS):
         return Understood("greeting", hits=hits)
-    return retrieved(hits)
+    return retrieved(hits, said)
 
 
 def _blank_column(hits: tuple[retrieval.Hit, ...]) -> Understood | None:
@@ -226,10 +226,27 @@ def _named_row(hits: tuple[retrieval.Hit, ...]) -> bool:
     return getattr(hits[0].doc.row, "category", "") != NOT_SEMINAR or hits[0].doc.kind != "faq"
 
 
-def retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
+# What a question asks for, and what an answer must say to give it: a row whose answer names no
+# price does not answer 「いくら」, one that says nothing of losing does not answer 「なくした」.
+# Such a row is offered (もしかして), not answered.
+ASKS = ((re.compile("いくら|なんぼ|何円|なんえん|料金|値段|ねだん|手数料|費用|金額"),
+         re.compile("円|無料|有料|料金|手数料|費用")),
+        (re.compile("なくし|無くし|失くし|落とし|おとし|紛失|盗ま|わすれ|忘れ"),
+         re.compile("紛失|再発行|再交付|なくし|無くし|失くし|落とし|盗難|忘れ")))
+
+
+def _lacks(row: object, said: str) -> bool:
+    """Whether the question asks for something (a price, what to do after a loss) the row's
+    answer does not say."""
+    answer = folded(getattr(row, "answer", ""))
+    return any(asked.search(said) and not stated.search(answer) for asked, stated in ASKS)
+
+
+def retrieved(hits: tuple[retrieval.Hit, ...], said: str = "") -> Understood:
     """The row to answer, close rows to offer (もしかして), or nothing. A row is answered when
     it covers most of the query, or when the query names it (one of its keywords, or a word of
-    the same synonym group) and it clearly leads every other row."""
+    the same synonym group) and it clearly leads every other row, and its answer says what the
+    question asks for (`said`, folded: a price, a loss)."""
     if not hits or hits[0].coverage < MAYBE_AT:
         return Understood("none", hits=hits)
     best = hits[0]
@@ -239,7 +256,7 @@ def retrieved(hits: tuple[retrieval.Hit, ...]) -> Understood:
     others = [h for h in hits if h is not best]
     leads = best.named and best.coverage >= NAMED_AT and all(h.coverage < MAYBE_AT or best.score >= LEAD * h.score
                                for h in others)
-    if best.coverage < ANSWER_AT and not leads:
+    if (best.coverage < ANSWER_AT and not leads) or _lacks(best.doc.row, said):
         close = [h for h in hits if h.coverage >= MAYBE_AT and h.score >= CLOSE * best.score]
         return Understood("maybe", hits=tuple(close))
     row = best.doc.row  # the answered row first: the reply answers the first hit
