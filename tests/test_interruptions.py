@@ -131,10 +131,9 @@ def test_after_the_privacy_notice_one_prompt_at_a_time_then_the_survey(bot: BotH
     after = bot.say("同意する", user=U1)  # the one open event, so straight to the role
     assert len(after) == 1 and "参加の形を選んでください" in after[0], after
     assert {"参加", "見学", "アンケートの続き"} <= set(_quick_labels(bot))  # tappable, and waiting
-    assert "経験" in bot.tap("参加登録 E2 参加", user=U1)[0]
-    assert "参加確定" in bot.tap("参加登録 E2 参加 初心者", user=U1)[0]
-    assert _continue_offered(bot)
-    assert "(4/" in bot.say("再開", user=U1)[-1]
+    assert "経験" in bot.tap("参加登録 E2 参加", user=U1)[0] and _continue_offered(bot)
+    done = bot.tap("参加登録 E2 参加 初心者", user=U1)  # asks nothing more: the survey is back
+    assert "参加確定" in done[0] and "の続きです" in done[-2] and "(4/" in done[-1], done
     bot.say(TELEMED[3], user=U1)
     assert "(5/" in bot.say("再開", user=U1)[-1]
     assert bot.say("戻る", user=U1)[0].startswith("(4/11) 郵便番号")
@@ -211,3 +210,29 @@ def test_a_second_feedback_for_the_same_event_continues_the_first(bot: BotHarnes
     (row,) = _rows(bot, "feedback")
     assert str(row["rating"]) == "5"
     assert "(1/4)" not in " ".join(bot.say("再開", user=U1))
+
+
+def test_a_second_registration_during_a_survey_leaves_no_stale_privacy_notice(bot: BotHarness
+                                                                            ) -> None:
+    bot.say("アンケート telemed", user=U1)
+    bot.say(TELEMED[0], user=U1)
+    assert "個人情報の取り扱い" in bot.say("参加登録", user=U1)[-1]
+    assert "(2/" in bot.say("再開", user=U1)[-1]  # the notice waits beneath the survey
+    assert "個人情報の取り扱い" in bot.say("参加登録", user=U1)[-1]  # a newer one replaces it
+    assert "参加の形" in bot.say("同意する", user=U1)[0]
+    bot.tap("参加登録 E2 見学 初心者", user=U1)  # registered; the survey is back at (2/
+    for text in TELEMED[1:]:
+        bot.say(text, user=U1)
+    done = bot.say("送信", user=U1)
+    assert done == ["ご協力ありがとうございました。回答はそのまま集計表に入ります。"], done  # and no notice
+
+
+def test_a_line_typed_while_a_survey_waits_is_not_taken_as_its_answer(bot: BotHarness) -> None:
+    bot.consent(U1)
+    bot.say("アンケート telemed", user=U1)
+    bot.say(TELEMED[0], user=U1)
+    assert "参加の形" in bot.say("参加登録", user=U1)[0] and _continue_offered(bot)  # a choice
+    reply = bot.say("駐車場はありますか", user=U1)  # not an answer to the hidden question (2/
+    assert reply[0].startswith("Q. 駐車場はありますか?") and "(2/" in reply[-1], reply
+    bot.say("兵庫県", user=U1)
+    assert "(3/" in bot.say("再開", user=U1)[-1]

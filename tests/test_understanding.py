@@ -206,14 +206,21 @@ def test_the_row_preferred_over_a_facility_is_the_one_answered(bot: BotHarness) 
     ("粗大ごみの出し方", "faq"),
     ("マイナンバーカードをなくした", "maybe"),  # nor anything about a loss
     ("マイナンバーカードの申請", "faq"),
+    ("家電を捨てる料金はいくら?", "faq"),  # the organizer added 料金 to the row's keywords
 ])
 def test_a_row_that_does_not_say_what_is_asked_is_offered_not_answered(typed: str, kind: str
                                                                        ) -> None:
     rows = [Faq(("住民票",), "住民票の写しはどこで取れますか?", "市民課で取れます。1通300円です。"),
             Faq(("粗大ごみ",), "粗大ごみを出すには?", "電話で申し込み、処理券を買って出してください。"),
+            Faq(("家電", "料金"), "家電を捨てるには?", "販売店に引き取りを頼んでください。"),
             Faq(("マイナンバーカード",), "マイナンバーカードの申請方法は?", "市民課で受け付けます。")]
     index = retrieval.Index([retrieval.faq_doc(f) for f in rows])
     assert intents.retrieved(tuple(index.search(typed)), intents.folded(typed)).kind == kind
+
+
+def test_a_long_message_is_answered_by_the_question_it_ends_with(bot: BotHarness) -> None:
+    typed = "仕事帰りに本を返しに行きたいのですが、図書館は夜何時まで利用できますか"  # dev set
+    assert bot.say(typed, user=U1)[0].startswith("Q. 図書館の開館時間は?")
 
 
 def test_one_row_that_clearly_leads_is_answered_not_offered(bot: BotHarness) -> None:

@@ -158,8 +158,7 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
     whole = lookup(text)
     command = whole or (lookup(words[0]) if words else None)
     args = words[1:] if whole is None else []
-    conv = (flows.load(ctx) or flows.bring_back(ctx, lambda kept: kept.interrupted)
-            if ctx.user_id else None)
+    conv = flows.load(ctx) if ctx.user_id else None
     flow = FLOWS.get(conv.flow) if conv else None
     if conv and flow:
         if command is not None:
@@ -169,12 +168,15 @@ def handle_text(ctx: Ctx, text: str, *, addressed: bool = True) -> list[m.Messag
         if step is not None:
             return come_back(ctx, step(ctx, text, conv))
         flows.end(ctx)  # a state this version does not know: start afresh
+    waiting = bool(ctx.user_id) and any(kept.interrupted for kept in flows.aside(ctx))
     if command is not None:
-        return run(ctx, command, args)
-    if not addressed or not words:
+        replies = run(ctx, command, args)
+    elif not addressed or not words:
         return []
-    return (facilities.by_category(ctx, text) or faq.by_category(ctx, text)
-            or in_own_words(ctx, text))
+    else:
+        replies = (facilities.by_category(ctx, text) or faq.by_category(ctx, text)
+                   or in_own_words(ctx, text))
+    return come_back(ctx, replies) if waiting else replies
 
 
 def in_own_words(ctx: Ctx, text: str) -> list[m.Message]:
@@ -195,11 +197,13 @@ def in_own_words(ctx: Ctx, text: str) -> list[m.Message]:
 def interrupt(ctx: Ctx, conv: Conversation, flow: Flow, command: Command, args: list[str]
               ) -> list[m.Message]:
     """A command during a conversation runs. When it opens (or resumes) another conversation,
-    this one waits aside and comes back when that one ends; else it stays open, a survey with
-    「アンケートの続き」 (a pending privacy notice stays as it is)."""
+    or asks a choice of its own (which event, which role), this one waits aside and comes back
+    once a reply asks nothing more; else it stays open, a survey with 「アンケートの続き」 (a
+    pending privacy notice stays as it is)."""
     replies = run(ctx, command, args)
     now = flows.load(ctx)
     if now is not None and now.topic != conv.topic:
+        flows.drop_aside(ctx, now.topic)  # the newest of a topic wins (a second 参加登録)
         flows.put_aside(ctx, conv, interrupted=True)
         if not flow.keeps_on_command:  # a privacy notice has no answers to speak of
             return replies
@@ -207,6 +211,9 @@ def interrupt(ctx: Ctx, conv: Conversation, flow: Flow, command: Command, args: 
         return kept if FLOWS[now.flow].keeps_on_command else m.with_quick(kept, CONTINUE)
     if not flow.keeps_on_command:
         return waiting_shown(ctx, replies)
+    if now is not None and m.asks(replies):  # one prompt at a time: the survey waits aside
+        flows.put_aside(ctx, now, interrupted=True)
+        flows.end(ctx)
     return m.with_quick(replies, CONTINUE) if now is not None else replies
 
 
@@ -218,19 +225,20 @@ def waiting_shown(ctx: Ctx, replies: list[m.Message]) -> list[m.Message]:
 
 
 def come_back(ctx: Ctx, replies: list[m.Message]) -> list[m.Message]:
-    """After a line typed in a conversation. When it has ended, the conversation it interrupted
-    comes back: with its current question, or, when the reply ends with choices to tap, as a
-    「アンケートの続き」 quick reply, so that one prompt at a time waits for an answer."""
+    """After a reply while no conversation was open, or one that ended: the conversation
+    waiting aside that one interrupted comes back with its current question, unless the reply
+    asks a choice (which event, which role); then it waits, offered as 「アンケートの続き」, so
+    that one prompt at a time waits for an answer."""
     now = flows.load(ctx)
     if now is not None:
         keeps = FLOWS[now.flow].keeps_on_command if now.flow in FLOWS else True
         return replies if keeps else waiting_shown(ctx, replies)
+    if m.asks(replies):
+        return m.with_quick(replies, CONTINUE)
     back = flows.bring_back(ctx, lambda kept: kept.interrupted)
     flow = FLOWS.get(back.flow) if back else None
     if back is None or flow is None:
         return replies
-    if replies and replies[-1].get("quickReply"):
-        return m.with_quick(replies, CONTINUE)
     return [*replies, *flow.repeat(ctx, back)][: m.MAX_MESSAGES]
 
 

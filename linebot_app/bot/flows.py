@@ -139,6 +139,13 @@ def put_aside(ctx: Ctx, conv: Conversation, *, interrupted: bool) -> None:
     _keep_aside(ctx, [*(c for c in aside(ctx) if c.topic != kept.topic), kept])
 
 
+def drop_aside(ctx: Ctx, topic: str) -> None:
+    """Forget a waiting conversation of this topic: a newer one has taken its place."""
+    stack = aside(ctx)
+    if any(conv.topic == topic for conv in stack):
+        _keep_aside(ctx, [conv for conv in stack if conv.topic != topic])
+
+
 def bring_back(ctx: Ctx, which: Callable[[Conversation], bool] = lambda conv: True,
                instead_of: Conversation | None = None) -> Conversation | None:
     """The most recent waiting conversation that `which` accepts, made the open one (the open

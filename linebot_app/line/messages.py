@@ -100,6 +100,14 @@ def with_quick(messages: list[Message], action: dict[str, Any]) -> list[Message]
     return [*messages[:-1], last]
 
 
+def asks(messages: list[Message]) -> bool:
+    """Whether a reply ends with choices to tap (postback quick replies: an event, a role, a
+    registration to cancel), which a later message would hide: LINE shows quick replies on the
+    last message only."""
+    items = (messages[-1].get("quickReply") or {}).get("items", []) if messages else []
+    return any(item["action"].get("type") == "postback" for item in items)
+
+
 def flex(alt: str, contents: dict[str, Any], quick: list[dict[str, Any]] | None = None) -> Message:
     """A Flex message around one bubble or a carousel."""
     if contents.get("type") == "carousel":

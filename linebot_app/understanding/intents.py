@@ -150,7 +150,25 @@ def understand(org: Workbook, text: str, now: dt.datetime,
                 return Understood(intent.kind, intent.target, args, hits)
     if len(said) <= 20 and any(said.startswith(folded(g)) for g in GREETINGS):
         return Understood("greeting", hits=hits)
-    return retrieved(hits, said)
+    found = retrieved(hits, said)
+    return found if found.kind not in ("maybe", "none") else _asked_last(org, text, hits, found)
+
+
+CLAUSES = re.compile(r"[。！？!?\n]|(?:のですが|んですが|ですが|けれど|けど|ので|ため)[、,]?")
+CLAUSE_WORDS = 3  # a clause of fewer content words is a follow-up (申込みはどちらに?)
+
+
+def _asked_last(org: Workbook, text: str, hits: tuple[retrieval.Hit, ...],
+                found: Understood) -> Understood:
+    """A long message that tells a situation before it asks (台風で家が心配です。近所で避難
+    できる場所は?): its last clause of some words, on its own, answered by the row that leads
+    for the whole message."""
+    clauses = [c for c in CLAUSES.split(text) if c and len(retrieval.terms(c).words) >= CLAUSE_WORDS]
+    if len(clauses) < 2 or not hits:
+        return found
+    last = retrieved(tuple(retrieval.index_for(org).search(clauses[-1])), folded(clauses[-1]))
+    answered = last.kind in ("faq", "facility") and last.hits[0].doc is hits[0].doc
+    return last if answered else found
 
 
 def _blank_column(hits: tuple[retrieval.Hit, ...]) -> Understood | None:
@@ -237,8 +255,10 @@ ASKS = ((re.compile("いくら|なんぼ|何円|なんえん|料金|値段|ね�
 
 def _lacks(row: object, said: str) -> bool:
     """Whether the question asks for something (a price, what to do after a loss) the row's
-    answer does not say."""
-    answer = folded(getattr(row, "answer", ""))
+    answer does not say, nor its question or keywords (an organizer who adds 料金 to a row
+    says it answers the price)."""
+    answer = folded(" ".join((getattr(row, "answer", ""), getattr(row, "question", ""),
+                              *getattr(row, "keywords", ()))))  # or the organizer's keywords
     return any(asked.search(said) and not stated.search(answer) for asked, stated in ASKS)
 
 
