@@ -265,6 +265,7 @@ def test_a_keyword_added_for_an_unanswered_question_answers_it_next_time(
         bot: BotHarness) -> None:
     assert bot.say("ドローンの飛行許可は？", user=U1)[0].startswith("お探しの情報が見つかりません")
     assert _sheet(bot, "unanswered")[0]["text"] == "ドローンの飛行許可は？"
+    assert "いまは答えます" not in bot.say("未回答", user=ADMIN)[0]
     wb = openpyxl.load_workbook(bot.settings.workbook_path)
     wb["faq"].append(["ドローン", "ドローンを飛ばすには?", "国の許可が必要な場合があります。",
                       "くらし", "", "TRUE"])
@@ -274,7 +275,7 @@ def test_a_keyword_added_for_an_unanswered_question_answers_it_next_time(
     assert bot.say("ドローンの飛行許可は？", user=U1)[0].startswith("Q. ドローンを飛ばすには?")
     (row,) = _sheet(bot, "unanswered")
     assert row["times"] == 1 and row["status"] == "対応済み"  # the organizer's mark is kept
-    assert "[対応済み]" in bot.say("未回答", user=ADMIN)[0]
+    assert "ドローンの飛行許可は？ (1回) [対応済み] → いまは答えます" in bot.say("未回答", user=ADMIN)[0]
 
 
 def test_one_sentence_registers_with_the_event_role_and_level_it_names(bot: BotHarness) -> None:

@@ -11,7 +11,7 @@ from domain.schema import Facility, Faq
 from linebot_app.bot.context import Ctx
 from linebot_app.features import facilities
 from linebot_app.line import messages as m
-from linebot_app.understanding.intents import Understood, folded
+from linebot_app.understanding.intents import Understood, folded, understand
 
 MAX_SUGGESTIONS = 3
 GREETING_REPLY = ("こんにちは。市のよくある質問と、セミナーのご案内にお答えします。"
@@ -87,14 +87,17 @@ def recent_unanswered(rows: list[dict[str, Any]], now: dt.datetime) -> list[dict
 
 def unanswered(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """未回答 (admin): the most asked questions of the last 30 days that the FAQ did not answer,
-    with their counts, so that organizers can add a keyword or a row."""
+    with their counts, so that organizers can add a keyword or a row; one the sheets now
+    answer says so."""
     recent = recent_unanswered(ctx.services.store.rows(UNANSWERED), ctx.now())
     if not recent:
         return [m.text(f"直近{UNANSWERED_DAYS}日間に、答えられなかった質問はありません。")]
     lines = [f"直近{UNANSWERED_DAYS}日間に答えられなかった質問 ({len(recent)}件、多い順):"]
     for row in recent[:UNANSWERED_LISTED]:
         status = f" [{row['status']}]" if row.get("status") else ""
-        lines.append(f"・{row.get('text', '')} ({times(row)}回){status}")
+        now = understand(ctx.org, str(row.get("text", "")), ctx.now())
+        answered = " → いまは答えます" if now.kind not in ("maybe", "none") else ""
+        lines.append(f"・{row.get('text', '')} ({times(row)}回){status}{answered}")
     lines += ["", "FAQ シートにキーワードや行を足すと、次から答えます。"
                   "対応したら unanswered シートの status に「対応済み」などと書けます。"]
     return [m.text("\n".join(lines))]
