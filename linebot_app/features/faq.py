@@ -41,7 +41,7 @@ def by_category(ctx: Ctx, text: str) -> list[m.Message] | None:
 def reply(ctx: Ctx, understood: Understood, text: str) -> list[m.Message]:
     """The answer, close rows to choose from, a greeting back, or 見つかりませんでした."""
     if understood.kind == "greeting":
-        thanks = any(w in folded(text) for w in ("ありがと", "たすか", "助か", "thank"))
+        thanks = any(w in folded(text) for w in ("ありがと", "たすか", "助か", "thank", "さんくす", "thx"))
         return [m.text(THANKS_REPLY if thanks else GREETING_REPLY,
                        [m.message_action("イベント"), m.message_action("ヘルプ")])]
     if understood.kind in ("faq", "facility"):

@@ -98,7 +98,7 @@ SEMINAR_WORDS = frozenset(
 GREETINGS = ("こんにちは", "こんばんは", "おはよう", "ありがとう", "よろしく", "はじめまして",
              "初めまして", "hello", "hi", "thanks", "thankyou", "了解", "りょうかい", "りょ",
              "わかりました", "分かりました", "おつかれ", "お疲れ", "さようなら", "またね", "どうも",
-             "助かりました", "たすかりました", "承知")
+             "助かりました", "たすかりました", "承知", "さんくす", "thx", "おはよー", "こんちは")
 DATE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日|\d{1,2}[/月]\d{1,2}日?|今日|本日|明日|きょう|あした")
 NOT_SEMINAR = "セミナー"  # FAQ rows of this category never outrank the seminar's own answers
 
@@ -148,10 +148,20 @@ def understand(org: Workbook, text: str, now: dt.datetime,
                 if intent.target != "参加登録":  # only a registration takes a role or level
                     args = tuple(a for a in args if a not in DETAIL_WORDS)
                 return Understood(intent.kind, intent.target, args, hits)
-    if len(said) <= 20 and any(said.startswith(folded(g)) for g in GREETINGS):
+    if _greets(said, hits):
         return Understood("greeting", hits=hits)
     found = retrieved(hits, said)
     return found if found.kind not in ("maybe", "none") else _asked_last(org, text, hits, found)
+
+
+def _greets(said: str, hits: tuple[retrieval.Hit, ...]) -> bool:
+    """A short message that holds a greeting or thanks (ご丁寧にありがとうございました) and asks
+    nothing a row answers (ありがとう、駐車場は? is a question)."""
+    answers = bool(hits) and hits[0].coverage >= ANSWER_AT
+    if len(said) <= 20 and any(said.startswith(folded(g)) for g in GREETINGS):
+        return not (answers and hits[0].named)
+    inside = any(len(folded(g)) >= 4 and folded(g) in said for g in GREETINGS)  # not りょ, hi
+    return len(said) <= 30 and inside and not answers
 
 
 CLAUSES = re.compile(r"[。！？!?\n]|(?:のですが|んですが|ですが|けれど|けど|ので|ため)[、,]?")

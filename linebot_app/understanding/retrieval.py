@@ -23,7 +23,7 @@ READING_TRUST = 0.8  # sounds alike is weaker evidence than the same words
 SYNONYM_WEIGHT = 0.5  # a shared synonym group counts less than the same word
 SYNONYM_TRUST = 0.8  # and covers a word of the query a little less surely
 NAME_WEIGHT = 3.0  # a keyword or facility name heard in the query, in any spelling
-MIN_SOUNDS = 3  # names shorter than this are matched as words only
+MIN_SOUNDS = 4  # names shorter than this are matched as words only
 SYNONYMS = Path(__file__).resolve().parent / "data" / "synonyms.txt.gz"
 # Words that say how something is asked, not what about: they never decide a match.
 STOP_POS = ("助詞", "助動詞", "記号", "接続詞", "感動詞", "フィラー")
