@@ -120,6 +120,8 @@ def test_close_rows_are_offered_as_maybe(bot: BotHarness) -> None:
     ("ありがとう、駐車場はありますか", "Q. 駐車場はありますか?"),  # and a question: the answer
 ])
 def test_greetings_get_a_short_friendly_reply(bot: BotHarness, typed: str, start: str) -> None:
+    assert bot.say("りょうきんはいくら", user=U1)[0] != bot.say("りょ", user=U1)[0]  # りょ alone
+    assert bot.say("ちりょうの相談はできる?", user=U1)[0] != bot.say("りょ", user=U1)[0]
     assert bot.say(typed, user=U1)[0].startswith(start)
 
 

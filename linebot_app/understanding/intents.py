@@ -158,8 +158,9 @@ def _greets(said: str, hits: tuple[retrieval.Hit, ...]) -> bool:
     """A short message that holds a greeting or thanks (ご丁寧にありがとうございました) and asks
     nothing a row answers (ありがとう、駐車場は? is a question)."""
     answers = bool(hits) and hits[0].coverage >= ANSWER_AT
-    if len(said) <= 20 and any(said.startswith(folded(g)) for g in GREETINGS):
-        return not (answers and hits[0].named)
+    if len(said) <= 20 and any(said.startswith(folded(g)) and (len(folded(g)) >= 3 or said ==
+                                                               folded(g)) for g in GREETINGS):
+        return not (answers and hits[0].named)  # りょ and hi only alone, not りょうきん
     inside = any(len(folded(g)) >= 4 and folded(g) in said for g in GREETINGS)  # not りょ, hi
     return len(said) <= 30 and inside and not answers
 
