@@ -98,7 +98,9 @@ SEMINAR_WORDS = frozenset(
 GREETINGS = ("こんにちは", "こんばんは", "おはよう", "ありがとう", "よろしく", "はじめまして",
              "初めまして", "hello", "hi", "thanks", "thankyou", "了解", "りょうかい", "りょ",
              "わかりました", "分かりました", "おつかれ", "お疲れ", "さようなら", "またね", "どうも",
-             "助かりました", "たすかりました", "承知", "さんくす", "thx", "おはよー", "こんちは")
+             "助かりました", "たすかりました", "承知", "さんくす", "thx", "おはよー", "こんちは",
+             "ありがと", "りょーかい")
+ALONE = ("りょ", "hi")  # greetings only when they are the whole message
 DATE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日|\d{1,2}[/月]\d{1,2}日?|今日|本日|明日|きょう|あした")
 NOT_SEMINAR = "セミナー"  # FAQ rows of this category never outrank the seminar's own answers
 
@@ -158,8 +160,8 @@ def _greets(said: str, hits: tuple[retrieval.Hit, ...]) -> bool:
     """A short message that holds a greeting or thanks (ご丁寧にありがとうございました) and asks
     nothing a row answers (ありがとう、駐車場は? is a question)."""
     answers = bool(hits) and hits[0].coverage >= ANSWER_AT
-    if len(said) <= 20 and any(said.startswith(folded(g)) and (len(folded(g)) >= 3 or said ==
-                                                               folded(g)) for g in GREETINGS):
+    if len(said) <= 20 and any(said.startswith(folded(g)) and (g not in ALONE or said == g)
+                               for g in GREETINGS):
         return not (answers and hits[0].named)  # りょ and hi only alone, not りょうきん
     inside = any(len(folded(g)) >= 4 and folded(g) in said for g in GREETINGS)  # not りょ, hi
     return len(said) <= 30 and inside and not answers
