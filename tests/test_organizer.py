@@ -113,6 +113,9 @@ def test_stats_count_roles_levels_status_attendance_and_feedback(bot: BotHarness
     assert "見学: 確定 1" in text
     assert "初心者 2 / 経験者 2" in text
     assert "出席: 1" in text and "感想: 1件 (平均 4.0)" in text
+    day = bot.store.workbook().event("E2").date
+    assert bot.say(f"集計 {day.month}/{day.day}", user=ADMIN)[0] == text  # or by its date
+    assert bot.say(f"参加者 {day.month}月{day.day}日", user=ADMIN) == bot.say("参加者 E2", user=ADMIN)
 
 
 def test_attendees_lists_everyone_in_order(bot: BotHarness) -> None:

@@ -12,19 +12,20 @@ from ulid import ULID
 from domain.schema import Event, Registration
 from linebot_app.bot.context import Ctx
 from linebot_app.features import reminders, rooms
-from linebot_app.features.events import upcoming, when
+from linebot_app.features.events import events_for, upcoming, when
 from linebot_app.features.registration import LEVEL_JA, ROLE_JA, status_words
 from linebot_app.line import messages as m
 from linebot_app.line.delivery import Delivery, Job
 
-USAGE = "イベントIDを指定してください(例: {cmd} E2)。"
+USAGE = "イベントIDか日付を指定してください(例: {cmd} E2、{cmd} 12/29)。"
 
 
 def _event(ctx: Ctx, args: list[str], cmd: str) -> Event | m.Message:
-    event = ctx.org.event(args[0]) if args else None
-    if event is None:
+    """The event an admin command names by its id or its date (12/29, 12月29日)."""
+    found = events_for(ctx, args[:1]) if args else []
+    if len(found) != 1:
         return m.text(USAGE.format(cmd=cmd) if not args else f"イベント「{args[0]}」はありません。")
-    return event
+    return found[0]
 
 
 def _regs(ctx: Ctx, event: Event) -> list[Registration]:
