@@ -80,12 +80,17 @@ class Flusher:
         return self.flush()
 
     def run_flusher(self, stop: threading.Event, every: float = 1.0) -> None:
-        """Flush until stop is set, then once more (for the background thread)."""
+        """Flush until stop is set, then once more (for the background thread); and follow an
+        organizer's saves meanwhile (see follow)."""
         while not stop.wait(every):
             try:
                 self.flush_if_due()
+                self.follow()
             except Exception:  # the thread must outlive any one failure
                 log.exception("flusher failed; it will try again")
+
+    def follow(self) -> None:
+        """Notice a save of the sheets between requests. Overridden by the Store."""
 
     def drain(self, seconds: float = 8.0) -> bool:
         """Flush until nothing waits or the time is up (at shutdown), ignoring the backoff

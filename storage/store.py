@@ -81,6 +81,14 @@ class Store(Flusher):
             return Workbook(problems=[Problem("-", 0, "", "スプレッドシートを読めません")])
         return self._org
 
+    def follow(self) -> None:
+        """Where the backend has a cheap change token (the workbook's time and size), start
+        reading an organizer's save without waiting for a request, so that the first question
+        after it already gets the new answers (the flusher thread calls this each second). A
+        backend without one (Google Sheets) is read again on its TTL, at a request."""
+        if self._org is not None and self.backend.version() is not None:
+            self.workbook()
+
     def settle(self) -> None:
         """Before a seat decision: when someone other than the bot saved the sheets since the
         copy was read (seen where the backend has a cheap change token: the workbook's time and

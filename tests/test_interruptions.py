@@ -51,6 +51,7 @@ def test_resume_mid_survey_repeats_the_current_question(bot: BotHarness) -> None
     asked = bot.say(TELEMED[0], user=U1)
     again = bot.say("resume", user=U1)
     assert again[-1] == asked[-1]
+    assert bot.say("アンケートの続き", user=U1)[-1] == asked[-1]  # what its quick reply sends
     assert "ありません" not in " ".join(again)
 
 

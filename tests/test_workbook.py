@@ -115,6 +115,22 @@ def test_a_saved_edit_shows_within_ten_seconds_without_restart(bot: BotHarness) 
     eventually(lambda: "火曜と金曜" in bot.say("ごみ")[0], timeout=10, every=0.5)
 
 
+def test_the_first_question_after_a_save_gets_the_new_answer(bot: BotHarness) -> None:
+    bot.store.check_seconds = 0.2
+    assert "燃やすごみ" in bot.say("ごみ")[0]
+    reloads: list[int] = []
+    bot.store.on_reload.append(lambda org: reloads.append(len(org.faq)))
+    stop = bot.store.start_flusher(every=0.2)  # as each gunicorn worker runs it
+    try:
+        wb = openpyxl.load_workbook(bot.settings.workbook_path)
+        wb["faq"]["C2"] = "燃えるごみは火曜と金曜です。"
+        wb.save(bot.settings.workbook_path)
+        eventually(lambda: reloads, timeout=5, every=0.1)  # read with nobody asking
+        assert "火曜と金曜" in bot.say("ごみ")[0]  # so the first question is answered anew
+    finally:
+        stop.set()
+
+
 def test_no_workbook_read_while_the_cache_is_warm(bot: BotHarness) -> None:
     bot.store.check_seconds = 3600
     bot.say("イベント")

@@ -31,7 +31,7 @@ NO_USER_ID = ("この操作には、ボットを友だち追加して 1 対 1 �
 
 Handler = Callable[[Ctx, list[str]], list[m.Message]]
 KEPT_ASIDE = "回答中のアンケートは保存しました。こちらが終わると続きに戻ります。"
-CONTINUE = m.message_action("再開", surveys.CONTINUE)  # 「アンケートの続き」, sending 再開
+CONTINUE = m.message_action(surveys.CONTINUE)  # 「アンケートの続き」, a name of 再開
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ COMMANDS: tuple[Command, ...] = (
             "感想 / feedback [ID]: 満足度と感想を送る"),
     Command(("出席", "チェックイン", "checkin"), checkin.checkin, "出席 / checkin: 当日の出席登録"),
     Command(("アンケート", "survey"), surveys.start, "アンケート / survey [ID]: アンケートに答える"),
-    Command(("再開", "resume"), resume, "再開 / resume: 中断したアンケートの続き"),
+    Command(("再開", surveys.CONTINUE, "resume"), resume, "再開 / resume: 中断したアンケートの続き"),
     Command(("回答状況", "responses"), surveys.responses, "回答状況 / responses ID: 回答数と完了率",
             admin=True),
     Command(("催促", "nudge"), surveys.nudge, "催促 / nudge ID: 未回答の人にお願いを送る",
