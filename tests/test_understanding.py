@@ -239,6 +239,14 @@ def test_a_short_name_is_not_heard_inside_other_words() -> None:
     assert not any(h.named for h in index.search(typed))
 
 
+@pytest.mark.parametrize(("typed", "row"), [
+    ("うちの地区のごみカレンダー見たい", "ごみの収集日はいつですか?"),  # ごみカレンダー: the answer's
+    ("ハンズオンはPC持っていかないとだめ?", "持ち物は何ですか?"),  # ノートPC: the answer's
+])
+def test_words_of_the_answer_count_toward_the_row(bot: BotHarness, typed: str, row: str) -> None:
+    assert bot.say(typed, user=U1)[0].startswith(f"Q. {row}")
+
+
 def test_one_row_that_clearly_leads_is_answered_not_offered(bot: BotHarness) -> None:
     reply = bot.say("PCは必要?", user=U1)[0]  # the 持ち物 row names ノートPC; nothing else near
     assert reply.startswith("Q. 持ち物は何ですか?\nA. ハンズオンの回はノートPC"), reply

@@ -22,6 +22,7 @@ READING_WEIGHT = 0.4  # a shared reading trigram counts less than a shared word
 READING_TRUST = 0.8  # sounds alike is weaker evidence than the same words
 SYNONYM_WEIGHT = 0.5  # a shared synonym group counts less than the same word
 SYNONYM_TRUST = 0.8  # and covers a word of the query a little less surely
+ANSWER_WEIGHT = 0.5  # a word of the answer says a little that the row is the one asked
 NAME_WEIGHT = 3.0  # a keyword or facility name heard in the query, in any spelling
 MIN_SOUNDS = 4  # names shorter than this are matched as words only
 SYNONYMS = Path(__file__).resolve().parent / "data" / "synonyms.txt.gz"
@@ -318,7 +319,7 @@ class _Asked:
 def faq_doc(faq: Any) -> Doc:
     """An FAQ row: organizer keywords weigh most, then the question, category and answer."""
     return Doc("faq", faq, ((" ".join(faq.keywords), 3.0), (faq.question, 2.0),
-                            (faq.category, 1.0), (faq.answer, 0.3)), tuple(faq.keywords))
+                            (faq.category, 1.0), (faq.answer, ANSWER_WEIGHT)), tuple(faq.keywords))
 
 
 FACILITY_WORDS = "住所 場所 電話 番号 代表 営業 時間 開庁 開館 アクセス 地図 行き方 土曜 日曜"  # what one asks
