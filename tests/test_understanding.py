@@ -205,6 +205,8 @@ def test_a_place_said_in_kana_or_cut_short_is_found_by_what_is_asked(bot: BotHar
 def test_the_row_preferred_over_a_facility_is_the_one_answered(bot: BotHarness) -> None:
     reply = bot.say("図書館何時まで開いてる", user=U1)  # the 中央図書館 facility scores first
     assert reply[0].startswith("Q. 図書館の開館時間は?"), reply  # the FAQ row written for it
+    where = bot.say("図書館ってどこにあるの", user=U1)  # but where it is: the facility
+    assert where[0].startswith("中央図書館:"), where
 
 
 @pytest.mark.parametrize(("typed", "kind"), [

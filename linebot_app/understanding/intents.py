@@ -260,6 +260,7 @@ def _named_row(hits: tuple[retrieval.Hit, ...]) -> bool:
 # What a question asks for, and what an answer must say to give it: a row whose answer names no
 # price does not answer 「いくら」, one that says nothing of losing does not answer 「なくした」.
 # Such a row is offered (もしかして), not answered.
+WHERE = re.compile("どこ|場所|ばしょ|住所|行き方|いきかた|アクセス|地図|電話|でんわ")  # a place's own facts
 ASKS = ((re.compile("いくら|なんぼ|何円|なんえん|料金|値段|ねだん|手数料|費用|金額"),
          re.compile("円|無料|有料|料金|手数料|費用")),
         (re.compile("なくし|無くし|失くし|落とし|おとし|紛失|盗ま|わすれ|忘れ"),
@@ -284,7 +285,8 @@ def retrieved(hits: tuple[retrieval.Hit, ...], said: str = "") -> Understood:
         return Understood("none", hits=hits)
     best = hits[0]
     faq = next((h for h in hits if h.doc.kind == "faq" and h.named), None)
-    if best.doc.kind == "facility" and faq and faq.coverage >= best.coverage:
+    if best.doc.kind == "facility" and faq and faq.coverage >= best.coverage and not (
+            WHERE.search(said)):  # 図書館ってどこ: the facility's address, not its hours row
         best = faq  # 図書館は何時まで: the FAQ row written for it beats the bare facility
     others = [h for h in hits if h is not best]
     leads = best.named and best.coverage >= NAMED_AT and all(h.coverage < MAYBE_AT or best.score >= LEAD * h.score
