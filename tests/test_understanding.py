@@ -344,6 +344,10 @@ def test_one_sentence_registers_with_the_event_role_and_level_it_names(bot: BotH
     ("見学だけって可能ですか", "none", ()),  # a question for the FAQ, not a request
     ("在宅から参加したいんですが可能ですか", "none", ()),
     ("今後のイベントを教えてください", "イベント", ()),
+    ("生成AI講座 参加 初心者", "参加登録", ("E3", "参加", "初心者")),  # no verb: event and role
+    ("12/29 見学で", "参加登録", ("E2", "見学")),
+    ("12/29の見学は何人まで?", "none", ()),  # a question, not a request
+    ("12/29 ごみ収集 見学で", "none", ()),  # something off the seminar's topic
 ])
 def test_requests_carry_their_details(typed: str, intent: str, args: tuple[str, ...]) -> None:
     org = understanding.requests_org()

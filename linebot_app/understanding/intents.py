@@ -150,6 +150,8 @@ def understand(org: Workbook, text: str, now: dt.datetime,
                 if intent.target != "参加登録":  # only a registration takes a role or level
                     args = tuple(a for a in args if a not in DETAIL_WORDS)
                 return Understood(intent.kind, intent.target, args, hits)
+        if _bare_request(org, text, said, details()):
+            return Understood("intent", "参加登録", details(), hits)
     if _greets(said, hits):
         return Understood("greeting", hits=hits)
     found = retrieved(hits, said)
@@ -243,6 +245,18 @@ def _says(intent: Intent, org: Workbook, text: str, said: str,
     return True
 
 
+def _bare_request(org: Workbook, text: str, said: str, args: tuple[str, ...]) -> bool:
+    """A registration said without a verb (生成AI講座 参加 初心者, 12/29 見学で): an event named,
+    a role or a level, nothing else off the seminar's topic, and not a question."""
+    named = any(org.event(a) for a in args)
+    stated = any(a in LEVELS for a in args) or any(p.search(said) for _, p in ROLES[:2])
+    if not (named and stated) or QUESTION.search(said):
+        return False
+    titles = "".join(folded(e.title) + folded(e.id) for e in org.events)
+    return all(word in SEMINAR_WORDS or word in titles or word.isdigit() or word in DETAIL_NOUNS
+               for word in retrieval.nouns(text))
+
+
 def _shares_two(word: str, phrase: str) -> bool:
     """Whether a word holds two letters of a phrase in a row: the tokenizer cut the phrase
     (きゃんせるしたい -> き + ゃんせるしたい)."""
@@ -304,6 +318,8 @@ ROLES = (("参加", re.compile("見学(では|じゃ)なく|見学しない|参�
          ("参加", re.compile("参加(したい|します|しま|希望|させて)")))  # not said to be, unlike
 # the first two: 在宅から参加したい is not about a seminar for saying so
 LEVELS = ("初心者", "経験者")
+DETAIL_NOUNS = frozenset("参加 見学 初心者 経験者 初心 経験 者".split())  # as the tokenizer cuts them
+QUESTION = re.compile(r"[?？]|か$|かな$|の$|ますか|ですか|何|なに|いつ|どこ")
 DETAIL_WORDS = ("参加", "見学", *LEVELS)
 LEVEL_PHRASES = (
     ("初心者", ("初心者", "しょしんしゃ", "初めて", "はじめて", "未経験", "経験がない", "経験はない",
