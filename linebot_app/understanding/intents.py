@@ -136,26 +136,36 @@ def understand(org: Workbook, text: str, now: dt.datetime,
         return Understood("none")
     hits = tuple(retrieval.index_for(org).search(text))
     if not _named_row(hits):  # a resident's own topic outranks the seminar's phrases
-        details = functools.cache(lambda: _args(org, text, said, now))  # once, when needed
-        seminar = functools.cache(lambda: _about_seminar(org, said, details()))
-        for intent in INTENTS:
-            if _says(intent, org, text, said, seminar):
-                args = details()
-                if intent.kind == "event" and not _holds(org, intent.target, args, now, about):
-                    fallback = _blank_column(hits)  # the organizer's FAQ answers instead
-                    if fallback is not None:
-                        return fallback
-                if intent.target == "イベント":  # the list of every event takes none
-                    args = ()
-                if intent.target != "参加登録":  # only a registration takes a role or level
-                    args = tuple(a for a in args if a not in DETAIL_WORDS)
-                return Understood(intent.kind, intent.target, args, hits)
-        if _bare_request(org, text, said, details()):
-            return Understood("intent", "参加登録", details(), hits)
+        asked = _requested(org, text, said, now, hits, about)
+        if asked is not None:
+            return asked
     if _greets(said, hits):
         return Understood("greeting", hits=hits)
     found = retrieved(hits, said)
     return found if found.kind not in ("maybe", "none") else _asked_last(org, text, hits, found)
+
+
+def _requested(org: Workbook, text: str, said: str, now: dt.datetime,
+               hits: tuple[retrieval.Hit, ...],
+               about: Callable[[tuple[str, ...]], Event | None] | None) -> Understood | None:
+    """The command or the event's fact a sentence asks for, with its details, or None."""
+    details = functools.cache(lambda: _args(org, text, said, now))  # once, when needed
+    seminar = functools.cache(lambda: _about_seminar(org, said, details()))
+    for intent in INTENTS:
+        if _says(intent, org, text, said, seminar):
+            args = details()
+            if intent.kind == "event" and not _holds(org, intent.target, args, now, about):
+                fallback = _blank_column(hits)  # the organizer's FAQ answers instead
+                if fallback is not None:
+                    return fallback
+            if intent.target == "イベント":  # the list of every event takes none
+                args = ()
+            if intent.target != "参加登録":  # only a registration takes a role or level
+                args = tuple(a for a in args if a not in DETAIL_WORDS)
+            return Understood(intent.kind, intent.target, args, hits)
+    if _bare_request(org, text, said, details()):
+        return Understood("intent", "参加登録", details(), hits)
+    return None
 
 
 def _greets(said: str, hits: tuple[retrieval.Hit, ...]) -> bool:
