@@ -38,9 +38,8 @@ INTENTS: tuple[Intent, ...] = (
         "登録できて", "登録されて", "申し込めて", "申込めて", "申し込みできて", "登録状況",
         "申込状況", "登録内容", "ちゃんと登録", "登録済み", "登録したか", "申し込んだか",
         "申し込んでいるか", "申し込めてる", "登録できてる", "何に申し込ん", "受け付けられて",
-        "受付されて", "申し込んだはず", "申込んだはず", "申し込み済みになって", "申込済みになって", "登録ができて",
-        "申し込みができて"),
-           strict=True),
+        "受付されて", "申し込んだはず", "申込んだはず", "申し込み済みになって", "申込済みになって",
+        "登録ができて", "申し込みができて"), strict=True),
     Intent("intent", "キャンセル", (
         "キャンセル", "取り消", "取消", "欠席", "行けなく", "いけなく", "参加できなく",
         "出られなく", "出席できな", "不参加", "参加やめ", "参加をやめ", "取りやめ", "取り下げ",
@@ -244,10 +243,10 @@ def _says(intent: Intent, org: Workbook, text: str, said: str,
         return False
     if not intent.strict or named():
         return True
-    titles = "".join(folded(e.title) + folded(e.id) for e in org.events)
+    titles = _titles(org)
     said_ones = [p for p in phrases if p in said]
     for word in retrieval.nouns(text):
-        if word in SEMINAR_WORDS or word in titles or word.isdigit():
+        if _on_topic(word, titles):
             continue
         if not any(word in p or p in word for p in phrases) and not any(
                 _shares_two(word, p) for p in said_ones):
@@ -262,9 +261,17 @@ def _bare_request(org: Workbook, text: str, said: str, args: tuple[str, ...]) ->
     stated = any(a in LEVELS for a in args) or any(p.search(said) for _, p in ROLES[:2])
     if not (named and stated) or QUESTION.search(said):
         return False
-    titles = "".join(folded(e.title) + folded(e.id) for e in org.events)
-    return all(word in SEMINAR_WORDS or word in titles or word.isdigit() or word in DETAIL_NOUNS
-               for word in retrieval.nouns(text))
+    titles = _titles(org)
+    return all(_on_topic(word, titles) or word in DETAIL_NOUNS for word in retrieval.nouns(text))
+
+
+def _titles(org: Workbook) -> str:
+    return "".join(folded(e.title) + folded(e.id) for e in org.events)
+
+
+def _on_topic(word: str, titles: str) -> bool:
+    """Whether a noun keeps a sentence on the seminar: a seminar word, a title's, a number."""
+    return word in SEMINAR_WORDS or word in titles or word.isdigit()
 
 
 def _shares_two(word: str, phrase: str) -> bool:
@@ -281,10 +288,10 @@ def _named_row(hits: tuple[retrieval.Hit, ...]) -> bool:
     return getattr(hits[0].doc.row, "category", "") != NOT_SEMINAR or hits[0].doc.kind != "faq"
 
 
+WHERE = re.compile("どこ|場所|ばしょ|住所|行き方|いきかた|アクセス|地図|電話|でんわ")  # a place's own facts
 # What a question asks for, and what an answer must say to give it: a row whose answer names no
 # price does not answer 「いくら」, one that says nothing of losing does not answer 「なくした」.
 # Such a row is offered (もしかして), not answered.
-WHERE = re.compile("どこ|場所|ばしょ|住所|行き方|いきかた|アクセス|地図|電話|でんわ")  # a place's own facts
 ASKS = ((re.compile("いくら|なんぼ|何円|なんえん|料金|値段|ねだん|手数料|費用|金額"),
          re.compile("円|無料|有料|料金|手数料|費用")),
         (re.compile("なくし|無くし|失くし|落とし|おとし|紛失|盗ま|わすれ|忘れ"),
@@ -323,10 +330,11 @@ def retrieved(hits: tuple[retrieval.Hit, ...], said: str = "") -> Understood:
                       hits=(best, *others))
 
 
+# The role a sentence gives. The first two say it outright, and make a sentence the seminar's;
+# the last reads it from the verb (参加したい), which 在宅から参加したい says of anything.
 ROLES = (("参加", re.compile("見学(では|じゃ)なく|見学しない|参加者として|参加者で|参加で(?!き)|参加枠")),
          ("見学", re.compile("見学|見るだけ|みるだけ")),
-         ("参加", re.compile("参加(したい|します|しま|希望|させて)")))  # not said to be, unlike
-# the first two: 在宅から参加したい is not about a seminar for saying so
+         ("参加", re.compile("参加(したい|します|しま|希望|させて)")))
 LEVELS = ("初心者", "経験者")
 DETAIL_NOUNS = frozenset("参加 見学 初心者 経験者 初心 経験 者".split())  # as the tokenizer cuts them
 QUESTION = re.compile(r"[?？]|か$|かな$|の$|ますか|ですか|何|なに|いつ|どこ")
