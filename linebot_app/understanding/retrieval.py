@@ -97,7 +97,8 @@ def tokens(text: str) -> tuple[Token, ...]:
 def _meaningful(t: Token) -> bool:
     return (t.pos not in STOP_POS and t.sub not in ("非自立", "代名詞")
             and t.word not in STOP_WORDS and bool(re.search(r"\w", t.word))
-            and not (KANA.fullmatch(t.word) and sounds_key(jaconv.hira2kata(t.word)) in _stop_sounds()))
+            and not (KANA.fullmatch(t.word)
+                     and sounds_key(jaconv.hira2kata(t.word)) in _stop_sounds()))
 
 
 @functools.lru_cache(maxsize=1)
@@ -289,7 +290,6 @@ class Index:
                         READING_TRUST * sounds[n] / asked.sounds if alike[n] >= 2 else 0.0,
                         heard[n]),
                     bool(self.own[n] & asked.mass.keys())) for n in rows]
-
 
     def _held(self, word: str, groups: tuple[str, ...], rows: dict[int, float]
               ) -> dict[int, float]:
