@@ -80,6 +80,10 @@ def test_a_conversation_is_shared_and_expires(states) -> None:
     a.save_conversation(U1, {"flow": "consent"})
     b.end_conversation(U1)
     assert a.conversation(U1) is None
+    stack = {"version": 1, "stack": [{"flow": "survey", "answers": {"q": "はい"}},
+                                     {"flow": "consent", "then": ["E2"]}]}
+    a.save_conversation(f"{U1}#survey-paused", stack, ttl=86400)  # the conversations aside
+    assert b.conversation(f"{U1}#survey-paused") == stack
 
 
 def test_consent_given_on_one_instance_holds_on_another(states) -> None:
