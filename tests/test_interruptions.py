@@ -237,3 +237,16 @@ def test_a_line_typed_while_a_survey_waits_is_not_taken_as_its_answer(bot: BotHa
     assert reply[0].startswith("Q. 駐車場はありますか?") and "(2/" in reply[-1], reply
     bot.say("兵庫県", user=U1)
     assert "(3/" in bot.say("再開", user=U1)[-1]
+
+
+def test_a_maybe_while_a_survey_waits_keeps_its_choices_tappable(bot: BotHarness) -> None:
+    bot.consent(U1)
+    bot.say("アンケート telemed", user=U1)
+    bot.say(TELEMED[0], user=U1)
+    bot.say("参加登録", user=U1)  # a choice: the survey waits aside
+    reply = bot.say("図書館って月曜休み?", user=U1)  # もしかして: choices of its own
+    assert reply[-1].startswith("もしかして"), reply  # no question sent on top of them
+    labels = _quick_labels(bot)
+    assert "図書館の開館時間は?" in labels and "アンケートの続き" in labels
+    answer = bot.tap("図書館の開館時間は?", user=U1)  # the suggestion, tapped
+    assert answer[0].startswith("Q. 図書館の開館時間は?") and "(2/" in answer[-1], answer

@@ -110,11 +110,12 @@ def _answer(row: Faq | Facility) -> m.Message:
 
 
 def _maybe(understood: Understood) -> m.Message:
-    """「もしかして」: up to three close rows as quick replies that send their question."""
+    """「もしかして」: up to three close rows as quick replies that send their question (as
+    postbacks: choices to tap, which a survey coming back waits behind)."""
     rows = [h.doc.row for h in understood.hits[:MAX_SUGGESTIONS]]
     labels = [r.question if isinstance(r, Faq) else r.name for r in rows]
     lines = ["もしかして、次のことでしょうか。", *[f"・{label}" for label in labels]]
-    return m.text("\n".join(lines), [m.message_action(label) for label in labels])
+    return m.text("\n".join(lines), [m.command(label, label) for label in labels])  # choices
 
 
 def not_found(ctx: Ctx) -> m.Message:
