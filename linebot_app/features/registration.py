@@ -260,11 +260,8 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
     regs = ctx.services.store.registrations()
     mine = [r for r in regs if r.user_id == ctx.user_id and r.active]
     target = next((r for r in mine if args and word_key(r.event_id) == word_key(args[0])), None)
-    if not mine:
-        return [m.text("キャンセルできる登録はありません。")]
-    if target is None:
-        quick = [_cancel_button(ctx, r) for r in mine]
-        return [m.text("キャンセルする登録を選んでください。", quick)]
+    if target is None:  # none to cancel, or which one: asked as for a sentence
+        return confirm_cancel(ctx, args)
     event = ctx.org.event(target.event_id)
     done = ctx.services.store.seats.cancel(
         target.event_id, ctx.user_id, ctx.stamp(), seats_to_give(ctx.services, event, target.role),

@@ -97,7 +97,8 @@ def _report_sheets(settings: Settings, where: str, outbox: Any, raw: Any) -> int
     org = parse_workbook(raw)
     _print_problems([str(p) for p in org.problems])
     stuck = _print_repairs(outbox, raw, org)
-    asked = _unanswered_count(raw)
+    asked = sum(1 for row in org.bot_rows.get("unanswered", [])
+                if not str(row.get("status") or "").strip())  # unmarked by organizers
     if asked:
         print(f"! 答えられなかった質問 / unanswered questions: {asked}件 (unanswered シート、"
               "LINE で「未回答」)")
@@ -107,16 +108,6 @@ def _report_sheets(settings: Settings, where: str, outbox: Any, raw: Any) -> int
         print(f"✓ シート / sheets: イベント{len(org.events)}件, 予定{len(org.schedule)}件, "
               f"FAQ{len(org.faq)}件")
     return 1 if org.problems or stuck else 0
-
-
-def _unanswered_count(raw: Any) -> int:
-    """Rows of the unanswered sheet that no organizer has marked (status blank)."""
-    from domain.rows import rows_as_dicts
-    from domain.schema import COLUMNS
-
-    rows = raw.get("unanswered") or []
-    return sum(1 for _, row in rows_as_dicts("unanswered", COLUMNS["unanswered"], rows, [])
-               if not str(row.get("status") or "").strip())
 
 
 def _print_repairs(outbox: Any, raw: Any, org: Any) -> int:

@@ -210,8 +210,7 @@ def _about_seminar(org: Workbook, said: str, args: tuple[str, ...]) -> bool:
     """Whether the sentence names an event by its id or title, by what every seminar is
     (ハンズオン, 研修, 講座), or a role or a level (a date alone does not: 12月29日のごみ収集
     is not about the seminar held that day)."""
-    stated = any(a in LEVELS for a in args) or any(p.search(said) for _, p in ROLES[:2])
-    return stated or bool(SEMINAR_KIND.search(said)) or (
+    return _stated(said, args) or bool(SEMINAR_KIND.search(said)) or (
         titled(org.events, said) is not None)
 
 
@@ -258,11 +257,15 @@ def _bare_request(org: Workbook, text: str, said: str, args: tuple[str, ...]) ->
     """A registration said without a verb (生成AI講座 参加 初心者, 12/29 見学で): an event named,
     a role or a level, nothing else off the seminar's topic, and not a question."""
     named = any(org.event(a) for a in args)
-    stated = any(a in LEVELS for a in args) or any(p.search(said) for _, p in ROLES[:2])
-    if not (named and stated) or QUESTION.search(said):
+    if not (named and _stated(said, args)) or QUESTION.search(said):
         return False
     titles = _titles(org)
     return all(_on_topic(word, titles) or word in DETAIL_NOUNS for word in retrieval.nouns(text))
+
+
+def _stated(said: str, args: tuple[str, ...]) -> bool:
+    """Whether the sentence says a level, or a role outright (not only by 参加したい)."""
+    return any(a in LEVELS for a in args) or any(p.search(said) for _, p in ROLES[:2])
 
 
 def _titles(org: Workbook) -> str:
