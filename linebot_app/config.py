@@ -56,6 +56,15 @@ class TasksSettings:
                 "/tasks/* refuse everything: set TASKS_TOKEN, or PUBLIC_URL / TASKS_AUDIENCE "
                 "on Cloud Run")
 
+    def loose_reason(self) -> str:
+        """Why /tasks/* lets in more callers than it should, or ''."""
+        if not self.audience or self.invoker:
+            return ""
+        return ("TASKS_INVOKER が未設定です: この URL 宛てに Google が署名したトークンなら、どの"
+                "サービスアカウントでも /tasks/* を実行できます / TASKS_INVOKER is unset: any "
+                "Google-signed token for this audience runs /tasks/*; set it to Cloud Scheduler's "
+                "service account")
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -411,3 +411,47 @@ def test_an_admins_reminder_to_500_registrants_is_answered_within_1_s(slow_line)
     assert (calls.get("multicast"), calls.get("push")) == (1, 101)  # 400 in one call, 100
     # places in the queue, then the admin
     assert len(reached) == 500
+
+
+def test_forged_bearer_tokens_do_not_starve_the_webhook(book_stack) -> None:
+    """40 callers post forged Cloud Scheduler tokens to /tasks/* for 10 s while a person asks
+    「イベント」 four times a second: each answer comes within 2 s (Google's certificates are
+    slow and failing here, as when unreachable)."""
+    from tests.test_tasks_auth import OTHER_KEY, _token
+
+    stack = book_stack
+    stack["env"].update(TASKS_AUDIENCE="https://seminar-bot.example.run.app",
+                        TASKS_INVOKER="scheduler@project.iam.gserviceaccount.com")
+    bot = procs.gunicorn("tests.slow_certs:create()", stack["port"], stack["env"],
+                         Path(stack["tmp"]) / "bot.log", workers=1, threads=8)
+    base = f"http://127.0.0.1:{stack['port']}"
+    forged = ["forged.token.x", _token(OTHER_KEY, aud="https://seminar-bot.example.run.app")]
+    stop = time.monotonic() + 10.0
+    refused: list[int] = []
+
+    def forge(n: int) -> None:
+        with requests.Session() as session:
+            while time.monotonic() < stop and len(refused) < 20_000:
+                res = session.post(f"{base}/tasks/{('flush', 'remind')[n % 2]}", timeout=30,
+                                   headers={"Authorization": f"Bearer {forged[n % 2]}"})
+                refused.append(res.status_code)
+
+    callers = [threading.Thread(target=forge, args=(n,)) for n in range(40)]
+    took: list[float] = []
+    try:
+        for caller in callers:
+            caller.start()
+        time.sleep(0.5)
+        while time.monotonic() < stop - 0.5:
+            body = json.dumps({"destination": "U" + "f" * 32, "events": [
+                text_event("イベント", user=USERS[len(took)])]}).encode()
+            started = time.monotonic()
+            assert _post(stack["port"], body) == 200
+            took.append(time.monotonic() - started)
+            time.sleep(0.25)
+        for caller in callers:
+            caller.join(timeout=60)
+    finally:
+        procs.stop(bot)
+    assert len(took) >= 8 and max(took) < 2.0, took
+    assert refused and set(refused) <= {403, 429}

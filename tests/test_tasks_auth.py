@@ -79,14 +79,21 @@ OTHER_KEY, _ = _key()
 
 @dataclass
 class CertsServer:
-    """Plays Google's certificate endpoint for google-auth's transport; records each URL asked."""
+    """Plays Google's certificate endpoint for google-auth's transport; records each URL asked.
+    It answers with `status`, after `delay` seconds, telling how long the answer may be kept."""
 
     urls: list[str] = field(default_factory=list)
+    max_age: int = 3600
+    status: int = 200
+    delay: float = 0.0
 
     def __call__(self, url: str, method: str = "GET", **kwargs: object) -> SimpleNamespace:
         self.urls.append(url)
+        time.sleep(self.delay)
         body = json.dumps({"google-key-1": GOOGLE_PUBLIC}).encode()
-        return SimpleNamespace(status=200, headers={"content-type": "application/json"}, data=body)
+        return SimpleNamespace(status=self.status, data=body, headers={
+            "content-type": "application/json",
+            "Cache-Control": f"public, max-age={self.max_age}, must-revalidate, no-transform"})
 
 
 def _token(key: str = GOOGLE_KEY, **claims: object) -> str:
@@ -154,3 +161,83 @@ def test_on_cloud_run_with_no_audience_and_no_token_tasks_are_closed(tmp_path) -
     bot.app.extensions["seminar_google_request"] = CertsServer()
     assert bot.client.post("/tasks/remind", headers={"Authorization": f"Bearer {_token()}"}
                            ).status_code == 403
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _hs256(**claims: object) -> str:
+    """A token that names the right audience but is signed with a shared secret, not Google's key."""
+    import base64
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    payload = {"iss": "https://accounts.google.com", "aud": SERVICE_URL, "email": INVOKER,
+               "email_verified": True, "iat": now, "exp": now + 600, **claims}
+    return f"{part({'alg': 'HS256', 'kid': 'google-key-1'})}.{part(payload)}.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize("token", [
+    "forged.token.x", "x" * 5000, "a.b", "....", "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln",
+    _hs256(),
+    _token(OTHER_KEY, aud="https://evil.example"),
+    _token(OTHER_KEY, iss="https://issuer.example"),
+    _token(OTHER_KEY, exp=int(time.time()) - 3600, iat=int(time.time()) - 7200),
+    _token(OTHER_KEY, iat=int(time.time()) + 3600, exp=int(time.time()) + 7200),  # from the future
+    _token(OTHER_KEY, exp=int(time.time()) + 86400),  # a day long: Google's live an hour
+    _token(OTHER_KEY, email="someone@project.iam.gserviceaccount.com"),
+    _token(OTHER_KEY, email_verified="true"),
+])
+def test_forged_and_foreign_tokens_are_refused_before_any_network_call(cloud_run, token) -> None:
+    bot, certs = cloud_run
+    assert bot.client.post("/tasks/remind", headers=_bearer(token)).status_code == 403
+    assert bot.client.post("/tasks/flush", headers=_bearer(token)).status_code == 403
+    assert certs.urls == []  # Google was never asked
+
+
+def test_googles_certificates_are_kept_for_their_max_age(cloud_run) -> None:
+    bot, certs = cloud_run
+    for token in (_token(), _token(OTHER_KEY), _token(), _token(OTHER_KEY)):
+        bot.client.post("/tasks/remind", headers=_bearer(token))
+    assert certs.urls == [GOOGLE_CERTS]  # once for four tokens, forged ones too
+    certs.max_age = 0  # the next answer may not be kept
+    bot.app.extensions["seminar_oidc"].certs.until = 0.0  # the kept ones are out of date
+    for _ in range(2):
+        assert bot.client.post("/tasks/remind", headers=_bearer(_token())).status_code == 200
+    assert certs.urls == [GOOGLE_CERTS] * 3
+
+
+def test_a_failed_certificate_fetch_is_not_retried_by_every_caller(cloud_run) -> None:
+    bot, certs = cloud_run
+    certs.status = 503
+    for _ in range(5):
+        assert bot.client.post("/tasks/remind", headers=_bearer(_token())).status_code == 403
+    assert certs.urls == [GOOGLE_CERTS]  # tried once; the others are refused at once
+
+
+def test_concurrent_callers_share_one_certificate_fetch(cloud_run) -> None:
+    import concurrent.futures
+
+    bot, certs = cloud_run
+    certs.delay = 0.5
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda t: bot.client.post("/tasks/remind", headers=_bearer(t)
+                                                         ).status_code,
+                              [_token(OTHER_KEY)] * 8))
+    assert certs.urls == [GOOGLE_CERTS]  # one flight
+    assert set(codes) <= {403, 429} and 403 in codes
+
+
+def test_check_warns_when_oidc_lets_in_any_service_account(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("TASKS_TOKEN", "GAE_ENV")}
+    env.update(WORKBOOK_PATH=str(tmp_path / "seminar.xlsx"), DATA_DIR=str(tmp_path / "var"),
+               TASKS_AUDIENCE=SERVICE_URL)
+    run = [sys.executable, "-m", "linebot_app", "check"]
+    loose = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert "! TASKS_INVOKER が未設定です" in loose.stdout, loose.stdout + loose.stderr
+    env["TASKS_INVOKER"] = INVOKER
+    tight = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert "TASKS_INVOKER" not in tight.stdout and "✓ 設定" in tight.stdout

@@ -91,9 +91,10 @@ def _report_sheets(settings: Settings, where: str, outbox: Any, raw: Any) -> int
     from domain.schema import parse_workbook
 
     print(f"✓ 設定 / configuration: {where}")
-    closed = settings.tasks.closed_reason()
-    if closed:  # fine for make run (its scheduler runs the rounds)
-        print(f"! {closed}")
+    for warning in (settings.tasks.closed_reason(),  # fine for make run (its scheduler runs)
+                    settings.tasks.loose_reason()):
+        if warning:
+            print(f"! {warning}")
     org = parse_workbook(raw)
     _print_problems([str(p) for p in org.problems])
     stuck = _print_repairs(outbox, raw, org)
