@@ -10,7 +10,6 @@ from typing import Any
 from linebot_app import create_app
 
 
-
 class SlowCerts:
     """Records how often it is asked; answers 503 after a second."""
 
