@@ -244,10 +244,21 @@ def _google(env: Mapping[str, str], backend: str, problems: list[str]) -> Google
 
 def _state_backend(env: Mapping[str, str], sheets: str, production: bool,
                    problems: list[str]) -> str:
-    """STATE_BACKEND; Firestore needs its project, and in production a shared spreadsheet."""
-    backend = (env.get("STATE_BACKEND") or "sqlite").strip().lower()
+    """STATE_BACKEND; Firestore needs its project, and in production a shared spreadsheet.
+    Where the disk does not outlive the instance (Cloud Run, App Engine) Firestore is the
+    default, and SQLite is refused unless ALLOW_EPHEMERAL_STATE=on says its loss is accepted."""
+    ephemeral = next((v for v in ON_GOOGLE_CLOUD if env.get(v)), "")
+    backend = (env.get("STATE_BACKEND") or ("firestore" if ephemeral else "sqlite")).strip().lower()
     if backend not in STATE_BACKENDS:
         problems.append(f"STATE_BACKEND must be 'sqlite' or 'firestore', not {env.get('STATE_BACKEND')!r}")
+    allowed = _switch({"ALLOW_EPHEMERAL_STATE": env.get("ALLOW_EPHEMERAL_STATE") or "off"},
+                      "ALLOW_EPHEMERAL_STATE", problems)  # unset: off
+    if backend == "sqlite" and ephemeral and not allowed:
+        problems.append(
+            f"STATE_BACKEND=sqlite on a disk that does not outlive the instance ({ephemeral} is "
+            "set: Cloud Run or App Engine): rows acknowledged but not yet in the sheet, "
+            "consents and conversations are lost whenever the instance stops. Use "
+            "STATE_BACKEND=firestore, or set ALLOW_EPHEMERAL_STATE=on to accept that loss")
     if backend == "firestore" and not (env.get("GOOGLE_CLOUD_PROJECT") or "").strip():
         problems.append("GOOGLE_CLOUD_PROJECT is not set (needed with STATE_BACKEND=firestore)")
     if backend == "firestore" and production and sheets == "workbook":

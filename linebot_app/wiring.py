@@ -27,7 +27,9 @@ def build_outbox(settings: Settings, clock: Callable[[], float] = time.time) -> 
         from storage.firestore.outbox import FirestoreOutbox
 
         return FirestoreOutbox(Firestore(settings.firestore), clock=clock)
-    return SqliteOutbox(settings.data_dir / "outbox.sqlite3", clock=clock)
+    outbox = SqliteOutbox(settings.data_dir / "outbox.sqlite3", clock=clock)
+    outbox.take_back_rescued()  # what a file replaced under a running bot held
+    return outbox
 
 
 def build_store(settings: Settings, **options: Any) -> Store:

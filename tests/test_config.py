@@ -74,9 +74,27 @@ def test_production_without_credentials_names_every_missing_setting(where: dict,
 
 def test_production_with_its_configuration_starts(tmp_path: Path) -> None:
     settings = Settings.from_env({**REAL, "K_SERVICE": "bot", "SHEETS_BACKEND": "google",
-                                  "GOOGLE_SPREADSHEET_ID": "sheet-id"})
+                                  "GOOGLE_SPREADSHEET_ID": "sheet-id",
+                                  "GOOGLE_CLOUD_PROJECT": "proj"})
     assert settings.production and not settings.simulator
     assert settings.google.spreadsheet_id == "sheet-id" and settings.google.on_google_cloud
+    assert settings.state_backend == "firestore"  # the default where the disk is the instance's
+
+
+@pytest.mark.parametrize("where", [{"K_SERVICE": "seminar-bot"}, {"GAE_ENV": "standard"}])
+def test_sqlite_state_on_an_ephemeral_disk_is_refused_unless_allowed(where: dict) -> None:
+    env = {**REAL, **where, "SHEETS_BACKEND": "google", "GOOGLE_SPREADSHEET_ID": "sheet-id",
+           "STATE_BACKEND": "sqlite"}
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert f"STATE_BACKEND=sqlite on a disk that does not outlive the instance " \
+           f"({next(iter(where))} is set" in str(err.value)
+    assert "ALLOW_EPHEMERAL_STATE=on" in str(err.value)
+    assert Settings.from_env({**env, "ALLOW_EPHEMERAL_STATE": "on"}).state_backend == "sqlite"
+    with pytest.raises(ConfigError, match="ALLOW_EPHEMERAL_STATE must be 'on' or 'off'"):
+        Settings.from_env({**env, "ALLOW_EPHEMERAL_STATE": "yes"})
+    assert Settings.from_env({**REAL, "STATE_BACKEND": "sqlite", "SHEETS_BACKEND": "google",
+                              "GOOGLE_SPREADSHEET_ID": "x"}).state_backend == "sqlite"  # a VM
 
 
 def test_real_credentials_need_an_existing_workbook(tmp_path: Path) -> None:

@@ -455,3 +455,38 @@ def test_forged_bearer_tokens_do_not_starve_the_webhook(book_stack) -> None:
         procs.stop(bot)
     assert len(took) >= 8 and max(took) < 2.0, took
     assert refused and set(refused) <= {403, 429}
+
+
+def test_an_outbox_replaced_under_a_running_bot_refuses_and_loses_nothing(book_stack) -> None:
+    """The outbox file is swapped for another while rows wait (the workbook is open in Excel):
+    the bot stops acknowledging (503, so LINE delivers again) and /healthz fails; after a
+    restart every acknowledged row reaches the sheet, once."""
+    stack, path = book_stack, book_stack["book"]
+    lock = path.with_name(f"~${path.name}")  # writes wait while the workbook is open
+    lock.write_text("someone")
+    bot = _start(stack, "bot", workers=2)
+    outbox = Path(stack["env"]["DATA_DIR"]) / "outbox.sqlite3"
+    try:
+        acked = [user for user in USERS[:6] if _register(stack["port"], user, "E2")]
+        assert len(acked) == 6
+        other = outbox.with_name("other.sqlite3")
+        sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+        os.replace(other, outbox)  # another file, under the bot
+        body = json.dumps({"destination": "U" + "f" * 32, "events": [
+            text_event("参加登録 E2 見学 経験者", user=USERS[6])]}).encode()
+        assert [_post(stack["port"], body) for _ in range(3)] == [503] * 3  # never 参加確定
+        health = requests.get(f"http://127.0.0.1:{stack['port']}/healthz", timeout=5)
+        assert health.status_code == 503 and "replaced" in health.text
+    finally:
+        procs.stop(bot)
+    assert list(outbox.parent.glob("outbox.sqlite3.rescued-*"))  # kept beside it
+    lock.unlink()
+    bot = _start(stack, "bot2", workers=2)
+    try:
+        rows = eventually(lambda: [r for r in _book(path, "registrations")
+                                   if r["event_id"] == "E2"] or None, timeout=30, every=0.3)
+        time.sleep(2)
+        rows = [r["user_id"] for r in _book(path, "registrations") if r["event_id"] == "E2"]
+    finally:
+        procs.stop(bot)
+    assert sorted(rows) == sorted(acked)  # every acknowledged row, once

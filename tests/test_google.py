@@ -33,6 +33,8 @@ from tests.conftest import (
 
 U1 = "U" + "1" * 32
 
+SQLITE_ON_CLOUD = {"STATE_BACKEND": "sqlite", "ALLOW_EPHEMERAL_STATE": "on"}  # state on the instance's disk
+
 
 def _reg(n: int) -> dict:
     return {"id": f"R{n:04d}", "event_id": "E2", "user_id": f"U{n:032x}", "role": "participant",
@@ -144,7 +146,8 @@ def test_backoff_grows_with_jitter_and_is_capped(tmp_path, emu: Emu, caplog) -> 
 
 
 def test_tasks_flush_needs_the_cron_header_or_the_token(tmp_path, emu: Emu) -> None:
-    harness = _google_harness(tmp_path, emu, TASKS_TOKEN="a-test-token", GAE_ENV="standard")
+    harness = _google_harness(tmp_path, emu, TASKS_TOKEN="a-test-token", GAE_ENV="standard",
+                               **SQLITE_ON_CLOUD)
     harness.store.add("registrations", _reg(1))
     client = harness.client
     assert client.post("/tasks/flush").status_code == 403

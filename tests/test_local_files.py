@@ -6,11 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from storage.local.outbox import SqliteOutbox
+from storage.local.sqlite import LocalStorageError, check_local_files
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.snapshot import FileSnapshot
 from storage.sheets.workbook import WorkbookBackend
@@ -94,3 +99,64 @@ def test_the_copy_is_saved_only_when_the_sheets_changed(tmp_path) -> None:
     store.flush()
     store.reload()
     assert saved.stat().st_mtime_ns != first and '"F1"' in saved.read_text()
+
+
+def _swap(path: Path) -> None:
+    """Another SQLite file takes the outbox's place (as a careless copy or restore would)."""
+    other = path.with_name("other.sqlite3")
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    os.replace(other, path)
+
+
+def test_an_outbox_replaced_under_the_bot_fails_every_use_and_is_taken_back(tmp_path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = SqliteOutbox(path)
+    for n in range(3):
+        outbox.add("registrations", {"id": f"R{n}", "user_id": f"U{n}", "status": "confirmed"},
+                   ledger=True)
+    outbox.mark_done([outbox.pending()[0].seq])  # one row is in the sheet already
+    _swap(path)
+    for use in (lambda: outbox.add("registrations", {"id": "R9"}), outbox.has_pending,
+                outbox.health):
+        with pytest.raises(sqlite3.OperationalError, match="replaced or removed"):
+            use()
+    (rescued,) = tmp_path.glob("outbox.sqlite3.rescued-*[0-9]")
+    with sqlite3.connect(path) as foreign:  # the file now there is left as it was given
+        assert foreign.execute("SELECT name FROM sqlite_master").fetchall() == [("t",)]
+    shutil.copy(rescued, f"{rescued}0")  # a second worker's copy of the same file
+    fresh = SqliteOutbox(path)
+    assert fresh.take_back_rescued() == 2  # the two unwritten rows, once
+    assert [(e.row_id, e.attempts) for e in fresh.pending()] == [("R1", 1), ("R2", 1)]
+    assert set(fresh.ledger("registrations", 10**9)) == {"R0", "R1", "R2"}
+    assert fresh.take_back_rescued() == 0  # each file once
+    assert sorted(p.name.split(".")[-1] for p in tmp_path.glob("outbox.sqlite3.rescued-*")
+                  if not p.name.endswith(("-wal", "-shm"))) == ["taken", "taken"]
+
+
+def test_a_removed_outbox_fails_every_use(tmp_path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = SqliteOutbox(path)
+    outbox.add("registrations", {"id": "R1"})
+    path.unlink()
+    with pytest.raises(sqlite3.OperationalError, match="replaced or removed"):
+        outbox.add("registrations", {"id": "R2"})
+    assert not path.exists()  # not created again behind the bot's back
+    assert SqliteOutbox(path).take_back_rescued() == 1
+
+
+def test_a_damaged_file_put_in_the_outboxs_place_names_the_rescued_rows(tmp_path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = SqliteOutbox(path)
+    outbox.add("registrations", {"id": "R1"}, ledger=True)
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 64)
+    os.replace(garbage, path)  # a torn file takes its place
+    with pytest.raises(sqlite3.OperationalError, match="replaced or removed"):
+        outbox.add("registrations", {"id": "R2"})
+    (rescued,) = tmp_path.glob("outbox.sqlite3.rescued-*[0-9]")
+    with pytest.raises(LocalStorageError) as refused:  # the next start
+        check_local_files(tmp_path)
+    assert f"{path} is damaged" in str(refused.value)
+    assert f"is in {rescued.name}: the next start takes it back" in str(refused.value)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import ROOT, BotHarness, build_harness
 
+SQLITE_ON_CLOUD = {"STATE_BACKEND": "sqlite", "ALLOW_EPHEMERAL_STATE": "on"}  # state on the instance's disk
 CRON = {"X-Appengine-Cron": "true"}
 
 
@@ -29,7 +30,7 @@ def test_the_app_engine_header_is_refused_off_app_engine(tmp_path: Path, path: s
 
 
 def test_on_app_engine_its_cron_header_gets_in(tmp_path: Path) -> None:
-    bot = build_harness(tmp_path, GAE_ENV="standard")
+    bot = build_harness(tmp_path, GAE_ENV="standard", **SQLITE_ON_CLOUD)
     res = bot.client.post("/tasks/remind", headers=CRON)
     assert res.status_code == 200 and res.json["changes"] == 0
     assert bot.client.post("/tasks/remind").status_code == 403
@@ -108,7 +109,7 @@ def _token(key: str = GOOGLE_KEY, **claims: object) -> str:
 
 @pytest.fixture
 def cloud_run(tmp_path: Path) -> tuple[BotHarness, CertsServer]:
-    bot = build_harness(tmp_path, K_SERVICE="seminar-bot", PUBLIC_URL=SERVICE_URL,
+    bot = build_harness(tmp_path, K_SERVICE="seminar-bot", **SQLITE_ON_CLOUD, PUBLIC_URL=SERVICE_URL,
                         TASKS_INVOKER=INVOKER)
     certs = CertsServer()
     bot.app.extensions["seminar_google_request"] = certs
@@ -148,7 +149,7 @@ def test_cloud_run_refuses_the_app_engine_header(cloud_run) -> None:
 
 
 def test_without_tasks_invoker_any_google_signed_token_for_the_audience_gets_in(tmp_path) -> None:
-    bot = build_harness(tmp_path, K_SERVICE="seminar-bot", TASKS_AUDIENCE=SERVICE_URL)
+    bot = build_harness(tmp_path, K_SERVICE="seminar-bot", **SQLITE_ON_CLOUD, TASKS_AUDIENCE=SERVICE_URL)
     bot.app.extensions["seminar_google_request"] = CertsServer()
     token = _token(email="other@project.iam.gserviceaccount.com")
     assert bot.client.post("/tasks/remind", headers={"Authorization": f"Bearer {token}"}
@@ -156,7 +157,7 @@ def test_without_tasks_invoker_any_google_signed_token_for_the_audience_gets_in(
 
 
 def test_on_cloud_run_with_no_audience_and_no_token_tasks_are_closed(tmp_path) -> None:
-    bot = build_harness(tmp_path, K_SERVICE="seminar-bot")
+    bot = build_harness(tmp_path, K_SERVICE="seminar-bot", **SQLITE_ON_CLOUD)
     assert bot.settings.tasks.closed_reason()
     bot.app.extensions["seminar_google_request"] = CertsServer()
     assert bot.client.post("/tasks/remind", headers={"Authorization": f"Bearer {_token()}"}

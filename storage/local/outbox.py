@@ -4,7 +4,9 @@ ledger: what the bot last wrote to every row of the sheets it reads back."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -15,6 +17,9 @@ from typing import Any
 from storage.ledger import LedgerRow, Repairs
 from storage.local.sqlite import LocalDB
 from storage.outbox import Entry
+
+log = logging.getLogger(__name__)
+RESCUED = re.compile(r"\.rescued-\d{14}-\d+")  # what LocalDB names a rescued copy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -57,6 +62,53 @@ class SqliteOutbox:
         self._db = LocalDB(self.path, SCHEMA, synchronous="FULL")
         self._local = self._db.local
         self._conn = self._db.conn
+
+    def take_back_rescued(self) -> int:
+        """Queue again the unwritten entries, and keep the ledger rows, of outbox files rescued
+        when the outbox was replaced under a running bot (LocalDB); each such file is then
+        renamed `.taken`. Appends are queued as already tried, so the flush looks for their ids
+        in the sheet first and nothing is written twice. Returns the entries taken back."""
+        taken = 0
+        for rescued in sorted(self.path.parent.glob(f"{self.path.name}.rescued-*")):
+            if not RESCUED.fullmatch(rescued.name.removeprefix(self.path.name)):
+                continue  # taken already, being taken, or SQLite's own side file
+            claimed = rescued.with_name(f"{rescued.name}.{os.getpid()}.taking")
+            try:
+                rescued.rename(claimed)  # one process takes each file
+            except FileNotFoundError:
+                continue
+            taken += self._take_back(claimed)
+            claimed.rename(rescued.with_name(f"{rescued.name}.taken"))
+        return taken
+
+    def _take_back(self, rescued: Path) -> int:
+        source = sqlite3.connect(f"file:{rescued}?mode=ro", uri=True)
+        try:
+            entries = source.execute("SELECT sheet, op, row_id, payload, created FROM entries "
+                                     "WHERE done_at IS NULL ORDER BY seq").fetchall()
+            ledger = source.execute("SELECT sheet, row_id, fields, whole FROM ledger").fetchall()
+        finally:
+            source.close()
+        known = {(sheet, row_id): (fields, whole) for sheet, row_id, fields, whole in ledger}
+        with self.transaction():
+            conn = self._conn()
+            seqs, taken = {}, 0
+            for sheet, op, row_id, payload, created in entries:
+                if conn.execute("SELECT 1 FROM entries WHERE sheet = ? AND "
+                                "op = ? AND row_id = ? AND payload = ?",
+                                (sheet, op, row_id, payload)).fetchone():
+                    continue  # each worker rescues its own copy of the same file
+                taken += 1
+                seqs[sheet, row_id] = conn.execute(
+                    "INSERT INTO entries (sheet, op, row_id, payload, created, attempts) "
+                    "VALUES (?,?,?,?,?,1)", (sheet, op, row_id, payload, created)).lastrowid
+            conn.executemany(  # rows this file knows nothing of (settled ones as seq 0)
+                "INSERT OR IGNORE INTO ledger (sheet, row_id, fields, seq, whole) "
+                "VALUES (?,?,?,?,?)", [(sheet, row_id, fields, seqs.get((sheet, row_id), 0), whole)
+                                       for (sheet, row_id), (fields, whole) in known.items()])
+        log.warning("took back %d unwritten rows from %s (the outbox was replaced under a "
+                    "running bot)", taken, rescued)
+        return taken
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

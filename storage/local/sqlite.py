@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
+
+class FileReplaced(sqlite3.OperationalError):
+    """The database file was replaced or removed while the bot ran."""
+
 
 class LocalDB:
-    """Opens the database on first use in each thread and applies its schema."""
+    """Opens the database on first use in each thread and applies its schema. Every use checks
+    that the file is still the one first opened: one replaced or removed under a running bot
+    fails every use from then on (so nothing more is acknowledged), and what the first file
+    held is copied beside it (`<name>.rescued-<time>-<pid>`) through a connection kept open
+    to it for that purpose."""
 
     def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
@@ -19,9 +30,14 @@ class LocalDB:
         self.local = threading.local()
         self._ready = False
         self._ready_lock = threading.Lock()
+        self.identity: tuple[int, int] | None = None  # (device, inode) of the file first opened
+        self._keeper: sqlite3.Connection | None = None  # open to that file, for a rescue
+        self.rescued: Path | None = None
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; transactions are explicit)."""
+        if self.identity is not None:
+            self._same_file()
         conn = getattr(self.local, "conn", None)
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +54,59 @@ class LocalDB:
         with self._ready_lock:
             if not self._ready:
                 conn.executescript(self.schema)
+                self._keeper = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                               check_same_thread=False)
+                self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opened
+                self.identity = _identity(self.path)
                 self._ready = True
+
+    def _same_file(self) -> None:
+        """Raise FileReplaced, after rescuing the first file's contents once, when the path no
+        longer names the file first opened."""
+        if _identity(self.path) == self.identity:
+            return
+        with self._ready_lock:
+            if self.rescued is None and self._keeper is not None:
+                self.rescued = self.path.with_name(
+                    f"{self.path.name}.rescued-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}")
+                try:
+                    target = sqlite3.connect(self.rescued)
+                    try:
+                        self._keeper.backup(target)
+                    finally:
+                        target.close()
+                except (sqlite3.Error, OSError) as err:
+                    log.critical("%s was replaced or removed while the bot ran, and what it "
+                                 "held could not be copied to %s (%s): the bot refuses every "
+                                 "event; keep this process running and copy the file it still "
+                                 "holds open (ls -l /proc/%d/fd) before stopping it", self.path,
+                                 self.rescued, err, os.getpid())
+                else:
+                    _move_side_files(self.path, self.rescued)
+                    log.error("%s was replaced or removed while the bot ran: it now refuses "
+                              "every event (LINE delivers them again) until restarted; what the "
+                              "first file held is in %s and is taken back at the next start",
+                              self.path, self.rescued)
+        raise FileReplaced(f"{self.path} was replaced or removed while the bot ran; its "
+                           f"contents are in {self.rescued}; restart the bot")
+
+
+def _move_side_files(path: Path, rescued: Path) -> None:
+    """Move the first file's write-ahead log and its index beside the rescued copy, so that
+    SQLite never replays them into the file now at `path` (they are still open here)."""
+    for side in ("-wal", "-shm"):
+        try:
+            os.rename(f"{path}{side}", f"{rescued}{side}")
+        except FileNotFoundError:
+            pass
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (found.st_dev, found.st_ino)
 
 
 def _wal(conn: sqlite3.Connection, tries: int = 100) -> None:
@@ -96,6 +164,10 @@ def check_local_files(data_dir: Path) -> None:
             "writable by the bot's user: chown / chmod it"
         if why:
             holds = HOLDS.get(path.name, "the bot's own records")
+            if rescued := sorted(p.name for p in data_dir.glob(f"{path.name}.rescued-*[0-9]")):
+                holds += (f" (what the file before it held, when it was replaced under the "
+                          f"running bot, is in {', '.join(rescued)}: the next start takes it "
+                          "back)")
             problems.append(
                 f"{path} is damaged ({why}). It holds {holds}: stop the bot, keep a copy of the "
                 f"file, then `sqlite3 {path.name} .recover | sqlite3 fixed.sqlite3` and put "
