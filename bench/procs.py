@@ -78,11 +78,13 @@ def children(pid: int) -> list[int]:
 
 
 def simulator(port: int, bot_port: int, secret: str, token: str, log: Path,
-              validate: bool = False, send_delay_ms: float = 0.0) -> subprocess.Popen:
+              validate: bool = False, send_delay_ms: float = 0.0,
+              profile_delay_ms: float = 0.0) -> subprocess.Popen:
     """The standalone simulator, taking any reply token (webhooks come from a load tool)."""
     args = [sys.executable, "-m", "linebot_app.simulator", "--port", str(port),
             "--webhook", f"http://127.0.0.1:{bot_port}/callback", "--secret", secret,
-            "--token", token, "--any-reply-token", "--send-delay-ms", str(send_delay_ms)
+            "--token", token, "--any-reply-token", "--send-delay-ms", str(send_delay_ms),
+            "--profile-delay-ms", str(profile_delay_ms)
             ] + ([] if validate else ["--no-validation"])
     return start(args, {}, f"http://127.0.0.1:{port}/simulator/api/users", log)
 

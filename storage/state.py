@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 DEDUP_KEEP_SECONDS = 8 * 86400  # LINE redelivers for a while; we keep ids for more than 7 days
 CONVERSATION_SECONDS = 30 * 60
+CLAIM_SECONDS = 60.0  # a claim not finished by then (gunicorn stops a request at 30 s) is free
 PURGE_CHANCE = 0.001  # about one webhook in a thousand also clears out old rows
 
 

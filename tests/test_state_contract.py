@@ -12,7 +12,7 @@ import pytest
 from storage.firestore.client import Firestore
 from storage.firestore.state import FirestoreState
 from storage.local.state import SqliteState
-from storage.state import DEDUP_KEEP_SECONDS, BotState, JobRecord, Plan
+from storage.state import CLAIM_SECONDS, DEDUP_KEEP_SECONDS, BotState, EventBusy, JobRecord, Plan
 from tests.conftest import make_settings
 
 U1, U2 = "U" + "1" * 32, "U" + "2" * 32
@@ -56,6 +56,19 @@ def test_a_webhook_id_is_handled_once_across_instances(states) -> None:
     assert b.claim_event("ev1") is True
     b.finish_event("ev1")
     assert a.claim_event("ev1") is False  # handled: a redelivery routed anywhere is skipped
+
+
+def test_a_claim_never_finished_is_taken_once_it_runs_out(states) -> None:
+    make, clock = states
+    a, b = make(), make()
+    assert a.claim_event("ev") is True  # ...and a stops answering before it finishes
+    with pytest.raises(EventBusy):  # LINE's redelivery while a might still be at it
+        b.claim_event("ev")
+    clock.now += CLAIM_SECONDS + 1
+    assert b.claim_event("ev") is True  # the next one is handled
+    b.finish_event("ev")
+    clock.now += CLAIM_SECONDS + 1
+    assert a.claim_event("ev") is False  # handled: never again
 
 
 def test_handled_ids_are_forgotten_after_the_keep_period(states) -> None:

@@ -134,6 +134,7 @@ def test_handled_ids_are_kept_at_least_seven_days(tmp_path) -> None:
     now = [1_000_000.0]
     state.clock = lambda: now[0]
     assert state.claim_event("E-old")
+    state.finish_event("E-old")
     now[0] += 7 * 86400 + 60
     state.forget_old_events()
     assert not state.claim_event("E-old")

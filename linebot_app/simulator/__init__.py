@@ -185,6 +185,7 @@ def multicast() -> Any:
 @bp.get(f"{API}/profile/<user_id>")
 def profile(user_id: str) -> Any:
     """Profile API for the simulated users."""
+    time.sleep(_platform().profile_delay)
     user = next((u for u in USERS if u.user_id == user_id), None)
     if user is None:
         return _error(404, "Not found")

@@ -18,4 +18,6 @@ if __name__ == "__main__":
     parser.add_argument("--no-validation", action="store_true")
     parser.add_argument("--send-delay-ms", type=float, default=0.0,
                         help="make each push and multicast take this long (a slow LINE)")
+    parser.add_argument("--profile-delay-ms", type=float, default=0.0,
+                        help="make each profile call take this long")
     sys.exit(run(parser.parse_args()))

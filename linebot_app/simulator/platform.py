@@ -77,6 +77,7 @@ class Platform:
     retry_keys: set[str] = field(default_factory=set)
     any_reply_token: bool = False
     send_delay: float = 0.0  # seconds each push or multicast takes (a slow LINE, for drills)
+    profile_delay: float = 0.0  # and each profile asked
     webhook_endpoint: str = ""
     richmenus: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_richmenu: str | None = None

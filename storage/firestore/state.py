@@ -19,6 +19,7 @@ from typing import Any
 
 from storage.firestore.client import Firestore, conflicts, errors
 from storage.state import (
+    CLAIM_SECONDS,
     CONVERSATION_SECONDS,
     DEDUP_KEEP_SECONDS,
     PURGE_CHANCE,
@@ -26,7 +27,6 @@ from storage.state import (
     Plan,
 )
 
-CLAIM_SECONDS = 60.0  # a claim not finished by then (gunicorn stops a request at 30 s) is free
 VERSIONS_FRESH_SECONDS = 5.0  # the minute round reads the event versions afresh
 MARKS_FRESH_SECONDS = 60.0  # 【変更あり】 marks may lag this much behind another instance
 PURGE_BATCH = 400

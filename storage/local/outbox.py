@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.ledger import LedgerRow, Repairs
-from storage.local.sqlite import LocalDB
+from storage.local.sqlite import LocalDB, alive
 from storage.outbox import Entry
 
 log = logging.getLogger(__name__)
@@ -283,7 +283,7 @@ class SqliteOutbox:
         with self.transaction():
             conn = self._conn()
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            held = meta["lease_until"] >= now and _alive(int(meta["lease_pid"]))
+            held = meta["lease_until"] >= now and alive(int(meta["lease_pid"]))
             if held or not (ignore_schedule or meta["next_flush"] <= now):
                 return False
             conn.executemany("UPDATE meta SET value = ? WHERE key = ?",
@@ -332,24 +332,6 @@ class SqliteOutbox:
             "SELECT COUNT(*), MIN(created) FROM entries WHERE done_at IS NULL"
         ).fetchone()
         return depth, (self.clock() - oldest) if oldest else 0.0
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process holding a lease still runs; a pid of 0 (an unknown holder) counts as
-    alive, and a zombie as dead. Processes sharing DATA_DIR share a machine, so pids compare."""
-    if pid <= 0 or pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:

@@ -187,3 +187,21 @@ def _damage(path: Path) -> str:
     except sqlite3.Error as err:
         return str(err)
     return "" if found == ["ok"] else "; ".join(found[:3])
+
+
+def alive(pid: int) -> bool:
+    """Whether the process holding a lease still runs; a pid of 0 (an unknown holder) counts as
+    alive, and a zombie as dead. Processes sharing DATA_DIR share a machine, so pids compare."""
+    if pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")

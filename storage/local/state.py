@@ -4,6 +4,7 @@ implementation."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import time
@@ -12,17 +13,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from storage.local.sqlite import LocalDB
+from storage.local.sqlite import LocalDB, alive
 from storage.state import (
+    CLAIM_SECONDS,
     CONVERSATION_SECONDS,
     DEDUP_KEEP_SECONDS,
     PURGE_CHANCE,
+    EventBusy,
     Plan,
 )
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS claims (
+    event_id TEXT PRIMARY KEY, at REAL NOT NULL, until REAL, pid INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS claims_at ON claims (at);
 CREATE TABLE IF NOT EXISTS handled (event_id TEXT PRIMARY KEY, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS handled_at ON handled (at);
+INSERT OR IGNORE INTO claims (event_id, at) SELECT event_id, at FROM handled;
+DROP TABLE handled;
 CREATE TABLE IF NOT EXISTS conversations (
     user_id TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS consents (user_id TEXT PRIMARY KEY, at REAL NOT NULL);
@@ -68,25 +75,43 @@ class SqliteState:
         """Nothing to stop."""
 
     def claim_event(self, event_id: str) -> bool:
-        """True the first time an id is seen; False for a redelivery already handled."""
-        cur = self._conn().execute(
-            "INSERT OR IGNORE INTO handled (event_id, at) VALUES (?, ?)", (event_id, self.clock())
-        )
+        """True when this process should handle the event: the first time its id is seen, or
+        when the process that claimed it died (kill -9) or claimed it CLAIM_SECONDS ago and
+        never finished. False for a redelivery of a handled event; EventBusy for one another
+        live process is handling now."""
         if random.random() < PURGE_CHANCE:
             self.forget_old_events()
-        return cur.rowcount == 1
+        now, conn = self.clock(), self._conn()
+        if conn.execute("INSERT OR IGNORE INTO claims (event_id, at, until, pid) VALUES "
+                        "(?, ?, ?, ?)", (event_id, now, now + CLAIM_SECONDS, os.getpid())
+                        ).rowcount == 1:
+            return True
+        found = conn.execute("SELECT until, pid FROM claims WHERE event_id = ?",
+                             (event_id,)).fetchone()
+        if found is None:  # released meanwhile
+            return self.claim_event(event_id)
+        until, pid = found
+        if until is None:
+            return False
+        if until > now and alive(pid):  # this process or another live one
+            raise EventBusy(f"event {event_id} is being handled by process {pid}")
+        return conn.execute(  # the claimer died or gave up: take it, unless another did first
+            "UPDATE claims SET at = ?, until = ?, pid = ? WHERE event_id = ? AND until = ? AND "
+            "pid = ?", (now, now + CLAIM_SECONDS, os.getpid(), event_id, until, pid)
+        ).rowcount == 1
 
     def finish_event(self, event_id: str) -> None:
-        """Nothing more to record: the claim is the record (a local database fails rarely)."""
+        """The event was handled: redeliveries of it are skipped from now on."""
+        self._conn().execute("UPDATE claims SET until = NULL WHERE event_id = ?", (event_id,))
 
     def unclaim_event(self, event_id: str) -> None:
         """Forget an id whose handling failed, so that LINE's redelivery is handled."""
-        self._conn().execute("DELETE FROM handled WHERE event_id = ?", (event_id,))
+        self._conn().execute("DELETE FROM claims WHERE event_id = ?", (event_id,))
 
     def forget_old_events(self) -> None:
         """Drop handled ids older than the keep period, and expired conversations."""
         conn = self._conn()
-        conn.execute("DELETE FROM handled WHERE at < ?", (self.clock() - DEDUP_KEEP_SECONDS,))
+        conn.execute("DELETE FROM claims WHERE at < ?", (self.clock() - DEDUP_KEEP_SECONDS,))
         conn.execute("DELETE FROM conversations WHERE expires < ?", (self.clock(),))
 
     def conversation(self, user_id: str) -> dict[str, Any] | None:
