@@ -493,55 +493,60 @@ def test_an_outbox_replaced_under_a_running_bot_refuses_and_loses_nothing(book_s
     assert sorted(rows) == sorted(acked)  # every acknowledged row, once
 
 
-def test_after_kill_9_the_events_in_flight_are_handled_when_redelivered(tmp_path) -> None:
+@pytest.fixture
+def slow_profiles(tmp_path) -> Iterator[dict]:
+    """The sample workbook and a standalone simulator whose profile API takes 1.5 s."""
+    yield from _processes(tmp_path, make_settings(tmp_path), profile_delay_ms=1500)
+
+
+def test_after_kill_9_the_events_in_flight_are_handled_when_redelivered(slow_profiles) -> None:
     """LINE's profile API answers slowly, so registrations are in flight when the bot is
     killed; after a restart, LINE's redelivery of every event not answered 200 is handled: each
     person is registered once and answered once."""
-    settings = make_settings(tmp_path)
-    for stack in _processes(tmp_path, settings, profile_delay_ms=1500):
-        users = USERS[:12]
-        bodies = {u: json.dumps({"destination": "U" + "f" * 32, "events": [
-            text_event("参加登録 E2 見学 経験者", user=u)]}).encode() for u in users}
-        answered: dict[str, int] = {}
+    stack = slow_profiles
+    users = USERS[:12]
+    bodies = {u: json.dumps({"destination": "U" + "f" * 32, "events": [
+        text_event("参加登録 E2 見学 経験者", user=u)]}).encode() for u in users}
+    answered: dict[str, int] = {}
 
-        def send(user: str) -> None:
-            try:
-                answered[user] = _post(stack["port"], bodies[user])
-            except requests.RequestException:
-                answered[user] = 0  # the connection died with the bot
-
-        bot = _start(stack, "bot", workers=1)
-        first = [threading.Thread(target=send, args=(u,)) for u in users[:2]]
-        for t in first:
-            t.start()
-        for t in first:
-            t.join(timeout=30)  # two handled before the kill
-        senders = [threading.Thread(target=send, args=(u,)) for u in users[2:]]
-        for t in senders:
-            t.start()
-        time.sleep(0.8)  # the bot is asking LINE for their profiles
-        procs.stop(bot, signal.SIGKILL)
-        for t in senders:
-            t.join(timeout=30)
-        assert [answered[u] for u in users[:2]] == [200, 200]
-        assert all(answered[u] != 200 for u in users[2:]), answered  # LINE delivers them again
-        bot = _start(stack, "bot2", workers=1)
+    def send(user: str) -> None:
         try:
-            again = [_post(stack["port"], bodies[u]) for u in users[2:]]
-            def mine() -> list[str]:
-                return [r["user_id"] for r in _book(stack["book"], "registrations")
-                        if r["user_id"] in users]
+            answered[user] = _post(stack["port"], bodies[user])
+        except requests.RequestException:
+            answered[user] = 0  # the connection died with the bot
 
-            deadline = time.monotonic() + 20  # every row in the sheet, or the assertion says
-            while len(mine()) < len(users) and time.monotonic() < deadline:  # which are not
-                time.sleep(0.3)
-            time.sleep(1)
-            rows = mine()
-            replies = [e for e in requests.get(f"{stack['sim']}/api/history", timeout=5,
-                                               params={"user": "(load)"}).json()["entries"]
-                       if e["kind"] == "reply"]  # (the simulator takes the tokens of a load tool)
-        finally:
-            procs.stop(bot)
-        assert again == [200] * len(users[2:])
-        assert sorted(rows) == sorted(users)  # everyone, once
-        assert len(replies) == len(users)  # each answered once
+    bot = _start(stack, "bot", workers=1)
+    first = [threading.Thread(target=send, args=(u,)) for u in users[:2]]
+    for t in first:
+        t.start()
+    for t in first:
+        t.join(timeout=30)  # two handled before the kill
+    senders = [threading.Thread(target=send, args=(u,)) for u in users[2:]]
+    for t in senders:
+        t.start()
+    time.sleep(0.8)  # the bot is asking LINE for their profiles
+    procs.stop(bot, signal.SIGKILL)
+    for t in senders:
+        t.join(timeout=30)
+    assert [answered[u] for u in users[:2]] == [200, 200]
+    assert all(answered[u] != 200 for u in users[2:]), answered  # LINE delivers them again
+    bot = _start(stack, "bot2", workers=1)
+    try:
+        again = [_post(stack["port"], bodies[u]) for u in users[2:]]
+        def mine() -> list[str]:
+            return [r["user_id"] for r in _book(stack["book"], "registrations")
+                    if r["user_id"] in users]
+
+        deadline = time.monotonic() + 20  # every row in the sheet, or the assertion says
+        while len(mine()) < len(users) and time.monotonic() < deadline:  # which are not
+            time.sleep(0.3)
+        time.sleep(1)
+        rows = mine()
+        replies = [e for e in requests.get(f"{stack['sim']}/api/history", timeout=5,
+                                           params={"user": "(load)"}).json()["entries"]
+                   if e["kind"] == "reply"]  # (the simulator takes the tokens of a load tool)
+    finally:
+        procs.stop(bot)
+    assert again == [200] * len(users[2:])
+    assert sorted(rows) == sorted(users)  # everyone, once
+    assert len(replies) == len(users)  # each answered once
