@@ -268,6 +268,27 @@ def test_checkin_records_the_time_once_within_the_window(bot: BotHarness) -> Non
     assert [r["user_id"] for r in _sheet(bot, "attendance")] == [USERS[0]]
 
 
+@pytest.mark.parametrize("status,says", [("waitlisted", "キャンセル待ち(1番目)"),
+                                         ("applied", "抽選待ち"), ("offered", "繰り上げ")])
+def test_only_confirmed_people_check_in(bot: BotHarness, status: str, says: str) -> None:
+    (waiting,) = _seed(bot, 1, status=status)
+    (confirmed,) = _seed_more(bot, "R900000")
+    bot.clock.now = dt.datetime(2026, 12, 29, 13, 35, tzinfo=JST)
+    told = bot.say("出席", user=waiting)[0]
+    assert f"登録は{says}" in told and "出席は記録できません" in told
+    assert "記録しました" in bot.say("出席", user=confirmed)[0]
+    assert [r["user_id"] for r in _sheet(bot, "attendance")] == [confirmed]
+    assert "出席: 1" in bot.say("集計 E2", user=ADMIN)[0]
+
+
+def _seed_more(bot: BotHarness, row_id: str) -> list[str]:
+    user = "U" + "c" * 32
+    bot.store.add("registrations", {
+        "id": row_id, "created_at": "2026-11-02T10:00:00.000+09:00", "event_id": "E2",
+        "user_id": user, "role": "participant", "level": "beginner", "status": "confirmed"})
+    return [user]
+
+
 def _remind(bot: BotHarness) -> None:
     """One round, as the scheduler or cron runs it."""
     scheduler.tick(bot.app.extensions["seminar_bot"].services)
