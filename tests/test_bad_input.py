@@ -9,7 +9,7 @@ import pytest
 from domain.surveys import Question
 from linebot_app.features import answers
 from linebot_app.simulator.platform import sign
-from tests.conftest import SECRET, BotHarness, text_event
+from tests.conftest import ADMIN, SECRET, BotHarness, text_event
 
 USER = "U" + "5" * 32
 
@@ -65,3 +65,60 @@ def test_empty_webhook_event_id_is_treated_as_absent(bot: BotHarness) -> None:
     body = json.dumps({"destination": "U0", "events": [first, second]}).encode()
     assert _signed(bot, body)[0] == 200
     assert len(bot.line.replies) == 2  # "" is not an id, so the second is not a "redelivery"
+
+
+def test_a_signed_body_with_a_number_too_long_to_read_gets_400_with_the_reason(
+        bot: BotHarness) -> None:
+    body = ('{"destination":"U0","events":[{"type":"message","timestamp":' + "1" * 5000
+            + "}]}").encode()
+    status, text = _signed(bot, body)
+    assert status == 400 and text.startswith("body holds a number too long to read"), text
+
+
+def _escaped(bot: BotHarness, text: str) -> tuple[int, str]:
+    """A text event as LINE's JSON may carry it: every non-ASCII letter escaped, so a lone
+    half of a UTF-16 pair arrives as \\udXXX."""
+    body = json.dumps({"destination": "U" + "f" * 32, "events": [text_event(text, user=USER)]},
+                      ensure_ascii=True).encode()
+    assert b"\\ud800" in body or b"\\udfff" in body
+    before = len(bot.line.replies)
+    status, _ = _signed(bot, body)
+    bot.work()
+    replies = bot.line.replies[before:]
+    return status, "\n".join(m["text"] for _, sent in replies for m in sent if "text" in m)
+
+
+@pytest.mark.parametrize("text", ["駐車場\ud800ありますか", "\udfff", "ヘルプ\ud800",
+                                  "しらない話題\ud800について"])
+def test_a_lone_surrogate_in_a_text_is_cleaned_before_anything_reads_it(
+        bot: BotHarness, text: str) -> None:
+    status, said = _escaped(bot, text)
+    assert status == 200 and said  # answered, never a traceback
+
+
+def test_a_question_with_a_lone_surrogate_is_kept_as_valid_text(bot: BotHarness) -> None:
+    _escaped(bot, "しらない話題\ud800について")
+    bot.store.drain(seconds=5)
+    texts = [r["text"] for r in bot.store.rows("unanswered")]
+    assert "しらない話題\ufffdについて" in texts
+
+
+@pytest.mark.parametrize("size", ["፩", "1" * 4400, "0", "-3", "四", "101"])
+def test_a_room_size_that_is_not_a_plain_number_gets_the_usage(bot: BotHarness,
+                                                                size: str) -> None:
+    reply = bot.say(f"部屋割り E2 {size}", user=ADMIN)
+    assert reply and reply[0].startswith("使い方: 部屋割り <イベント> [1部屋の人数]"), reply
+
+
+def test_a_room_size_in_full_width_digits_is_read(bot: BotHarness) -> None:
+    bot.registered(USER, "E2")
+    reply = bot.say("部屋割り E2 ４", user=ADMIN)
+    assert "1部屋4名まで" in reply[0], reply
+
+
+def test_stats_skip_ratings_an_organizer_typed_that_are_not_plain_numbers(bot: BotHarness) -> None:
+    for n, rating in enumerate(["4", "፩", "1" * 4400, "2"]):
+        bot.store.add("feedback", {"id": f"F{n}", "event_id": "E1", "user_id": f"U{n}",
+                                   "rating": rating})
+    reply = bot.say("集計 E1", user=ADMIN)
+    assert "感想: 4件 (平均 3.0)" in reply[0], reply

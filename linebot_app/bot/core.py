@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -210,8 +211,11 @@ def parse(secret: bytes, body: bytes, signature: str) -> list[Event]:
         raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels") from err
     except json.JSONDecodeError as err:
         raise BadRequest(f"body is not JSON: {err.msg} at {err.pos}") from err
+    except ValueError as err:  # a number of over 4,300 digits
+        raise BadRequest(f"body holds a number too long to read ({str(err)[:60]})") from err
     if depth(payload) > MAX_DEPTH:
         raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels")
+    payload = cleaned(payload)
     raw = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(raw, list):
         raise BadRequest("no events list")
@@ -229,6 +233,21 @@ def depth(value: Any) -> int:
                 todo += [(child, level + 1) for child in (
                     node.values() if isinstance(node, dict) else node)]
     return deepest
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON may escape half of a UTF-16 pair
+
+
+def cleaned(value: Any) -> Any:
+    """The parsed body with every text made valid Unicode: a lone surrogate becomes U+FFFD
+    (no text that cannot be encoded reaches a handler, the sheet or a log)."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [cleaned(v) for v in value]
+    if isinstance(value, dict):
+        return {cleaned(k): cleaned(v) for k, v in value.items()}
+    return value
 
 
 def _event(item: Any) -> Event | None:

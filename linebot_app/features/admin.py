@@ -12,11 +12,13 @@ from ulid import ULID
 from domain.schema import Event, Registration
 from linebot_app.bot.context import Ctx
 from linebot_app.features import reminders, rooms
+from linebot_app.features.answers import normalized, whole_number
 from linebot_app.features.events import events_for, upcoming, when
 from linebot_app.features.registration import LEVEL_JA, ROLE_JA, status_words
 from linebot_app.line import messages as m
 from linebot_app.line.delivery import Delivery, Job
 
+MAX_ROOM = 100  # people in one room, at most
 USAGE = "イベントIDか日付を指定してください(例: {cmd} E2、{cmd} 12/29)。"
 
 
@@ -36,8 +38,8 @@ def _stats_lines(ctx: Ctx, event: Event) -> list[str]:
     regs = _regs(ctx, event)
     count = Counter((r.role, r.status) for r in regs)
     levels = Counter(r.level for r in regs if r.status == "confirmed" and r.role == "participant")
-    ratings = [int(f["rating"]) for f in ctx.services.store.rows("feedback")
-               if f.get("event_id") == event.id and str(f.get("rating", "")).isdigit()]
+    ratings = [n for f in ctx.services.store.rows("feedback") if f.get("event_id") == event.id
+               and (n := whole_number(str(f.get("rating", "")))) is not None]
     feedback = [f for f in ctx.services.store.rows("feedback") if f.get("event_id") == event.id]
     attended = {a["user_id"] for a in ctx.services.store.rows("attendance")
                 if a.get("event_id") == event.id}
@@ -128,6 +130,9 @@ def assign_rooms(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if isinstance(event, dict):
         return [event]
     size = _room_size(ctx, args[1:])
+    if size is None:
+        return [m.text("使い方: 部屋割り <イベント> [1部屋の人数]。人数は 1 から "
+                       f"{MAX_ROOM} までの数字で書いてください (例: 部屋割り {event.id} 4)。")]
     regs = _regs(ctx, event)
     plan = rooms.assign(regs, event.id, size)
     for reg in regs:
@@ -141,11 +146,14 @@ def assign_rooms(ctx: Ctx, args: list[str]) -> list[m.Message]:
                    + f"\n{told}" if lines else "参加確定の人がいません。")]
 
 
-def _room_size(ctx: Ctx, args: list[str]) -> int:
-    for text in (args[0] if args else "", ctx.org.settings.get("room_size", "")):
-        if text.strip().isdigit() and int(text) > 0:
-            return int(text)
-    return 5
+def _room_size(ctx: Ctx, args: list[str]) -> int | None:
+    """The size typed (None when it is not a number from 1 to MAX_ROOM), else the sheet's
+    room_size setting, else 5."""
+    if args:
+        size = whole_number(normalized(args[0]))
+        return size if size is not None and 0 < size <= MAX_ROOM else None
+    size = whole_number(normalized(ctx.org.settings.get("room_size", "")))
+    return size if size is not None and 0 < size <= MAX_ROOM else 5
 
 
 def _tell_rooms(ctx: Ctx, event: Event, regs: list[Registration], plan: dict[str, str]) -> str:

@@ -74,7 +74,7 @@ def times(row: dict[str, Any]) -> int:
     """A row's count, however the sheet gives it back (3, 3.0 or "3"); 1 when unreadable."""
     try:
         return max(1, int(float(str(row.get("times") or 1))))
-    except ValueError:
+    except (ValueError, OverflowError):  # 1e999 is infinite
         return 1
 
 
