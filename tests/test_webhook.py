@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 
 from ulid import ULID
 
@@ -12,7 +13,7 @@ from linebot_app import create_app
 from linebot_app.config import SIMULATOR_SECRET
 from linebot_app.features import facilities
 from linebot_app.simulator.platform import sign
-from tests.conftest import SECRET, BotHarness, build_harness, fixture_path, text_event
+from tests.conftest import ADMIN, SECRET, BotHarness, build_harness, fixture_path, text_event
 
 
 def test_missing_signature_gets_400(bot: BotHarness) -> None:
@@ -247,3 +248,28 @@ def test_create_app_without_settings_reads_the_environment(tmp_path, monkeypatch
     res = app.test_client().get("/simulator")
     assert res.status_code == 200 and "ユーザーを選ぶ" in res.get_data(as_text=True)
     assert (tmp_path / "wb.xlsx").exists()
+
+
+def test_no_log_line_holds_a_full_user_id_even_when_a_push_fails(bot: BotHarness, caplog) -> None:
+    """A waiting person's notice that LINE does not take is logged by its key, which names
+    the registration, not the person; and every line written is masked at any level."""
+    from linebot_app.logs import CloudFormatter, TextFormatter, TraceFilter
+
+    waiting = "U" + "6" * 32
+    bot.store.add("registrations", {
+        "id": "R-wait", "created_at": "2026-11-01T10:00:00.000+09:00", "event_id": "E2",
+        "user_id": waiting, "role": "participant", "level": "beginner", "status": "waitlisted"})
+    bot.line.push = lambda to, messages, key: False  # LINE refuses every push
+    with caplog.at_level(logging.DEBUG):
+        bot.say("リマインド E2", user=ADMIN)
+        bot.work()
+        logging.getLogger("x").debug("about %s, a user", waiting)  # a careless line
+    refused = [r for r in caplog.records if "not sent" in r.getMessage()]
+    assert refused and waiting not in refused[0].getMessage()  # the key has no user id
+    written = []
+    for fmt in (TextFormatter(), CloudFormatter("proj")):
+        for record in caplog.records:
+            TraceFilter().filter(record)
+            written.append(fmt.format(record))
+    assert written and not re.search(r"U[0-9a-f]{32}", "\n".join(written))
+    assert "U66…666" in "\n".join(written)

@@ -62,7 +62,7 @@ def reminders(event: Event, regs: list[Registration], offset: dt.timedelta | Non
     for reg in _active(regs, event, "waitlisted"):
         text = (f"【{event.title}】{when(event)}\n現在キャンセル待ち"
                 f"({waitlist_position(regs, reg)}番目)です。繰り上がったらお知らせします。")
-        yield Delivery(f"{key}:waitlist:{reg.user_id}", event.id, "waitlist-status",
+        yield Delivery(f"{key}:waitlist:{reg.id}", event.id, "waitlist-status",
                        [reg.user_id], [m.text(text)], "キャンセル待ちの状況")
 
 

@@ -22,6 +22,7 @@ from linebot_app.bot.flows import Conversation, State
 from linebot_app.features import answers
 from linebot_app.line import messages as m
 from linebot_app.line.delivery import Delivery, Job
+from linebot_app.logs import digest
 
 BACK, QUIT, SKIP, SEND, FIX = "戻る", "やめる", "スキップ", "送信", "修正"
 CONTINUE = "アンケートの続き"
@@ -365,7 +366,7 @@ def nudge(ctx: Ctx, args: list[str]) -> list[m.Message]:
                      [m.command("回答する", f"アンケート {survey.id}", f"「{survey.title}」に回答する")])
     job = Job(f"nudge:{survey.id}:{ULID()}", ctx.user_id, f"「{survey.title}」の催促")
     sent = ctx.services.deliveries.plan([Delivery(
-        f"nudge:{survey.id}:{user}:{today}", "", "survey-nudge", [user], [message],
+        f"nudge:{survey.id}:{digest(user)}:{today}", "", "survey-nudge", [user], [message],
         f"アンケート催促 {survey.id}") for user in people], job)  # one multicast, a key each
     return [m.text(f"未回答の{len(people)}人のうち、今日まだ催促していない{sent}人に送ります。"
                    + ("送り終えたらお知らせします。" if sent else ""))]
