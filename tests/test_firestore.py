@@ -466,3 +466,12 @@ def test_a_row_whose_commit_answer_was_lost_is_written_though_the_listener_misse
     monkeypatch.setattr(outbox.fs, "batch", real_batch)
     assert store.drain(seconds=10)
     assert [r["id"] for r in store.reload().bot_rows["feedback"]] == ["F1"]
+
+
+def test_registration_changes_are_counted_across_instances(pair) -> None:
+    from tests.test_organizer import cycle
+
+    a, b = pair
+    said = cycle([a, b], U1, 11)  # consent first, on one of them
+    assert "少しの間止めています" in said[-1] and not any("止めています" in s for s in said[:-1])
+    assert len([r for r in a.store.registrations() if r.user_id == U1]) == 5

@@ -449,3 +449,35 @@ def test_export_command_writes_feedback_without_registrations(bot: BotHarness,
     assert result.returncode == 0, result.stderr
     assert "感想 2 件" in result.stdout
     assert len(out.read_text(encoding="utf-8-sig").splitlines()) == 3
+
+
+def cycle(bots: list[BotHarness], user: str, times: int) -> list[str]:
+    """Register for E2 and cancel, in turn, `times` changes in all, over the bots in turn; the
+    first line of each reply."""
+    said = []
+    for n in range(times):
+        text = "参加登録 E2 参加 初心者" if n % 2 == 0 else "キャンセル E2"
+        said.append(bots[n % len(bots)].say(text, user=user)[0])
+    return said
+
+
+def test_one_person_cycling_registrations_is_paused_with_no_row(bot: BotHarness) -> None:
+    bot.consent(USERS[0])
+    bot.consent(USERS[1])
+    now = [1_800_000_000.0]
+    bot.store.outbox.clock = lambda: now[0]
+    said = cycle([bot], USERS[0], 10)
+    assert all("少しの間止めています" not in s for s in said)
+    for _ in range(2):  # the 11th and 12th: paused
+        assert "少しの間止めています" in bot.say("参加登録 E2 参加 初心者", user=USERS[0])[0]
+    rows = [r for r in bot.store.registrations() if r.user_id == USERS[0]]
+    assert len(rows) == 5 and all(r.status == "cancelled" for r in rows)  # no row for them
+    assert "参加確定" in bot.say("参加登録 E2 参加 初心者", user=USERS[1])[0]  # others go on
+    now[0] += 601  # ten minutes later
+    assert "参加確定" in bot.say("参加登録 E2 参加 初心者", user=USERS[0])[0]
+
+
+def test_organizers_are_never_paused(bot: BotHarness) -> None:
+    bot.consent(ADMIN)
+    said = cycle([bot], ADMIN, 14)
+    assert not any("止めています" in s for s in said)

@@ -34,7 +34,7 @@ from linebot_app.features.offers import (
     tell_promoted,
 )
 from linebot_app.line import messages as m
-from linebot_app.logs import mask
+from linebot_app.logs import digest, mask
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,29 @@ def _reg_id(ctx: Ctx) -> str:
     return f"R{ctx.event_key}" if ctx.event_key else f"R{ULID()}"
 
 
+CHANGES_ALLOWED = 10  # registrations and cancellations of one person for one event...
+CHANGES_WINDOW_SECONDS = 600.0  # ...in this window; organizers are never limited
+TOO_MANY_CHANGES = ("短い時間に登録とキャンセルが続いたため、このイベントの受け付けを少しの間"
+                    "止めています。10分ほどしてから、もう一度お送りください。")
+
+
+def may_change(ctx: Ctx, event_id: str) -> bool:
+    """Count one registration change of this person for this event, across workers and
+    instances; False past CHANGES_ALLOWED in CHANGES_WINDOW_SECONDS (no row is written then)."""
+    if ctx.is_admin:
+        return True
+    kind = f"changes-{event_id}-{digest(ctx.user_id)}"
+    if ctx.services.store.outbox.take_quota(kind, CHANGES_ALLOWED, CHANGES_WINDOW_SECONDS):
+        return True
+    log.warning("registration changes of %s for %s paused: over %d in %.0f s",
+                mask(ctx.user_id), event_id, CHANGES_ALLOWED, CHANGES_WINDOW_SECONDS)
+    return False
+
+
 def book(ctx: Ctx, event: Event, role: str, level: str) -> m.Message:
     """Take a seat or a place in the waitlist, and say 参加確定 or キャンセル待ち."""
+    if not may_change(ctx, event.id):
+        return m.text(TOO_MANY_CHANGES)
     name = ctx.services.line.display_name(ctx.user_id)
     row = _row(ctx, event, role, level, name)
     if reconfirming(event, ctx.now()):  # registering this close to the day is the answer
@@ -263,6 +284,8 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if target is None:  # none to cancel, or which one: asked as for a sentence
         return confirm_cancel(ctx, args)
     event = ctx.org.event(target.event_id)
+    if not may_change(ctx, target.event_id):
+        return [m.text(TOO_MANY_CHANGES)]
     done = ctx.services.store.seats.cancel(
         target.event_id, ctx.user_id, ctx.stamp(), seats_to_give(ctx.services, event, target.role),
         offer_until=offer_deadline(ctx.services, event))
