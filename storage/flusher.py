@@ -22,6 +22,9 @@ DRAIN_RETRY_SECONDS = 1.0
 BATCH_ROWS = 100  # a flush waits for this many rows...
 GATHER_SECONDS = 3.0  # ...or for the oldest waiting row to be this old (fewer, fuller appends)
 BACKOFF_CAP = 64.0
+SLOW_SAVE_SECONDS = 0.25  # a save this slow (a large workbook) spaces out the next one:
+SPACING_FACTOR = 4.0  # after a save that took d seconds, the next waits 4 d (saving <= 20%)...
+SPACING_CAP = 10.0  # ...but never more than this
 
 
 class Flusher:
@@ -30,6 +33,7 @@ class Flusher:
     backend: Backend
     outbox: Outbox
     clock: Callable[[], float]
+    adopt_own_save: Callable[[Any, Any], None]
     flush_interval: float
     backoff_cap: float
     _failures: int
@@ -51,8 +55,12 @@ class Flusher:
             return 0
         next_in = self.flush_interval
         try:
+            started = time.monotonic()
             written = self._write_pending()
             self._failures = 0
+            took = time.monotonic() - started  # rows keep landing in the outbox at once;
+            if took >= SLOW_SAVE_SECONDS:  # only the saves of a large workbook are spaced out
+                next_in = max(next_in, min(SPACING_CAP, SPACING_FACTOR * took))
             return written
         except BackendBusy as err:
             log.info("writes wait: %s", err)
@@ -134,6 +142,7 @@ class Flusher:
         token = self.backend.version()
         if token is not None:
             self.outbox.note_written(token_key(token))
+            self.adopt_own_save(getattr(self.backend, "saved_from", None), token)
         self.outbox.mark_done(seqs)
         if random.random() < 0.01:
             self.outbox.purge()

@@ -100,6 +100,19 @@ class Store(Flusher):
             return
         self._refresh(wait=True, force=True)
 
+    def adopt_own_save(self, before: Any, token: Any) -> None:
+        """After this process saved the workbook from the copy it holds (`before` is that
+        copy's token), take the new token as this copy's: the save added only what the outbox
+        holds, which every view counts, so the whole workbook need not be read and parsed
+        again. A save from another version (an organizer saved meanwhile) is read as usual."""
+        if before is None or before != self._token or not self._refreshing.acquire(blocking=False):
+            return
+        try:
+            if self._token == before:
+                self._token = token
+        finally:
+            self._refreshing.release()
+
     @property
     def loaded(self) -> bool:
         """Whether a copy of the sheets has been read."""

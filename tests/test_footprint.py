@@ -116,3 +116,26 @@ def test_a_reader_that_takes_too_long_is_stopped(tmp_path: Path,
     monkeypatch.setattr(workbook, "READ_TIMEOUT_SECONDS", 0.001)
     with pytest.raises(BackendError, match="読み込みが 0 秒で終わりません"):
         WorkbookBackend(path).read()
+
+
+def test_the_writer_process_saves_what_the_in_process_writer_saves(tmp_path: Path) -> None:
+    from storage.backend import BackendBusy, SheetChanges
+
+    paths = [tmp_path / "child.xlsx", tmp_path / "here.xlsx"]
+    for path in paths:
+        create_sample_workbook(path, dt.date(2026, 12, 1))
+    changes = [SheetChanges("registrations", [
+        {"id": "R1", "user_id": "U1", "event_id": "E2", "status": "confirmed", "room": "=1+1"},
+        {"id": "R2", "user_id": "U2", "event_id": "E2", "status": "waitlisted"}]),
+        SheetChanges("registrations", [], [("R1", {"status": "cancelled"})])]
+    WorkbookBackend(paths[0]).write(changes)
+    WorkbookBackend(paths[1], in_process=True).write(changes)
+    read = [read_here(p)["registrations"] for p in paths]
+    assert read[0] == read[1] and len(read[0]) == 3
+    assert read[0][1][read[0][0].index("room")] == "=1+1"  # literal text, never a formula
+    WorkbookBackend(paths[0]).write(changes)  # written again: ids already there are not added
+    assert read_here(paths[0])["registrations"] == read[1]
+    paths[0].write_bytes(b"PK\x03\x04 not a zip at all")
+    with pytest.raises(BackendError, match="^ワークブックを開けません: ") as refused:
+        WorkbookBackend(paths[0]).write(changes)
+    assert not isinstance(refused.value, BackendBusy)

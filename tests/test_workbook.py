@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import openpyxl
 import pytest
@@ -239,3 +240,54 @@ def test_a_row_already_in_the_sheet_is_not_written_twice(tmp_path) -> None:
     store.outbox.release_lease(0)
     store.flush()
     assert len(store.reload().registrations) == 1
+
+
+def test_the_bots_own_save_is_not_read_back_but_an_organizers_is(tmp_path) -> None:
+    """Reading and parsing a large workbook again after each of the bot's own saves is what
+    made latency grow with rows; what the bot saved is in the outbox already."""
+    from tests.conftest import make_settings, make_store
+
+    now = [1_800_000_000.0]
+    settings = make_settings(tmp_path)
+    store = make_store(settings, clock=lambda: now[0])
+    store.workbook()
+    copies: list[object] = []
+    store.on_reload.append(copies.append)
+    store.add("registrations", {"id": "R1", "event_id": "E2", "user_id": "U" + "1" * 32,
+                                "role": "participant", "level": "beginner",
+                                "status": "confirmed"})
+    assert store.flush() == 1
+    now[0] += 60
+    store.workbook()
+    time.sleep(0.5)  # (a read would start on a thread of its own)
+    assert copies == []  # not read again
+    assert [r.id for r in store.registrations()] == ["R1"]  # and the row counts
+    wb = openpyxl.load_workbook(settings.workbook_path)
+    wb["faq"].append(["新しい", "新しい質問ですか?", "はい、新しい答えです。", "その他"])
+    wb.save(settings.workbook_path)  # an organizer's save...
+    store.add("registrations", {"id": "R2", "event_id": "E2", "user_id": "U" + "2" * 32,
+                                "role": "participant", "level": "beginner",
+                                "status": "confirmed"})
+    assert store.flush() == 1  # ...then the bot's, before it read the organizer's
+    now[0] += 60
+    store.workbook()
+    eventually(lambda: copies, timeout=10)
+    assert any(f.question == "新しい質問ですか?" for f in store.workbook().faq)
+
+
+def test_saves_of_a_slow_workbook_are_spaced_out_while_rows_land_at_once(tmp_path,
+                                                                       monkeypatch) -> None:
+    from storage import flusher
+    from tests.conftest import make_settings, make_store
+
+    monkeypatch.setattr(flusher, "SLOW_SAVE_SECONDS", 0.0)  # as if every save were slow
+    store = make_store(make_settings(tmp_path))
+    store.add("registrations", {"id": "R1", "event_id": "E2", "user_id": "U1", "status": "x"})
+    started = time.monotonic()
+    assert store.flush() == 1
+    took = time.monotonic() - started
+    store.add("registrations", {"id": "R2", "event_id": "E2", "user_id": "U2", "status": "x"})
+    assert store.outbox.has_pending()  # taken at once...
+    assert store.flush() == 0  # ...but the next save waits
+    time.sleep(flusher.SPACING_FACTOR * took + 0.2)
+    assert store.flush() == 1

@@ -1,11 +1,14 @@
 """The embedded .xlsx backend (openpyxl): read every sheet, write queued rows in one save.
 
-Reads run in a child process (python -m storage.sheets.workbook PATH): parsing a workbook is pure
-Python, and in the bot's worker it would hold the GIL while webhooks wait, and leave openpyxl
-and the parse's garbage in a worker that only answers questions."""
+Reads and writes run in a child process (python -m storage.sheets.workbook [--write] PATH):
+parsing and saving a workbook is pure Python that grows with its rows, and in the bot's worker it
+would hold the GIL while webhooks wait, and leave openpyxl and its garbage in a worker that only
+answers questions."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import re
@@ -27,7 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT_SECONDS = 60.0  # a reader slower than this is stopped, and the read fails
-UNREADABLE = 3  # the reader's exit code for a workbook that cannot be read (the reason on stderr)
+WRITE_TIMEOUT_SECONDS = 60.0  # and a writer (the outbox keeps the rows; a retry checks ids)
+UNREADABLE = 3  # the child's exit code for a workbook that cannot be read (the reason on stderr)
+BUSY = 4  # the writer's, for a workbook open in an office program or changed while saving
 _ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0d\x0e-\x1f]")
 
@@ -51,6 +56,7 @@ class WorkbookBackend:
     def __init__(self, path: Path | str, *, in_process: bool = False) -> None:
         self.path = Path(path)
         self.in_process = in_process  # read here, not in a child (tests: a child costs ~150 ms)
+        self.saved_from: tuple[int, int] | None = None  # the version the last save started from
 
     def describe(self) -> str:
         """Where the data lives, for logs."""
@@ -94,20 +100,31 @@ class WorkbookBackend:
         return snapshot.loads(done.stdout.decode("utf-8"))
 
     def write(self, changes: Sequence[SheetChanges]) -> None:
-        """Apply every change in one save; rows whose id is already there are not added again."""
-        import openpyxl
-
+        """Apply every change in one save, by a child process; rows whose id is already there
+        are not added again."""
         lock = self.lock_file()
         if lock is not None:
             raise BackendBusy(f"ワークブックが開かれています ({lock.name})")
-        before = self.version()
+        self.saved_from = before = self.version()
+        if self.in_process:
+            write_here(self, changes, before)
+            return
+        order = {"before": before, "changes": [dataclasses.asdict(c) for c in changes]}
         try:
-            wb = openpyxl.load_workbook(self.path)
-        except Exception as err:
-            raise BackendError(f"ワークブックを開けません: {err}") from err
-        for change in changes:
-            _apply(_sheet(wb, change.sheet, change.keys()), change)
-        self._save(wb, before)
+            done = subprocess.run(
+                [sys.executable, "-m", "storage.sheets.workbook", "--write", str(self.path)],
+                input=json.dumps(order, ensure_ascii=False).encode("utf-8"), capture_output=True,
+                timeout=WRITE_TIMEOUT_SECONDS, cwd=Path(__file__).resolve().parents[2])
+        except subprocess.TimeoutExpired as err:
+            raise BackendError(f"ワークブックの保存が {WRITE_TIMEOUT_SECONDS:.0f} 秒で終わりません"
+                               ) from err
+        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        if done.returncode == BUSY:
+            raise BackendBusy(reason[-1] if reason else "ワークブックが使用中です")
+        if done.returncode != 0:
+            raise BackendError(reason[-1] if done.returncode == UNREADABLE and reason else
+                               f"ワークブックを保存できません: the writer exited with "
+                               f"{done.returncode}: {' / '.join(reason[-3:])}")
 
     def _save(self, wb: openpyxl.Workbook, before: tuple[int, int] | None) -> None:
         """Save through a temporary file that replaces the workbook, keeping its mode and owner."""
@@ -122,6 +139,21 @@ class WorkbookBackend:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def write_here(backend: WorkbookBackend, changes: Sequence[SheetChanges],
+               before: tuple[int, int] | None) -> None:
+    """What the writer process does: load, apply, and save unless the workbook changed since
+    `before` (the version the bot saw) or an office program opened it."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(backend.path)
+    except Exception as err:
+        raise BackendError(f"ワークブックを開けません: {err}") from err
+    for change in changes:
+        _apply(_sheet(wb, change.sheet, change.keys()), change)
+    backend._save(wb, before)
 
 
 def _copy_mode_and_owner(original: Path, tmp: str) -> None:
@@ -221,5 +253,21 @@ def _reader(path: str) -> int:
     return 0
 
 
+def _writer(path: str) -> int:
+    order = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    changes = [SheetChanges(c["sheet"], c["appends"], [(i, f) for i, f in c["updates"]],
+                            c["verify"]) for c in order["changes"]]
+    before = tuple(order["before"]) if order["before"] is not None else None
+    try:
+        write_here(WorkbookBackend(path), changes, before)  # type: ignore[arg-type]
+    except BackendBusy as err:
+        sys.stderr.write(f"{err}\n")
+        return BUSY
+    except BackendError as err:
+        sys.stderr.write(f"{err}\n")
+        return UNREADABLE
+    return 0
+
+
 if __name__ == "__main__":
-    raise SystemExit(_reader(sys.argv[1]))
+    raise SystemExit(_writer(sys.argv[2]) if sys.argv[1] == "--write" else _reader(sys.argv[1]))
