@@ -1,7 +1,8 @@
 """make bench: understanding on the labelled queries beside a keyword matcher; a burst of
 registrations on Google Sheets (one instance, then three on Firestore); what Firestore costs per
 message and registration; then our bot and the smallest SDK echo bot, measured in alternating
-rounds by load generators in separate processes (and our bot once more on Firestore)."""
+rounds by load generators in separate processes (and our bot once more on Firestore); and a
+10-minute soak on a growing workbook beside the same load with reads only (bench.soak)."""
 
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sheets-count", type=int, default=3000)
     parser.add_argument("--sheets-seconds", type=float, default=30.0)
-    parser.add_argument("--only", choices=("understanding", "webhook", "sheets", "costs"))
+    parser.add_argument("--only", choices=("understanding", "webhook", "sheets", "costs", "soak"))
+    parser.add_argument("--soak-minutes", type=int, default=10)
     parser.add_argument("--firestore-host", default="",
                         help="a Firestore emulator already running (HOST:PORT) instead of one "
                              "started for the webhook part")
@@ -126,7 +128,11 @@ def main() -> int:
         from bench.firestore_costs import run as costs
 
         costs()
-    if args.only in ("sheets", "understanding", "costs"):
+    if args.only in (None, "soak"):
+        from bench import soak
+
+        soak.measure(args.soak_minutes)
+    if args.only in ("sheets", "understanding", "costs", "soak"):
         return 0
     _webhook(args)
     return 0

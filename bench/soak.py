@@ -99,14 +99,16 @@ def _rows(book: Path) -> int:
     return -1
 
 
-def run(writes: bool, minutes: int, rate: float, work: Path) -> list[Minute]:
+def run(writes: bool, minutes: int, rate: float, work: Path, seconds: float = 60.0
+        ) -> list[Minute]:
     """One soak: a fresh sample workbook, consents for every person it will use, a standalone
-    simulator, and the bot (1 worker × 8 threads); then `minutes` minutes at `rate`."""
+    simulator, and the bot (1 worker × 8 threads); then `minutes` minutes at `rate` (a
+    "minute" is `seconds` long: tests cut it short)."""
     name = "writes" if writes else "reads"
     book, data = work / f"{name}.xlsx", work / f"var-{name}"
     create_sample_workbook(book)
     state = SqliteState(data / "bot.sqlite3")
-    for n in range(1, int(minutes * 60 * rate) + 2):
+    for n in range(1, int(minutes * seconds * rate) + 2):
         state.give_consent(_user(n))
     port, sim_port = procs.free_port(), procs.free_port()
     sim = procs.simulator(sim_port, port, SECRET, TOKEN, work / f"sim-{name}.log")
@@ -121,8 +123,8 @@ def run(writes: bool, minutes: int, rate: float, work: Path) -> list[Minute]:
         start_rss = _rss(bot)
         url = f"http://127.0.0.1:{port}/callback"
         for _ in range(minutes):
-            result = run_load(url, script.bodies(int(60 * rate)), rate=rate,
-                              concurrency=16, max_seconds=90)
+            result = run_load(url, script.bodies(int(seconds * rate)), rate=rate,
+                              concurrency=16, max_seconds=seconds + 30)
             out.append(Minute(result, _rows(book), _rss(bot)))
     finally:
         procs.stop(bot)
@@ -157,6 +159,16 @@ def report(grow: list[Minute], flat: list[Minute]) -> None:
     worst = max(g.result.pct(99) for g in grow[1:])
     print(f"targets: p99 <= 200 ms in every minute (worst {worst:.1f} ms); RSS growth <= 40 MB "
           "per 2,000 rows")
+
+
+def measure(minutes: int = 10, rate: float = 8.0, seconds: float = 60.0
+            ) -> tuple[list[Minute], list[Minute]]:
+    """Both runs, one after the other, and the table."""
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        work = Path(tmp)
+        grow, flat = (run(w, minutes, rate, work, seconds) for w in (True, False))
+        report(grow, flat)
+        return grow, flat
 
 
 def main() -> int:

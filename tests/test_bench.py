@@ -43,3 +43,16 @@ def test_the_webhook_benchmark_runs_both_bots_and_every_event_is_answered(firest
     assert all(20 < rss < 500 for _, _, rss in rows.values()), rows  # a worker's RSS was read
     assert "throughput ratio ours/echo (medians)" in result.stdout
     assert re.search(r"on the mixed texts .*: throughput ratio \d+\.\d\d$", result.stdout, re.M)
+
+
+def test_the_soak_runs_both_loads_and_every_operation_is_answered(capsys) -> None:
+    """`make bench`'s soak, cut to two 5-second "minutes": the sheet grows under the writes,
+    not under the reads, and no webhook goes unanswered."""
+    from bench import soak
+
+    grow, flat = soak.measure(minutes=2, rate=8.0, seconds=5.0)
+    assert [len(m.result.latencies) for m in grow[1:]] == [40, 40]
+    assert all(m.result.errors == 0 for m in grow[1:] + flat[1:])
+    assert 0 < grow[1].rows < grow[2].rows and flat[-1].rows == 0
+    printed = capsys.readouterr().out
+    assert "| minute | writes: rows |" in printed and "Worker RSS: writes" in printed
