@@ -5,6 +5,7 @@ check says why."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -242,3 +243,17 @@ def test_check_warns_when_oidc_lets_in_any_service_account(tmp_path: Path) -> No
     env["TASKS_INVOKER"] = INVOKER
     tight = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert "TASKS_INVOKER" not in tight.stdout and "✓ 設定" in tight.stdout
+
+
+def test_a_flood_of_forged_tokens_is_logged_in_a_few_lines(cloud_run, caplog, monkeypatch) -> None:
+    from linebot_app.web import tasks
+
+    bot, _ = cloud_run
+    monkeypatch.setattr(tasks, "WARN_EVERY_SECONDS", 0.3)
+    with caplog.at_level(logging.WARNING, logger="linebot_app.web.tasks"):
+        for _ in range(20):
+            bot.client.post("/tasks/remind", headers=_bearer("forged.token.x"))
+        time.sleep(0.35)
+        bot.client.post("/tasks/remind", headers=_bearer("forged.token.x"))
+    lines = [r.getMessage() for r in caplog.records if "refused a /tasks call" in r.getMessage()]
+    assert len(lines) == 2 and lines[1].endswith("(and 19 more refused since the last such line)")

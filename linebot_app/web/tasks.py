@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
+import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -20,6 +22,28 @@ from linebot_app.web import oidc
 
 log = logging.getLogger(__name__)
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+WARN_EVERY_SECONDS = 10.0  # refusals are logged at most this often, with how many were held
+
+
+class Throttled:
+    """A warning logged at most once per WARN_EVERY_SECONDS, with the count held back since:
+    a flood of forged tokens must not become a flood of log lines."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last = -WARN_EVERY_SECONDS
+        self.held = 0
+
+    def warn(self, text: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.last < WARN_EVERY_SECONDS:
+                self.held += 1
+                return
+            held, self.held, self.last = self.held, 0, now
+        log.warning("%s%s", text, f" (and {held} more refused since the last such line)"
+                    if held else "")
+
 
 
 class TimedRequest:
@@ -68,7 +92,8 @@ def refused() -> tuple[Response, int] | None:
         except oidc.Busy:
             return jsonify({"error": "busy"}), 429
         except oidc.Refused as why:
-            log.warning("refused a /tasks call: its token %s", why)
+            refusals = current_app.extensions.setdefault("seminar_refusals", Throttled())
+            refusals.warn(f"refused a /tasks call: its token {why}")
     return jsonify({"error": "forbidden"}), 403
 
 
