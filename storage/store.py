@@ -246,10 +246,19 @@ class Store(Flusher):
         with self._merging:
             return list(self._merged(sheet).rows.values())
 
-    def registrations(self) -> list[Registration]:
-        """Registrations in the sheet merged with those still in (or just out of) the outbox."""
+    def registrations(self, *, event: str | None = None, user: str | None = None
+                      ) -> list[Registration]:
+        """Registrations in the sheet merged with those still in (or just out of) the outbox;
+        given an event or a user, only theirs, from an index (the work of a request does not
+        grow with the rows of other people and events)."""
         with self._merging:
-            return list(self._merged("registrations").rows.values())
+            merge = self._merged("registrations")
+            if event is None and user is None:
+                return list(merge.rows.values())
+            key = ("user", user) if user is not None else ("event", event)
+            found = (merge.rows[row_id] for row_id in merge.index.get(key, ()))
+            return [r for r in found if (event is None or r.event_id == event)
+                    and (user is None or r.user_id == user)]
 
     def _merged(self, sheet: str) -> _Merge:
         org = self.workbook()
@@ -258,10 +267,15 @@ class Store(Flusher):
             start = self.outbox.first_unseen(self._loaded_at - COPY_LAG_SECONDS) - 1
             merge = _Merge(org, _base_rows(org, sheet), start)
             self._merges[sheet] = merge
+            if sheet == "registrations":
+                for row_id in merge.rows:
+                    merge.add_to_index(row_id)
         overlay = _overlay_registration if sheet == "registrations" else _overlay
         for entry in self.outbox.after(merge.seq, sheet):
             overlay(merge.rows, entry)
             merge.seq = entry.seq
+            if sheet == "registrations" and entry.row_id in merge.rows:
+                merge.add_to_index(entry.row_id)
         return merge
 
 def ledger_repairs(outbox: Outbox, raw: dict[str, list[list[Any]]], org: Workbook,
@@ -287,6 +301,13 @@ class _Merge:
     base: Workbook
     rows: dict[str, Any]
     seq: int
+    # registrations: ("event", id) and ("user", id) -> their row ids, in the order first seen
+    index: dict[tuple[str, str], dict[str, None]] = dataclasses.field(default_factory=dict)
+
+    def add_to_index(self, row_id: str) -> None:
+        reg = self.rows[row_id]
+        for key in (("event", reg.event_id), ("user", reg.user_id)):
+            self.index.setdefault(key, {})[row_id] = None
 
 
 def _base_rows(org: Workbook, sheet: str) -> dict[str, Any]:

@@ -157,3 +157,27 @@ def test_rows_gather_until_a_batch_waits_or_the_oldest_has_waited(tmp_path, requ
         store.add("registrations", _reg(n))
     eventually(lambda: store.outbox.health()[0] == BATCH_ROWS)
     assert store.flush_if_due() == BATCH_ROWS  # a batch's worth goes at once
+
+
+def test_registrations_by_event_and_by_user_are_what_a_scan_finds(backed: Backed) -> None:
+    store = backed.store
+
+    def same() -> None:
+        every = store.registrations()
+        for user in {r.user_id for r in every} | {"U-nobody"}:
+            assert store.registrations(user=user) == [r for r in every if r.user_id == user]
+        for event in ("E1", "E2", "E9"):
+            assert store.registrations(event=event) == [r for r in every if r.event_id == event]
+        pair = store.registrations(event="E1", user=_reg(2)["user_id"])
+        assert pair == [r for r in every if r.event_id == "E1" and r.user_id == _reg(2)["user_id"]]
+
+    for n in range(1, 5):
+        store.add("registrations", _reg(n, event_id="E1" if n % 2 else "E2"))
+    same()  # from the outbox
+    store.add("registrations", _reg(5, user_id=_reg(2)["user_id"], event_id="E1"))
+    store.update("registrations", "R0001", {"status": "cancelled"})
+    same()
+    store.flush()
+    store.reload()  # from the sheet
+    same()
+    assert [r.status for r in store.registrations(user=_reg(1)["user_id"])] == ["cancelled"]

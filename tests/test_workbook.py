@@ -291,3 +291,20 @@ def test_saves_of_a_slow_workbook_are_spaced_out_while_rows_land_at_once(tmp_pat
     assert store.flush() == 0  # ...but the next save waits
     time.sleep(flusher.SPACING_FACTOR * took + 0.2)
     assert store.flush() == 1
+
+
+def test_registrations_already_in_the_sheet_are_found_by_event_and_by_user(tmp_path) -> None:
+    from domain.schema import COLUMNS
+    from tests.conftest import make_settings, make_store
+
+    settings = make_settings(tmp_path)
+    wb = openpyxl.load_workbook(settings.workbook_path)
+    for n, (event, user) in enumerate([("E1", "U1"), ("E2", "U1"), ("E2", "U2")]):
+        row = {"id": f"R{n}", "created_at": "2026-11-01T10:00:00+09:00", "event_id": event,
+               "user_id": "U" + user[-1] * 32, "role": "participant", "level": "beginner",
+               "status": "confirmed"}
+        wb["registrations"].append([row.get(c, "") for c in COLUMNS["registrations"]])
+    wb.save(settings.workbook_path)
+    store = make_store(settings)
+    assert [r.id for r in store.registrations(user="U" + "1" * 32)] == ["R0", "R1"]
+    assert [r.id for r in store.registrations(event="E2")] == ["R1", "R2"]

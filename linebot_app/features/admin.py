@@ -31,7 +31,7 @@ def _event(ctx: Ctx, args: list[str], cmd: str) -> Event | m.Message:
 
 
 def _regs(ctx: Ctx, event: Event) -> list[Registration]:
-    return [r for r in ctx.services.store.registrations() if r.event_id == event.id]
+    return ctx.services.store.registrations(event=event.id)
 
 
 def _stats_lines(ctx: Ctx, event: Event) -> list[str]:

@@ -15,13 +15,14 @@ EARLY = dt.timedelta(minutes=30)
 def checkin(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """Record the attendance of a confirmed person at the event that is on now; others are
     told why not."""
-    now, regs = ctx.now(), ctx.services.store.registrations()
-    mine = [r for r in regs if r.user_id == ctx.user_id and r.active
+    now = ctx.now()
+    mine = [r for r in ctx.services.store.registrations(user=ctx.user_id) if r.active
             and (not args or word_key(r.event_id) == word_key(args[0]))
             and (e := ctx.org.event(r.event_id)) and e.starts_at - EARLY <= now <= e.ends_at]
     confirmed = [r for r in mine if r.status == "confirmed"]
     if not confirmed and mine:  # waiting, in a draw, or offered a seat not yet taken
         event = ctx.org.event(mine[0].event_id)
+        regs = ctx.services.store.registrations(event=event.id)
         return [m.text(f"「{event.title}」の登録は{status_words(mine[0], regs)}のため、出席は"
                        "記録できません。出席は参加が確定した方だけが記録できます。"
                        "会場の受付でお声がけください。")]

@@ -228,9 +228,8 @@ def fact(ctx: Ctx, asked: str, args: list[str]) -> list[m.Message]:
     event = about(ctx, args)
     if event is None:
         return [_not_found(args)]
-    regs = ctx.services.store.registrations()
-    registered = any(r.user_id == ctx.user_id and r.event_id == event.id and r.active
-                     for r in regs)
+    registered = any(r.event_id == event.id and r.active
+                     for r in ctx.services.store.registrations(user=ctx.user_id))
     head = f"【{event.title}】{when(event)}"
     quick = [m.command("詳細", f"詳細 {event.id}"), m.command("予定", f"予定 {event.id}")]
     return [m.text(f"{head}\n{FACTS[asked](event, registered)}", quick)]
@@ -240,8 +239,8 @@ def about(ctx: Ctx, args: list[str]) -> Event | None:
     """The event named; else the user's next registered one; else the next one."""
     if args:
         return find_event(ctx, args)
-    now, mine = ctx.now(), {r.event_id for r in ctx.services.store.registrations()
-                            if r.user_id == ctx.user_id and r.active}
+    now, mine = ctx.now(), {r.event_id for r in ctx.services.store.registrations(
+        user=ctx.user_id) if r.active}
     booked = [e for e in upcoming(ctx.org, now) if e.id in mine]
     return booked[0] if booked else find_event(ctx, [])
 

@@ -43,8 +43,7 @@ def refusal(ctx: Ctx, event: Event) -> str:
 def _default_event(ctx: Ctx) -> Event | None:
     """The event the user registered for most recently that has already started."""
     now = ctx.now()
-    mine = {r.event_id for r in ctx.services.store.registrations()
-            if r.user_id == ctx.user_id and r.active}
+    mine = {r.event_id for r in ctx.services.store.registrations(user=ctx.user_id) if r.active}
     started = sorted((e for e in ctx.org.events if e.id in mine and e.starts_at <= now),
                      key=lambda e: e.starts_at)
     return started[-1] if started else None

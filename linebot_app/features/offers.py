@@ -83,8 +83,7 @@ def expired(services: Services, reg: Registration) -> bool:
 
 def held(ctx: Ctx, args: list[str], status: str) -> Registration | None:
     """The user's registration with this status: of the event named, or the only one."""
-    found = [r for r in ctx.services.store.registrations()
-             if r.user_id == ctx.user_id and r.status == status]
+    found = [r for r in ctx.services.store.registrations(user=ctx.user_id) if r.status == status]
     if args:
         found = [r for r in found if word_key(r.event_id) == word_key(args[0])]
     return found[0] if len(found) == 1 else None

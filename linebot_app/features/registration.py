@@ -72,7 +72,8 @@ def register(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """参加登録 [event] [参加|見学] [初心者|経験者]: asks for what is missing, then books a seat."""
     event_id, role, level = parse_args(args)
     event = _named(ctx, event_id) if event_id else _only_open(ctx)
-    mine = active_of(ctx.services.store.registrations(), ctx.user_id, event.id) if event else None
+    mine = active_of(ctx.services.store.registrations(user=ctx.user_id), ctx.user_id,
+                     event.id) if event else None
     refusal = closed_reason(event, ctx) if event else ""
     if event is None and not _open_events(ctx):
         return [m.text("現在、受付中のイベントはありません。")]
@@ -267,8 +268,7 @@ def _cancel_button(ctx: Ctx, reg: Registration) -> dict[str, Any]:
 def confirm_cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """A cancellation said in a sentence is never done at once: the registration it names
     (else each of the person's) is offered as a button that cancels it."""
-    mine = [r for r in ctx.services.store.registrations()
-            if r.user_id == ctx.user_id and r.active]
+    mine = [r for r in ctx.services.store.registrations(user=ctx.user_id) if r.active]
     if not mine:
         return [m.text("キャンセルできる登録はありません。")]
     named = [r for r in mine if args and word_key(r.event_id) == word_key(args[0])]
@@ -278,8 +278,7 @@ def confirm_cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
 
 def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
     """キャンセル <event>: cancels, and promotes the first waitlisted person of that role."""
-    regs = ctx.services.store.registrations()
-    mine = [r for r in regs if r.user_id == ctx.user_id and r.active]
+    mine = [r for r in ctx.services.store.registrations(user=ctx.user_id) if r.active]
     target = next((r for r in mine if args and word_key(r.event_id) == word_key(args[0])), None)
     if target is None:  # none to cancel, or which one: asked as for a sentence
         return confirm_cancel(ctx, args)

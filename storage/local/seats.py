@@ -37,7 +37,8 @@ class _Store(Protocol):
 
     outbox: _Locking
 
-    def registrations(self) -> list[Registration]: ...
+    def registrations(self, *, event: str | None = None, user: str | None = None
+                      ) -> list[Registration]: ...
     def rows(self, sheet: str) -> list[dict[str, Any]]: ...
     def settle(self) -> None: ...
     def add(self, sheet: str, row: dict[str, Any]) -> None: ...
@@ -57,7 +58,7 @@ class LockedSeats:
         freed it by hand); nothing when already registered."""
         self.store.settle()  # an organizer's save counts (read outside the lock)
         with self.store.outbox.transaction():
-            regs = self.store.registrations()
+            regs = self.store.registrations(event=row["event_id"])
             mine = active_of(regs, row["user_id"], row["event_id"])
             if mine:
                 return Booked(mine, new=False)
@@ -79,7 +80,7 @@ class LockedSeats:
         """Free seats go to the people waiting first (after an organizer freed one by hand)."""
         self.store.settle()
         with self.store.outbox.transaction():
-            return self._fill(self.store.registrations(), event_id, role, capacity, stamp,
+            return self._fill(self.store.registrations(event=event_id), event_id, role, capacity, stamp,
                               offer_until)
 
     def _fill(self, regs: list[Registration], event_id: str, role: str, capacity: int | None,
@@ -97,7 +98,8 @@ class LockedSeats:
         """An application for a lottery (status applied): it holds no seat until the draw;
         nothing when the person already has an active registration for the event."""
         with self.store.outbox.transaction():
-            mine = active_of(self.store.registrations(), row["user_id"], row["event_id"])
+            mine = active_of(self.store.registrations(user=row["user_id"]), row["user_id"],
+                             row["event_id"])
             if mine:
                 return Booked(mine, new=False)
             row = {**row, "status": "applied"}
@@ -111,7 +113,7 @@ class LockedSeats:
         offer_until. only: do nothing unless the registration has this status."""
         self.store.settle()
         with self.store.outbox.transaction():
-            regs = self.store.registrations()
+            regs = self.store.registrations(event=event_id)
             mine = active_of(regs, user_id, event_id)
             if mine is None or (only and mine.status != only):
                 return Cancelled(None)
@@ -127,7 +129,7 @@ class LockedSeats:
     def accept(self, event_id: str, user_id: str, stamp: str) -> Registration | None:
         """An offered seat taken: confirmed. None unless the person holds an offer."""
         with self.store.outbox.transaction():
-            mine = active_of(self.store.registrations(), user_id, event_id)
+            mine = active_of(self.store.registrations(user=user_id), user_id, event_id)
             if mine is None or mine.status != "offered":
                 return None
             self.store.update("registrations", mine.id,
@@ -149,7 +151,7 @@ class LockedSeats:
         was drawn)."""
         self.store.settle()
         with self.store.outbox.transaction():
-            regs = self.store.registrations()
+            regs = self.store.registrations(event=event_id)
             waiting = applicants(regs, event_id, role)
             draw = self.drawn(event_id, role)
             if draw is None:
