@@ -160,9 +160,10 @@ class Facility:
     url: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Registration:
-    """One registration row as the bot wrote it (its current status)."""
+    """One registration row as the bot wrote it (its current status); slotted, as thousands are
+    held."""
 
     id: str
     created_at: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -35,9 +36,9 @@ def collect(store: Store, event_id: str) -> tuple[list[dict[str, Any]], list[dic
                 if a.get("event_id") == event_id}
     latest = {f["user_id"]: f for f in sorted(feedback, key=lambda f: f.get("created_at", ""))}
     regs = []
-    for reg in sorted(store.registrations(), key=lambda r: (r.created_at, r.id)):
+    for reg in sorted(store.registrations(event=event_id), key=lambda r: (r.created_at, r.id)):
         if reg.event_id == event_id:
-            row = {**reg.__dict__, "checked_in_at": attended.get(reg.user_id, "")}
+            row = {**dataclasses.asdict(reg), "checked_in_at": attended.get(reg.user_id, "")}
             answer = latest.get(reg.user_id, {})
             row.update({k: answer.get(k, "") for k in FEEDBACK_COLUMNS[3:]})
             row["feedback_id"] = answer.get("id", "")  # not a column: which answer is shown
