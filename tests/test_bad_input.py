@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.surveys import Question
 from linebot_app.features import answers
@@ -122,3 +124,22 @@ def test_stats_skip_ratings_an_organizer_typed_that_are_not_plain_numbers(bot: B
                                    "rating": rating})
     reply = bot.say("集計 E1", user=ADMIN)
     assert "感想: 4件 (平均 3.0)" in reply[0], reply
+
+
+WORDS = ["\ud800", "\udfff", "\x00", "あ", "E2", " ", "参加登録", "キャンセル", "部屋割り", "出席",
+         "1" * 4400, "፩", "٣", "=1+1", "?", "\n", "感想", "アンケート", "未回答", "😀"]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(typed=st.one_of(st.text(max_size=40), st.lists(st.sampled_from(WORDS), max_size=6).map(
+    "".join)), admin=st.booleans())
+def test_any_text_anyone_types_gets_a_reply_and_no_traceback(bot: BotHarness, typed: str,
+                                                            admin: bool) -> None:
+    body = json.dumps({"destination": "U" + "f" * 32, "events": [
+        text_event(typed, user=ADMIN if admin else USER)]}, ensure_ascii=True).encode()
+    before = len(bot.line.replies)
+    status, text = _signed(bot, body)
+    assert status == 200, text
+    if typed.strip():
+        assert len(bot.line.replies) == before + 1  # (a handler error fails the test too)
