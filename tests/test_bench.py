@@ -55,4 +55,4 @@ def test_the_soak_runs_both_loads_and_every_operation_is_answered(capsys) -> Non
     assert all(m.result.errors == 0 for m in grow[1:] + flat[1:])
     assert 0 < grow[1].rows < grow[2].rows and flat[-1].rows == 0
     printed = capsys.readouterr().out
-    assert "| minute | writes: rows |" in printed and "Worker RSS: writes" in printed
+    assert "| minute | writes: rows |" in printed and "per 2,000 rows" in printed
