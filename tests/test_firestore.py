@@ -475,3 +475,22 @@ def test_registration_changes_are_counted_across_instances(pair) -> None:
     said = cycle([a, b], U1, 11)  # consent first, on one of them
     assert "少しの間止めています" in said[-1] and not any("止めています" in s for s in said[:-1])
     assert len([r for r in a.store.registrations() if r.user_id == U1]) == 5
+
+
+def test_a_person_waiting_cannot_check_in_on_any_instance(pair) -> None:
+    import datetime as dt
+
+    from tests.conftest import JST
+
+    a, b = pair
+    _capacity(pair, 1)
+    assert "参加確定です" in a.say(REGISTER, user=U1)[0]
+    assert "キャンセル待ち" in a.say(REGISTER, user=U2)[0]
+    for bot in pair:
+        bot.clock.now = dt.datetime(2026, 12, 29, 13, 35, tzinfo=JST)
+    def told() -> str | None:  # once b has seen both registrations
+        said = b.say("出席", user=U2)[0]
+        return said if "出席を受け付けているイベントはありません" not in said else None
+
+    assert "キャンセル待ち(1番目)のため、出席は記録できません" in eventually(told, timeout=5)
+    assert "記録しました" in b.say("出席", user=U1)[0]
