@@ -51,21 +51,11 @@ class Round:
     rss_loaded: float  # MB, the worker after this round
 
 
-def _rss(master: subprocess.Popen) -> float:
-    """Resident memory (MB) of the gunicorn workers of this master, summed."""
-    total = 0
-    for pid in procs.children(master.pid):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
-
-
 def _idle_rss(bot: subprocess.Popen) -> float:
     """The worker's RSS once it has started and read the sheet (post_worker_init reads it on a
     thread of its own), before any webhook."""
     time.sleep(IDLE_AFTER_SECONDS)
-    return _rss(bot)
+    return procs.rss(bot)
 
 
 def _round(url: str, bot: subprocess.Popen, idle: float, args: argparse.Namespace, seed: int,
@@ -79,7 +69,7 @@ def _round(url: str, bot: subprocess.Popen, idle: float, args: argparse.Namespac
     mixed = run_load(url, signed_bodies(SECRET, args.requests, seed + 3),
                      concurrency=args.concurrency)
     rated.replies = _replies(sim_port) - before  # every phase's replies, as LINE received them
-    return Round(rated, fast, mixed, idle, _rss(bot))
+    return Round(rated, fast, mixed, idle, procs.rss(bot))
 
 
 def _row(name: str, r: Round) -> str:

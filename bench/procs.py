@@ -77,6 +77,16 @@ def children(pid: int) -> list[int]:
     return [int(c) for c in found.read_text().split()] if found.exists() else []
 
 
+def rss(master: subprocess.Popen) -> float:
+    """Resident memory (MB) of the gunicorn workers of this master, summed."""
+    total = 0
+    for pid in children(master.pid):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
 def simulator(port: int, bot_port: int, secret: str, token: str, log: Path,
               validate: bool = False, send_delay_ms: float = 0.0,
               profile_delay_ms: float = 0.0) -> subprocess.Popen:

@@ -120,26 +120,17 @@ def run(writes: bool, minutes: int, rate: float, work: Path, seconds: float = 60
     script, out = Script(writes), []
     try:
         time.sleep(3)  # the worker reads the sheet on a thread of its own
-        start_rss = _rss(bot)
+        start_rss = procs.rss(bot)
         url = f"http://127.0.0.1:{port}/callback"
         for _ in range(minutes):
             result = run_load(url, script.bodies(int(seconds * rate)), rate=rate,
                               concurrency=16, max_seconds=seconds + 30)
-            out.append(Minute(result, _rows(book), _rss(bot)))
+            out.append(Minute(result, _rows(book), procs.rss(bot)))
     finally:
         procs.stop(bot)
         procs.stop(sim)
     out.insert(0, Minute(Result([], 0.0, 0), 0, start_rss))
     return out
-
-
-def _rss(master) -> float:
-    total = 0
-    for pid in procs.children(master.pid):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
 
 
 def report(grow: list[Minute], flat: list[Minute]) -> None:
