@@ -473,6 +473,7 @@ def test_an_outbox_replaced_under_a_running_bot_refuses_and_loses_nothing(book_s
         other = outbox.with_name("other.sqlite3")
         sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
         os.replace(other, outbox)  # another file, under the bot
+        time.sleep(0.2)  # (each worker looks at the file at most every 50 ms)
         body = json.dumps({"destination": "U" + "f" * 32, "events": [
             text_event("参加登録 E2 見学 経験者", user=USERS[6])]}).encode()
         assert [_post(stack["port"], body) for _ in range(3)] == [503] * 3  # never 参加確定

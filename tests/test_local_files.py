@@ -10,12 +10,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from storage.local.outbox import SqliteOutbox
-from storage.local.sqlite import LocalStorageError, check_local_files
+from storage.local.sqlite import CHECK_EVERY_SECONDS, LocalStorageError, check_local_files
 from storage.sheets.sample import create_sample_workbook
 from storage.sheets.snapshot import FileSnapshot
 from storage.sheets.workbook import WorkbookBackend
@@ -108,6 +109,7 @@ def _swap(path: Path) -> None:
     conn.execute("CREATE TABLE t (x)")
     conn.close()
     os.replace(other, path)
+    time.sleep(CHECK_EVERY_SECONDS)  # (the bot looks at the file at most this often)
 
 
 def test_an_outbox_replaced_under_the_bot_fails_every_use_and_is_taken_back(tmp_path) -> None:
@@ -140,6 +142,7 @@ def test_a_removed_outbox_fails_every_use(tmp_path) -> None:
     outbox = SqliteOutbox(path)
     outbox.add("registrations", {"id": "R1"})
     path.unlink()
+    time.sleep(CHECK_EVERY_SECONDS)
     with pytest.raises(sqlite3.OperationalError, match="replaced or removed"):
         outbox.add("registrations", {"id": "R2"})
     assert not path.exists()  # not created again behind the bot's back
@@ -153,6 +156,7 @@ def test_a_damaged_file_put_in_the_outboxs_place_names_the_rescued_rows(tmp_path
     garbage = tmp_path / "garbage"
     garbage.write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 64)
     os.replace(garbage, path)  # a torn file takes its place
+    time.sleep(CHECK_EVERY_SECONDS)
     with pytest.raises(sqlite3.OperationalError, match="replaced or removed"):
         outbox.add("registrations", {"id": "R2"})
     (rescued,) = tmp_path.glob("outbox.sqlite3.rescued-*[0-9]")

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+CHECK_EVERY_SECONDS = 0.05  # the file's identity is looked at this often at most: whatever is
+# written to the first file before the change is seen is in the copy rescued when it is seen
 
 
 class FileReplaced(sqlite3.OperationalError):
@@ -33,10 +35,11 @@ class LocalDB:
         self.identity: tuple[int, int] | None = None  # (device, inode) of the file first opened
         self._keeper: sqlite3.Connection | None = None  # open to that file, for a rescue
         self.rescued: Path | None = None
+        self._checked = 0.0  # when the file was last found to be the one first opened
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; transactions are explicit)."""
-        if self.identity is not None:
+        if self.identity is not None and time.monotonic() - self._checked >= CHECK_EVERY_SECONDS:
             self._same_file()
         conn = getattr(self.local, "conn", None)
         if conn is None:
@@ -64,6 +67,7 @@ class LocalDB:
         """Raise FileReplaced, after rescuing the first file's contents once, when the path no
         longer names the file first opened."""
         if _identity(self.path) == self.identity:
+            self._checked = time.monotonic()
             return
         with self._ready_lock:
             if self.rescued is None and self._keeper is not None:
@@ -190,7 +194,7 @@ def _damage(path: Path) -> str:
 
 
 def alive(pid: int) -> bool:
-    """Whether the process holding a lease still runs; a pid of 0 (an unknown holder) counts as
+    """Whether the process holding a lease or a claim still runs; a pid of 0 (an unknown holder) counts as
     alive, and a zombie as dead. Processes sharing DATA_DIR share a machine, so pids compare."""
     if pid <= 0 or pid == os.getpid():
         return True
