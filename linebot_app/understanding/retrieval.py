@@ -5,6 +5,7 @@ weighted fields, and a confidence for each hit."""
 from __future__ import annotations
 
 import functools
+import gc
 import gzip
 import math
 import re
@@ -379,4 +380,5 @@ def rebuild(org: Any) -> Index:
             index = Index([faq_doc(f) for f in org.faq] + [facility_doc(f) for f in org.facilities])
             _built.clear()
             _built[key] = index
-        return index
+            gc.freeze()  # the index, the tokenizer and the synonyms live as long as the worker:
+        return index     # the collector need not walk them again (a pause in every full pass)

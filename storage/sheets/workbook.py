@@ -254,6 +254,7 @@ def _reader(path: str) -> int:
 
 
 def _writer(path: str) -> int:
+    os.nice(10)  # a save is background work: the worker's webhooks come first on a busy machine
     order = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     changes = [SheetChanges(c["sheet"], c["appends"], [(i, f) for i, f in c["updates"]],
                             c["verify"]) for c in order["changes"]]
