@@ -477,6 +477,16 @@ def test_one_person_cycling_registrations_is_paused_with_no_row(bot: BotHarness)
     assert "参加確定" in bot.say("参加登録 E2 参加 初心者", user=USERS[0])[0]
 
 
+def test_a_cancellation_is_never_paused(bot: BotHarness, monkeypatch) -> None:
+    from linebot_app.features import registration
+
+    monkeypatch.setattr(registration, "CHANGES_ALLOWED", 1)
+    bot.consent(USERS[0])
+    assert "参加確定" in bot.say("参加登録 E2 参加 初心者", user=USERS[0])[0]  # the one change
+    assert "キャンセルしました" in bot.say("キャンセル E2", user=USERS[0])[0]  # still allowed
+    assert "少しの間止めています" in bot.say("参加登録 E2 参加 初心者", user=USERS[0])[0]
+
+
 def test_organizers_are_never_paused(bot: BotHarness) -> None:
     bot.consent(ADMIN)
     said = cycle([bot], ADMIN, 14)

@@ -162,13 +162,15 @@ TOO_MANY_CHANGES = ("短い時間に登録とキャンセルが続いたため�
                     "止めています。10分ほどしてから、もう一度お送りください。")
 
 
-def may_change(ctx: Ctx, event_id: str) -> bool:
+def may_change(ctx: Ctx, event_id: str, *, cancelling: bool = False) -> bool:
     """Count one registration change of this person for this event, across workers and
-    instances; False past CHANGES_ALLOWED in CHANGES_WINDOW_SECONDS (no row is written then)."""
+    instances; False past CHANGES_ALLOWED in CHANGES_WINDOW_SECONDS (no row is written then).
+    A cancellation counts but is never refused: nobody is kept from giving up a seat."""
     if ctx.is_admin:
         return True
     kind = f"changes-{event_id}-{digest(ctx.user_id)}"
-    if ctx.services.store.outbox.take_quota(kind, CHANGES_ALLOWED, CHANGES_WINDOW_SECONDS):
+    if ctx.services.store.outbox.take_quota(kind, CHANGES_ALLOWED, CHANGES_WINDOW_SECONDS) \
+            or cancelling:
         return True
     log.warning("registration changes of %s for %s paused: over %d in %.0f s",
                 mask(ctx.user_id), event_id, CHANGES_ALLOWED, CHANGES_WINDOW_SECONDS)
@@ -283,8 +285,7 @@ def cancel(ctx: Ctx, args: list[str]) -> list[m.Message]:
     if target is None:  # none to cancel, or which one: asked as for a sentence
         return confirm_cancel(ctx, args)
     event = ctx.org.event(target.event_id)
-    if not may_change(ctx, target.event_id):
-        return [m.text(TOO_MANY_CHANGES)]
+    may_change(ctx, target.event_id, cancelling=True)
     done = ctx.services.store.seats.cancel(
         target.event_id, ctx.user_id, ctx.stamp(), seats_to_give(ctx.services, event, target.role),
         offer_until=offer_deadline(ctx.services, event))
