@@ -24,6 +24,7 @@ from storage.state import (
 )
 
 SCHEMA = """
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS claims (
     event_id TEXT PRIMARY KEY, at REAL NOT NULL, until REAL, pid INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS claims_at ON claims (at);
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS checkins (
 CREATE TABLE IF NOT EXISTS event_versions (
     event_id TEXT PRIMARY KEY, fields TEXT NOT NULL, version INTEGER NOT NULL,
     changed TEXT NOT NULL DEFAULT '[]', at REAL NOT NULL);
+COMMIT;
 """
 class SqliteState:
     """Small SQLite-backed state shared by every worker process on the machine."""
