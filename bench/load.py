@@ -17,14 +17,17 @@ TEXTS = ("予定", "イベント", "ごみの収集日はいつ?", "ヘルプ", 
 
 
 def signed_bodies(secret: str, count: int, seed: int = 7,
-                  text_for: Callable[[int], str] | None = None) -> list[tuple[bytes, str]]:
-    """count webhook bodies, each one text event from a distinct user, with signatures."""
+                  text_for: Callable[[int], str] | None = None,
+                  user_for: Callable[[int], str] | None = None) -> list[tuple[bytes, str]]:
+    """count webhook bodies, each one text event (from a distinct user unless user_for says
+    who), with signatures."""
     rng = random.Random(seed)
     bodies = []
     for n in range(count):
         text = text_for(n) if text_for else rng.choice(TEXTS)
         event = {"type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
-                 "source": {"type": "user", "userId": f"U{n:032x}"},
+                 "source": {"type": "user",
+                            "userId": user_for(n) if user_for else f"U{n:032x}"},
                  "webhookEventId": str(ULID()), "deliveryContext": {"isRedelivery": False},
                  "replyToken": ULID().hex,
                  "message": {"id": str(n), "type": "text", "text": text,

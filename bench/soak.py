@@ -9,7 +9,6 @@ python -m bench.soak [--minutes N] [--rate R]"""
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import tempfile
 import time
@@ -18,11 +17,9 @@ from pathlib import Path
 
 import openpyxl
 import requests
-from ulid import ULID
 
 from bench import procs
-from bench.load import Result, run_load
-from linebot_app.simulator.platform import sign
+from bench.load import Result, run_load, signed_bodies
 from storage.local.state import SqliteState
 from storage.sheets.sample import create_sample_workbook
 
@@ -73,19 +70,9 @@ class Script:
 
     def bodies(self, count: int) -> list[tuple[bytes, str]]:
         """count signed webhook bodies, one event each."""
-        out = []
-        for _ in range(count):
-            user, text = self.text()
-            event = {"type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
-                     "source": {"type": "user", "userId": user},
-                     "webhookEventId": str(ULID()), "deliveryContext": {"isRedelivery": False},
-                     "replyToken": ULID().hex,
-                     "message": {"id": str(ULID()), "type": "text", "text": text,
-                                 "quoteToken": ULID().hex}}
-            body = json.dumps({"destination": "U" + "f" * 32, "events": [event]},
-                              ensure_ascii=False).encode()
-            out.append((body, sign(SECRET, body)))
-        return out
+        said = [self.text() for _ in range(count)]
+        return signed_bodies(SECRET, count, text_for=lambda n: said[n][1],
+                             user_for=lambda n: said[n][0])
 
 
 def _rows(book: Path) -> int:

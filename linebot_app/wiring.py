@@ -27,9 +27,7 @@ def build_outbox(settings: Settings, clock: Callable[[], float] = time.time) -> 
         from storage.firestore.outbox import FirestoreOutbox
 
         return FirestoreOutbox(Firestore(settings.firestore), clock=clock)
-    outbox = SqliteOutbox(settings.data_dir / "outbox.sqlite3", clock=clock)
-    outbox.take_back_rescued()  # what a file replaced under a running bot held
-    return outbox
+    return SqliteOutbox(settings.data_dir / "outbox.sqlite3", clock=clock)
 
 
 def build_store(settings: Settings, **options: Any) -> Store:
@@ -37,6 +35,8 @@ def build_store(settings: Settings, **options: Any) -> Store:
     DATA_DIR (sqlite) or in Firestore, and the seat decisions that go with them. Options
     override the Store's settings (tests)."""
     outbox = build_outbox(settings, options.get("clock", time.time))
+    if isinstance(outbox, SqliteOutbox):  # (check reads; only a start takes them back)
+        outbox.take_back_rescued()  # what a file replaced under a running bot held
     shared = settings.state_backend == "firestore"
     if shared:
         from storage.firestore.client import FirestoreSnapshot

@@ -164,3 +164,17 @@ def test_a_damaged_file_put_in_the_outboxs_place_names_the_rescued_rows(tmp_path
         check_local_files(tmp_path)
     assert f"{path} is damaged" in str(refused.value)
     assert f"is in {rescued.name}: the next start takes it back" in str(refused.value)
+
+
+def test_a_start_takes_back_what_a_replaced_outbox_held(tmp_path) -> None:
+    from tests.conftest import make_settings, make_store
+
+    settings = make_settings(tmp_path)
+    path = settings.data_dir / "outbox.sqlite3"
+    first = SqliteOutbox(path)
+    first.add("registrations", {"id": "R1", "event_id": "E2", "user_id": "U1"}, ledger=True)
+    _swap(path)
+    with pytest.raises(sqlite3.OperationalError, match="replaced or removed"):
+        first.has_pending()
+    store = make_store(settings)  # the next start
+    assert [e.row_id for e in store.outbox.pending()] == ["R1"]

@@ -215,7 +215,8 @@ def parse(secret: bytes, body: bytes, signature: str) -> list[Event]:
         raise BadRequest(f"body holds a number too long to read ({str(err)[:60]})") from err
     if depth(payload) > MAX_DEPTH:
         raise BadRequest(f"body nests deeper than {MAX_DEPTH} levels")
-    payload = cleaned(payload)
+    if SURROGATE_ESCAPE.search(body):  # (a raw surrogate is not valid UTF-8: only \uD8xx)
+        payload = cleaned(payload)
     raw = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(raw, list):
         raise BadRequest("no events list")
@@ -236,6 +237,7 @@ def depth(value: Any) -> int:
 
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON may escape half of a UTF-16 pair
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # how it arrives in the body
 
 
 def cleaned(value: Any) -> Any:
